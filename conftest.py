@@ -1,0 +1,31 @@
+"""Wiring only: thread pinning before numpy loads, the parity plugin, and the project's fixtures.
+
+The logic lives in ``parity/`` (comparison, tolerance, reports, seam), each with tests of its own.
+"""
+
+import pytest
+
+from parity.environment import pin_thread_variables
+
+pin_thread_variables()  # must precede the first numpy import of any test module
+
+pytest_plugins = ("parity.plugin",)
+
+
+@pytest.fixture(scope="session")
+def engine(pytestconfig):
+    """The engine under validation, reached only through the seam (``--parity-engine``)."""
+    from parity.seam import load_engine
+
+    return load_engine(pytestconfig.getoption("parity_engine"))
+
+
+@pytest.fixture(scope="session")
+def torch_ref():
+    """The torch reference, with torch pinned to the harness's thread count."""
+    import reference
+
+    from parity.environment import THREADS
+
+    reference.set_threads(THREADS)
+    return reference

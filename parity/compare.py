@@ -1,0 +1,217 @@
+"""The one comparison helper: a scratch array (ACTUAL) against a torch array (DESIRED).
+
+``compare`` checks shape, then dtype, then the pattern of non-finite values, then the values, computes every
+error metric, judges the result by the tolerance policy and returns a :class:`Comparison`: one record, made of
+plain Python values, that becomes one report row and, on failure, one paragraph of the failure message.
+
+Float32 results are judged against a float64 torch run of the same float32 inputs (``reference``); the
+metrics against torch float32 (``desired``) are reported beside it so that a person sees both.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from parity.tolerance import normwise_tolerance
+
+
+@dataclass(frozen=True)
+class Case:
+    """Where a comparison comes from: everything needed to find, read and rerun it."""
+
+    suite: str
+    case: str
+    kind: str  # xor, random, edge, property, ...
+    seed: int | None
+    nodeid: str = ""
+    rerun: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One compared tensor. Every field is a builtin type, so that it can travel to the xdist controller."""
+
+    suite: str
+    case: str
+    tensor: str
+    dtype: str
+    kind: str
+    seed: int | None
+    shape: str
+    max_abs_error: float
+    max_rel_error: float
+    normwise_error: float
+    ulp_distance: int
+    worst_index: str
+    actual: float  # scratch at worst_index
+    desired: float  # torch (same dtype) at worst_index
+    torch_error: float  # float32: torch32's normwise error against the float64 run; nan for float64
+    checked_error: float  # the error the tolerance judges
+    tolerance: float
+    rule: str
+    passed: bool
+    problem: str = ""  # shape, dtype or non-finite mismatch, when there is one
+    nodeid: str = ""
+    rerun: str = field(default="", compare=False)
+
+    def row(self) -> dict:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """A paragraph a person can act on: what, where, both values, the errors, the bound, the rerun."""
+        verdict = "ok" if self.passed else "FAILED"
+        lines = [
+            f"{verdict}: {self.suite} / {self.case} / tensor {self.tensor!r} "
+            f"({self.dtype}, shape {self.shape}, {self.kind}, seed {self.seed})",
+        ]
+        if self.problem:
+            lines.append(f"  {self.problem}")
+        lines += [
+            f"  ACTUAL  (scratch) [{self.worst_index}] = {self.actual!r}",
+            f"  DESIRED (torch)   [{self.worst_index}] = {self.desired!r}",
+            f"  max abs error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}, "
+            f"{self.ulp_distance} ULP, normwise {self.normwise_error:.3g}",
+        ]
+        if self.dtype == "float32":
+            lines.append(
+                f"  vs torch float64 on the same inputs: scratch {self.checked_error:.3g}, "
+                f"torch float32 {self.torch_error:.3g}"
+            )
+        relation = "<=" if self.passed else ">"
+        lines.append(f"  checked error {self.checked_error:.3g} {relation} tolerance {self.tolerance:.3g} [{self.rule}]")
+        if self.rerun:
+            lines.append(f"  rerun: {self.rerun}")
+        return "\n".join(lines)
+
+
+class ParityError(AssertionError):
+    """Raised when one or more comparisons of a case fail; its message describes each failure."""
+
+    def __init__(self, failures: list[Comparison]):
+        self.failures = failures
+        head = f"{len(failures)} tensor(s) differ from torch beyond tolerance (scratch is ACTUAL, torch DESIRED)"
+        super().__init__("\n".join([head] + [f.describe() for f in failures]))
+
+
+def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None) -> Comparison:
+    """Compare one scratch array with torch's, by the tolerance policy for ``dtype``.
+
+    actual: the scratch result. desired: torch's result at the same dtype. reference: for float32, torch's
+    float64 result from the same float32 inputs (required); ignored for float64.
+    """
+    dtype = np.dtype(dtype)
+    a = np.asarray(actual)
+    d = np.asarray(desired)
+    problem = _structure_problem(a, d, dtype)
+    metrics = _metrics(a, d) if not problem else _FAILED_METRICS
+    torch_error = math.nan
+    checked = metrics["normwise_error"]
+    if dtype == np.float32 and not problem:
+        if reference is None:
+            raise ValueError(f"float32 comparison of {tensor!r} needs the float64 torch reference")
+        r = np.asarray(reference, dtype=np.float64)
+        if r.shape != d.shape:
+            raise ValueError(f"reference for {tensor!r} has shape {r.shape}, torch result {d.shape}")
+        finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r)
+        checked = normwise_error(a[finite], r[finite])
+        torch_error = normwise_error(d[finite], r[finite])
+    tol = normwise_tolerance(dtype, torch_error if dtype == np.float32 else None)
+    passed = not problem and checked <= tol.bound
+    return Comparison(
+        suite=case.suite, case=case.case, tensor=tensor, dtype=str(dtype), kind=case.kind,
+        seed=case.seed, shape=str(tuple(d.shape)), torch_error=torch_error, checked_error=float(checked),
+        tolerance=tol.bound, rule=tol.rule, passed=bool(passed), problem=problem,
+        nodeid=case.nodeid, rerun=case.rerun, **metrics,
+    )
+
+
+_FAILED_METRICS = dict(
+    max_abs_error=math.inf, max_rel_error=math.inf, normwise_error=math.inf, ulp_distance=-1,
+    worst_index="", actual=math.nan, desired=math.nan,
+)
+
+
+def _structure_problem(a: np.ndarray, d: np.ndarray, dtype: np.dtype) -> str:
+    """Shape, then dtype, then where the non-finite values are: '' when all agree."""
+    if a.shape != d.shape:
+        return f"shape mismatch: scratch {a.shape}, torch {d.shape}"
+    if a.dtype != dtype or d.dtype != dtype:
+        return f"dtype mismatch: scratch {a.dtype}, torch {d.dtype}, case {dtype}"
+    a_nan, d_nan = np.isnan(a), np.isnan(d)
+    a_inf, d_inf = np.isinf(a), np.isinf(d)
+    bad = (a_nan != d_nan) | (a_inf != d_inf) | (a_inf & d_inf & (np.sign(a) != np.sign(d)))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        return (
+            f"non-finite mismatch at {bad.sum()} element(s), first [{_index_str(index)}]: "
+            f"scratch {a[index]!r}, torch {d[index]!r}"
+        )
+    return ""
+
+
+def _metrics(a: np.ndarray, d: np.ndarray) -> dict:
+    finite = np.isfinite(d)  # the structure check made a's non-finite values match d's
+    a64 = np.where(finite, a, 0).astype(np.float64)
+    d64 = np.where(finite, d, 0).astype(np.float64)
+    diff = np.abs(a64 - d64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / np.abs(d64))
+    if diff.size == 0:
+        return dict(max_abs_error=0.0, max_rel_error=0.0, normwise_error=0.0, ulp_distance=0,
+                    worst_index="", actual=math.nan, desired=math.nan)
+    worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
+    worst = tuple(int(i) for i in worst)
+    return dict(
+        max_abs_error=float(diff.max()),
+        max_rel_error=float(rel.max()),
+        normwise_error=normwise_error(a64[finite], d64[finite]),
+        ulp_distance=ulp_distance(a[finite], d[finite]),
+        worst_index=_index_str(worst),
+        actual=float(a64[worst]),
+        desired=float(d64[worst]),
+    )
+
+
+def normwise_error(actual, desired) -> float:
+    """``||a - d||_2 / ||d||_2``; 0 when both are zero, inf when only ``desired`` is."""
+    a = np.asarray(actual, dtype=np.float64).ravel()
+    d = np.asarray(desired, dtype=np.float64).ravel()
+    scale = float(np.max(np.abs(d), initial=0.0))
+    err_scale = float(np.max(np.abs(a - d), initial=0.0))
+    if err_scale == 0.0:
+        return 0.0
+    if scale == 0.0:
+        return math.inf
+    # scaled to avoid overflow of the squares for values near the float64 range
+    num = np.linalg.norm((a - d) / err_scale) * err_scale
+    den = np.linalg.norm(d / scale) * scale
+    return float(num / den)
+
+
+def ulp_distance(actual, desired) -> int:
+    """The largest number of representable values of ``actual``'s dtype between the two, elementwise."""
+    a = np.asarray(actual)
+    d = np.asarray(desired).astype(a.dtype)
+    if a.size == 0:
+        return 0
+    int_type = {4: np.int32, 8: np.int64}[a.dtype.itemsize]
+    oa, od = _ordered(a, int_type), _ordered(d, int_type)
+    # |oa - od| without overflow: magnitudes add when the signs differ (at most 2**64 - 2, fits uint64)
+    same_sign = (oa >= 0) == (od >= 0)
+    dist = np.where(same_sign, np.abs(oa - np.where(same_sign, od, 0)).astype(np.uint64),
+                    np.abs(oa).astype(np.uint64) + np.abs(od).astype(np.uint64))
+    return int(dist.max())
+
+
+def _ordered(x: np.ndarray, int_type) -> np.ndarray:
+    """Map floats to integers so that adjacent floats differ by 1 (sign-magnitude to two's complement)."""
+    bits = x.view(int_type).astype(np.int64)
+    magnitude = bits & np.int64(np.iinfo(int_type).max)
+    return np.where(bits < 0, -magnitude, magnitude)
+
+
+def _index_str(index: tuple) -> str:
+    return "(" + ", ".join(str(i) for i in index) + ("," if len(index) == 1 else "") + ")"

@@ -1,0 +1,116 @@
+"""The comparison helper: metrics, structure checks, the float32 calibration, and messages that say enough."""
+
+import math
+
+import numpy as np
+import pytest
+
+from parity.compare import Case, ParityError, compare, normwise_error, ulp_distance
+from parity.tolerance import FLOAT64_NORMWISE
+
+CASE = Case(suite="unit", case="c", kind="random", seed=7, nodeid="tests/x.py::t[c]", rerun='pytest "x" --parity-seed=0')
+
+
+def test_identical_float64_passes_with_zero_errors():
+    a = np.linspace(-1, 1, 12).reshape(3, 4)
+    c = compare(a, a.copy(), tensor="dW1", dtype=np.float64, case=CASE)
+    assert c.passed
+    assert (c.max_abs_error, c.max_rel_error, c.normwise_error, c.ulp_distance) == (0.0, 0.0, 0.0, 0)
+
+
+def test_one_ulp_in_float64_passes_and_is_counted():
+    d = np.array([1.0, 2.0, 3.0])
+    a = d.copy()
+    a[1] = np.nextafter(2.0, 3.0)
+    c = compare(a, d, tensor="t", dtype=np.float64, case=CASE)
+    assert c.passed and c.ulp_distance == 1 and c.worst_index == "(1,)"
+
+
+def test_planted_relative_error_above_policy_fails_and_names_the_element():
+    d = np.arange(1.0, 7.0).reshape(2, 3)
+    a = d.copy()
+    a[1, 2] *= 1 + 1e-9  # far below any "close enough" check, far above rounding
+    c = compare(a, d, tensor="dW2", dtype=np.float64, case=CASE)
+    assert not c.passed
+    assert c.worst_index == "(1, 2)"
+    assert c.actual == a[1, 2] and c.desired == d[1, 2]
+    assert c.normwise_error > FLOAT64_NORMWISE
+    text = c.describe()
+    for piece in ("dW2", "float64", "seed 7", "ACTUAL  (scratch) [(1, 2)]", "DESIRED (torch)", "rerun: pytest"):
+        assert piece in text
+
+
+@pytest.mark.parametrize(
+    "actual, desired, problem",
+    [
+        (np.zeros((2, 3)), np.zeros((3, 2)), "shape mismatch"),
+        (np.zeros(3, np.float32), np.zeros(3), "dtype mismatch"),
+        (np.array([1.0, np.nan]), np.array([1.0, 2.0]), "non-finite mismatch"),
+        (np.array([np.inf, 1.0]), np.array([-np.inf, 1.0]), "non-finite mismatch"),
+        (np.array([1.0, 2.0]), np.array([1.0, np.inf]), "non-finite mismatch"),
+    ],
+    ids=["shape", "dtype", "nan-where-finite", "inf-sign", "finite-where-inf"],
+)
+def test_structure_problems_fail_before_values(actual, desired, problem):
+    c = compare(actual, desired, tensor="t", dtype=np.float64, case=CASE)
+    assert not c.passed and c.problem.startswith(problem)
+    assert problem in c.describe()
+
+
+def test_matching_non_finite_values_pass_and_are_left_out_of_the_errors():
+    d = np.array([np.inf, -np.inf, np.nan, 2.0])
+    c = compare(d.copy(), d, tensor="t", dtype=np.float64, case=CASE)
+    assert c.passed and c.normwise_error == 0.0
+
+
+def test_zero_desired_accepts_only_zero():
+    z = np.zeros(4)
+    assert compare(z, z, tensor="t", dtype=np.float64, case=CASE).passed
+    c = compare(np.array([0, 0, 1e-300, 0]), z, tensor="t", dtype=np.float64, case=CASE)
+    assert not c.passed and math.isinf(c.normwise_error)
+
+
+def test_float32_is_judged_against_float64_reference_and_torch32s_own_error():
+    rng = np.random.default_rng(0)
+    exact = rng.standard_normal(100)
+    torch32 = exact.astype(np.float32)  # correctly rounded: about half an ulp from exact
+    good = torch32.copy()
+    c = compare(good, torch32, tensor="t", dtype=np.float32, case=CASE, reference=exact)
+    assert c.passed and c.torch_error > 0 and c.checked_error == pytest.approx(c.torch_error)
+    bad = (exact * (1 + 1e-5)).astype(np.float32)
+    c = compare(bad, torch32, tensor="t", dtype=np.float32, case=CASE, reference=exact)
+    assert not c.passed and c.checked_error > c.tolerance
+    assert "torch float32" in c.describe()
+
+
+def test_float32_without_reference_is_a_usage_error():
+    x = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="float64 torch reference"):
+        compare(x, x, tensor="t", dtype=np.float32, case=CASE)
+
+
+def test_parity_error_lists_every_failure():
+    d = np.ones(3)
+    f1 = compare(d * 2, d, tensor="dW1", dtype=np.float64, case=CASE)
+    f2 = compare(d * 3, d, tensor="db1", dtype=np.float64, case=CASE)
+    msg = str(ParityError([f1, f2]))
+    assert msg.startswith("2 tensor(s)") and "'dW1'" in msg and "'db1'" in msg
+
+
+def test_rows_are_builtin_types_only():
+    c = compare(np.float32([1, 2]), np.float32([1, 2]), tensor="t", dtype=np.float32, case=CASE,
+                reference=np.float64([1, 2]))
+    for key, value in c.row().items():
+        assert value is None or type(value) in (str, int, float, bool), key
+
+
+def test_normwise_error_handles_huge_values_without_overflow():
+    d = np.array([1e300, 1e300])
+    assert normwise_error(d * (1 + 1e-15), d) == pytest.approx(1e-15, rel=0.2)
+
+
+def test_ulp_distance_across_zero_and_in_float32():
+    assert ulp_distance(np.float64([-0.0]), np.float64([0.0])) == 0
+    tiny = np.nextafter(np.float32(0), np.float32(1))
+    assert ulp_distance(np.float32([tiny]), np.float32([-tiny])) == 2
+    assert ulp_distance(np.float32([1.0]), np.float32([np.nextafter(np.float32(1), np.float32(2))])) == 1
