@@ -9,7 +9,7 @@ from parity.environment import pin_thread_variables
 
 pin_thread_variables()  # must precede the first numpy import of any test module
 
-pytest_plugins = ("parity.plugin",)
+pytest_plugins = ("parity.plugin", "pytester")
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,7 @@ class RunState:
     written: list[Path] = field(default_factory=list)
     run: dict = field(default_factory=dict)
     summary: object = None
+    incomplete: bool = False
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -121,7 +122,7 @@ class Recorder:
         full.update(row)
         full["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         full["table"] = table
-        self._rows.append(full)
+        self._rows.append(report.plain_row(full))
 
     def compare(self, tensor: str, actual, desired, *, dtype, kind: str, reference=None,
                 case: str | None = None, seed: int | None = None) -> Comparison:
@@ -208,6 +209,9 @@ class ParityHooks:
         for row in rows:
             row.pop("_order")
         missing = max(0, (state.expected_tests or 0) - len(state.seen))
+        # -x, --maxfail and Ctrl-C leave tests unrun on purpose; a crash or a lost report does not
+        stopped = bool(session.shouldstop or session.shouldfail) or exitstatus == pytest.ExitCode.INTERRUPTED
+        state.incomplete = bool(state.crashed_workers) or (missing > 0 and not stopped)
         state.run = dict(tests=len(state.seen), tests_failed=len(state.failed), missing_tests=missing,
                          crashed_workers=";".join(state.crashed_workers))
         env = environment.environment_rows(
@@ -217,7 +221,7 @@ class ParityHooks:
         )
         state.written = report.write_reports(rows, state.report_dir, run=state.run, environment=env)
         state.summary = report.summarize(_by_table(rows))
-        if (missing or state.crashed_workers) and session.exitstatus == 0:
+        if state.incomplete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -236,7 +240,7 @@ class ParityHooks:
         else:
             tr.write_line("no comparisons ran")
         run = state.run
-        if run["missing_tests"] or run["crashed_workers"]:
+        if state.incomplete:
             tr.write_line(
                 f"INCOMPLETE RUN: {run['missing_tests']} test(s) never reported; crashed workers: "
                 f"{run['crashed_workers'] or 'none'}", red=True,

@@ -60,6 +60,23 @@ SUMMARY_COLUMNS = (
 RUN_COLUMNS = ("tests", "tests_failed", "missing_tests", "crashed_workers")
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def plain_row(row: dict) -> dict:
+    """The row with NumPy scalars turned into Python ones; anything else that is not a builtin scalar is
+    refused here, with its column named, rather than by execnet's serializer on the way to the controller."""
+    out = {}
+    for key, value in row.items():
+        if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            value = value.item()
+        if not isinstance(value, _PLAIN):
+            raise TypeError(f"report column {key!r} must hold a str, int, float, bool or None; "
+                            f"got {type(value).__name__} {value!r}")
+        out[key] = value
+    return out
+
+
 def table_frame(table: Table, rows: list[dict]) -> pd.DataFrame:
     """The rows of one table as a frame with exactly its columns, in its order."""
     unknown = sorted({k for r in rows for k in r} - set(table.columns))
@@ -122,6 +139,8 @@ def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: 
     run_row = pd.DataFrame.from_records([dict(suite="(run)", **run)])
     summary = pd.concat([summary, run_row], ignore_index=True) if len(summary) else run_row
     summary = summary.reindex(columns=list(SUMMARY_COLUMNS + RUN_COLUMNS))
+    counts = ["comparisons", "failed", "tests", "tests_failed", "missing_tests"]
+    summary[counts] = summary[counts].astype("Int64")  # integers, blank where a row has none
     paths.append(write_csv_atomic(summary, directory / "summary.csv"))
     env = pd.DataFrame.from_records(environment, columns=["key", "value"])
     paths.append(write_csv_atomic(env, directory / "environment.csv"))

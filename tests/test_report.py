@@ -1,0 +1,164 @@
+"""The reports themselves: every row reaches the controller, nothing lost, nothing doubled, files atomic.
+
+These tests run small suites of their own with pytester (in subprocesses, the way users run pytest), so that
+xdist's real serialization of reports is what carries the rows.
+"""
+
+import io
+import os
+
+import pandas as pd
+import pytest
+
+from parity import report
+
+CONFTEST = 'pytest_plugins = ("parity.plugin",)\n'
+
+DEMO = '''
+import numpy as np
+import pytest
+
+@pytest.mark.parametrize("k", range({n}), ids=[f"case{{k:02d}}" for k in range({n})])
+def test_cmp(parity, k):
+    rng = parity.rng()
+    d = rng.standard_normal((3, 2))
+    a = d.copy()
+    if k in {bad}:
+        a[0, 1] += 1e-6  # a planted disagreement
+    parity.check({{"W": (a, d), "b": (d[:, :1].copy(), d[:, :1].copy())}}, dtype=np.float64, kind="random")
+'''
+
+
+def make_suite(pytester, n=6, bad=(3,), extra=""):
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_demo=DEMO.format(n=n, bad=set(bad) or "()") + extra)
+
+
+def read(pytester, name):
+    return pd.read_csv(pytester.path / "reports" / f"{name}.csv", keep_default_na=False)
+
+
+def test_failing_run_writes_every_row_with_the_failure(pytester):
+    make_suite(pytester, n=6, bad=(3,))
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    rows = read(pytester, "gradients")
+    assert len(rows) == 12  # 6 cases x 2 tensors, the failing case included
+    failed = rows[rows["passed"].astype(str) == "False"]
+    assert list(failed["case"]) == ["case03"] and list(failed["tensor"]) == ["W"]
+    assert failed["worst_index"].item() == "(0, 1)"
+    assert (rows["seed"] != "").all() and rows["seed"].nunique() == 6
+    summary = read(pytester, "summary")
+    suite_row = summary[summary["suite"] == "demo"].iloc[0]
+    assert (int(suite_row["comparisons"]), int(suite_row["failed"])) == (12, 1)
+    run_row = summary[summary["suite"] == "(run)"].iloc[0]
+    assert (int(run_row["tests"]), int(run_row["tests_failed"]), int(run_row["missing_tests"])) == (6, 1, 0)
+    result.stdout.fnmatch_lines([
+        "*ACTUAL  (scratch)*", "*DESIRED (torch)*", "*rerun: pytest*test_demo.py::test_cmp?case03?*--parity-seed=0*",
+        "*= parity =*", "*demo*float64*12 compared*1 failed*", "reports: *gradients.csv*summary.csv*environment.csv*",
+    ])
+
+
+def test_header_names_seed_engine_and_threads(pytester):
+    make_suite(pytester, n=1, bad=())
+    result = pytester.runpytest("-p", "no:cacheprovider", "--parity-seed=42")
+    result.stdout.fnmatch_lines(["parity: base seed 42, engine scratch_nn*thread*numpy*torch*"])
+    env = dict(read(pytester, "environment")[["key", "value"]].values)
+    assert env["base_seed"] == "42" and env["threads_per_process"] == "1"
+    for key in ("python", "numpy", "torch", "pandas", "hypothesis", "pytest", "blas", "cpu", "start_time",
+                "xdist_workers", "hypothesis_profile"):
+        assert env.get(key), key
+
+
+def test_xdist_writes_the_same_rows_in_the_same_order_as_one_process(pytester):
+    make_suite(pytester, n=24, bad=(5, 17))
+    runs = {}
+    for workers in ("0", "2", "auto"):
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", workers)
+        assert result.ret == pytest.ExitCode.TESTS_FAILED
+        runs[workers] = {n: (pytester.path / "reports" / f"{n}.csv").read_bytes() for n in ("gradients", "summary")}
+        if workers != "0":
+            workers_seen = set(read(pytester, "gradients")["worker"])
+            assert workers_seen <= {"gw0", "gw1"} and len(workers_seen) == 2
+    for workers in ("2", "auto"):
+        for name, serial in runs["0"].items():
+            assert without_volatile(runs[workers][name]) == without_volatile(serial), (workers, name)
+    assert len(pd.read_csv(io.BytesIO(runs["0"]["gradients"]))) == 48
+
+
+def without_volatile(data: bytes) -> bytes:
+    """The file's bytes with the timing and worker columns removed (they differ between runs by design)."""
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    frame = frame.drop(columns=[c for c in report.VOLATILE if c in frame.columns])
+    return frame.to_csv(index=False, lineterminator="\n").encode()
+
+
+def test_a_crashed_worker_is_named_and_fails_the_run(pytester):
+    crash = '''
+
+def test_crash():
+    import os
+    os._exit(3)
+'''
+    make_suite(pytester, n=8, bad=(), extra=crash)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    assert result.ret != pytest.ExitCode.OK
+    summary = read(pytester, "summary")
+    run_row = summary[summary["suite"] == "(run)"].iloc[0]
+    assert run_row["crashed_workers"] in ("gw0", "gw1")
+    assert int(run_row["tests"]) + int(run_row["missing_tests"]) == 9
+    rows = read(pytester, "gradients")
+    assert len(rows) == 2 * (int(run_row["tests"]) - 1)  # every test that reported, but the crashed one
+    result.stdout.fnmatch_lines(["*INCOMPLETE RUN*crashed workers: gw*"])
+
+
+def test_k_reports_exactly_what_ran_and_leaves_no_stale_rows(pytester):
+    make_suite(pytester, n=6, bad=())
+    pytester.runpytest("-p", "no:cacheprovider")
+    assert len(read(pytester, "gradients")) == 12
+    result = pytester.runpytest("-p", "no:cacheprovider", "-k", "case01 or case04")
+    assert result.ret == pytest.ExitCode.OK
+    rows = read(pytester, "gradients")
+    assert sorted(set(rows["case"])) == ["case01", "case04"] and len(rows) == 4
+
+
+def test_report_dir_option(pytester):
+    make_suite(pytester, n=1, bad=())
+    pytester.runpytest("-p", "no:cacheprovider", "--parity-report-dir", "out/parity")
+    assert (pytester.path / "out" / "parity" / "gradients.csv").exists()
+    assert not (pytester.path / "reports").exists()
+
+
+def test_every_registered_table_is_written_even_when_empty(tmp_path):
+    paths = report.write_reports([], tmp_path, run=dict(tests=0, tests_failed=0, missing_tests=0, crashed_workers=""),
+                                 environment=[("python", "3")])
+    names = {p.name for p in paths}
+    assert {f"{t}.csv" for t in report.TABLES} | {"summary.csv", "environment.csv"} == names
+    header = (tmp_path / "gradients.csv").read_text()
+    assert header == ",".join(report.GRADIENTS.columns) + "\n"
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    target = tmp_path / "gradients.csv"
+    report.write_csv_atomic(pd.DataFrame({"a": [1]}), target)
+    before = target.read_bytes()
+
+    def broken(self, *args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", broken)
+    with pytest.raises(OSError, match="disk full"):
+        report.write_csv_atomic(pd.DataFrame({"a": [2]}), target)
+    assert target.read_bytes() == before
+    assert os.listdir(tmp_path) == ["gradients.csv"]  # no temporary file left behind
+
+
+def test_rows_must_be_plain_values():
+    assert report.plain_row({"x": __import__("numpy").float32(1.5)}) == {"x": 1.5}
+    with pytest.raises(TypeError, match="report column 'shape'"):
+        report.plain_row({"shape": (3, 4)})
+
+
+def test_undeclared_columns_are_refused():
+    with pytest.raises(ValueError, match="undeclared columns"):
+        report.table_frame(report.GRADIENTS, [{"nodeid": "x", "oops": 1}])
