@@ -124,31 +124,36 @@ class Recorder:
         full["table"] = table
         self._rows.append(report.plain_row(full))
 
-    def compare(self, tensor: str, actual, desired, *, dtype, kind: str, reference=None,
-                case: str | None = None, seed: int | None = None) -> Comparison:
-        """Compare one tensor and record its row; does not raise."""
-        result = compare(actual, desired, tensor=tensor, dtype=dtype, case=self.case(kind, case, seed),
-                         reference=reference)
-        row = result.row()
-        row.pop("rerun")
-        self.record(report.GRADIENTS.name, row)
-        return result
-
-    def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-              seed: int | None = None) -> list[Comparison]:
-        """Compare every tensor of a case, record every row, then raise one ParityError naming each failure.
+    def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
+                 seed: int | None = None) -> list[Comparison]:
+        """Compare every tensor of a case; records nothing and raises nothing.
 
         tensors: name -> (actual, desired) or (actual, desired, reference); float32 needs the reference.
         """
         results = []
         for name, arrays in tensors.items():
             actual, desired, *rest = arrays
-            results.append(self.compare(name, actual, desired, dtype=dtype, kind=kind,
-                                        reference=rest[0] if rest else None, case=case, seed=seed))
-        failures = [r for r in results if not r.passed]
-        if failures:
-            raise ParityError(failures)
+            results.append(compare(actual, desired, tensor=name, dtype=dtype, case=self.case(kind, case, seed),
+                                   reference=rest[0] if rest else None))
         return results
+
+    def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
+              seed: int | None = None) -> list[Comparison]:
+        """Compare every tensor of a case, record a gradients.csv row for each, then raise one ParityError
+        naming every failure (so that one bad tensor does not hide the others)."""
+        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed)
+        for result in results:
+            row = result.row()
+            row.pop("rerun")
+            self.record(report.GRADIENTS.name, row)
+        raise_failures(results)
+        return results
+
+
+def raise_failures(results: list[Comparison]) -> None:
+    failures = [r for r in results if not r.passed]
+    if failures:
+        raise ParityError(failures)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 # Columns every table carries, first, in this order.
@@ -27,6 +28,7 @@ class Table:
     name: str
     columns: tuple[str, ...]
     doc: str
+    summarized: bool = True  # its rows carry a verdict (CORE) and count in summary.csv
 
     @property
     def filename(self) -> str:
@@ -36,10 +38,13 @@ class Table:
 TABLES: dict[str, Table] = {}
 
 
-def register_table(name: str, columns: tuple[str, ...], doc: str) -> Table:
-    """Declare a report file ``<name>.csv`` with ``CORE`` columns, then ``columns``, then ``worker``."""
-    extra = tuple(c for c in columns if c not in CORE)
-    table = Table(name, CORE + extra + VOLATILE, doc)
+def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized: bool = True) -> Table:
+    """Declare a report file ``<name>.csv``: ``CORE`` columns (only the identifying ones for a table that
+    carries no verdict), then ``columns``, then ``worker``. Register at import of this module's package, not in
+    a test module: under xdist the controller never imports test modules, yet writes every table."""
+    core = CORE if summarized else CORE[:CORE.index("checked_error")]
+    extra = tuple(c for c in columns if c not in core)
+    table = Table(name, core + extra + VOLATILE, doc, summarized)
     if name in TABLES and TABLES[name] != table:
         raise ValueError(f"report table {name!r} is already registered with other columns")
     TABLES[name] = table
@@ -51,6 +56,28 @@ GRADIENTS = register_table(
     ("tensor", "shape", "max_abs_error", "max_rel_error", "normwise_error", "ulp_distance", "worst_index",
      "actual", "desired", "torch_error", "rule", "problem"),
     "one row per compared tensor: gates, worked graphs, the network, properties",
+)
+
+CLIPPING = register_table(
+    "clipping",
+    ("norm_type", "max_norm", "error_if_nonfinite", "n_tensors", "total_norm", "torch_total_norm", "coef",
+     "torch_coef", "worst_tensor", "worst_tensor_error", "torch_error", "raised", "torch_raised", "rule"),
+    "one row per clipping case: totals, coefficients, the worst clipped-tensor error",
+)
+
+TRAJECTORIES = register_table(
+    "trajectories",
+    ("activation", "dataset", "n_in", "n_hidden", "m", "epochs", "lr", "max_norm", "worst_loss_diff",
+     "worst_epoch", "final_param_diff", "worst_norm_diff", "torch_deviation", "final_loss", "torch_final_loss",
+     "accuracy", "torch_accuracy", "converged", "torch_converged", "rule"),
+    "one row per training run: the worst loss difference over all epochs and its epoch, final parameters",
+)
+
+TRAJECTORY_CURVES = register_table(
+    "trajectory_curves",
+    ("activation", "dataset", "max_norm", "epoch", "loss", "torch_loss", "abs_diff", "is_worst"),
+    "the loss of both sides at log-spaced epochs, plus the epoch of the worst difference",
+    summarized=False,
 )
 
 SUMMARY_COLUMNS = (
@@ -87,12 +114,15 @@ def table_frame(table: Table, rows: list[dict]) -> pd.DataFrame:
 
 def summarize(rows_by_table: dict[str, list[dict]]) -> pd.DataFrame:
     """Per suite and dtype: comparisons run and failed, the worst error and worst error/tolerance, and where."""
-    frames = [pd.DataFrame.from_records(rows, columns=list(CORE)) for rows in rows_by_table.values() if rows]
+    frames = [pd.DataFrame.from_records(rows, columns=list(CORE))
+              for name, rows in rows_by_table.items() if rows and TABLES[name].summarized]
     if not frames:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     df = pd.concat(frames, ignore_index=True)
     df["checked_error"] = df["checked_error"].astype(float)
-    df["ratio"] = df["checked_error"] / df["tolerance"].astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = df["checked_error"] / df["tolerance"].astype(float)
+    df["ratio"] = ratio.where(df["checked_error"] != 0, 0.0)
     out = []
     for (suite, dtype), g in df.groupby(["suite", "dtype"], sort=True, dropna=False):
         worst = g.loc[g["checked_error"].fillna(float("inf")).idxmax()]
