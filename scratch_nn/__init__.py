@@ -1,0 +1,34 @@
+"""scratch_nn: backpropagation from scratch in NumPy, the engine that the parity suite checks against torch.
+
+The contract (names, signatures, array layout) is docs/engine-api.md. Samples are columns: X is (n_in, m).
+"""
+
+from . import graphs
+from .clip import ClipResult, clip_grad_norm, clip_grad_norm_per_run
+from .gates import Add, Exp, MatMul, Multiply, Power, ReLU, Sigmoid, Tanh
+from .gradcheck import GradCheckResult, TensorCheck, gradient_check, numerical_gradient
+from .graphs import GraphResult
+from .network import History, Params, TwoLayerNet
+
+__all__ = [
+    "Add",
+    "Multiply",
+    "Power",
+    "Exp",
+    "Sigmoid",
+    "ReLU",
+    "Tanh",
+    "MatMul",
+    "graphs",
+    "GraphResult",
+    "Params",
+    "TwoLayerNet",
+    "History",
+    "clip_grad_norm",
+    "clip_grad_norm_per_run",
+    "ClipResult",
+    "gradient_check",
+    "numerical_gradient",
+    "GradCheckResult",
+    "TensorCheck",
+]

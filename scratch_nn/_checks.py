@@ -1,0 +1,282 @@
+"""Input validation: every bad argument fails here, with its name, what was expected and what came.
+
+Nothing past these checks should ever raise a NumPy error or return a silently wrong number.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+ACTIVATIONS = ("relu", "tanh")
+
+
+def _describe(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype} array of shape {value.shape}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _where(name: str, index) -> str:
+    return f"{name}[{', '.join(str(int(i)) for i in index)}]"
+
+
+def _dtype_hint(name: str, dtype: np.dtype) -> str:
+    if dtype.kind == "c":
+        return "complex values have no order for a loss; pass the real part if that is what you mean"
+    return f"convert with {name}.astype(np.float64)"
+
+
+def float_array(name: str, value) -> np.ndarray:
+    """A float32 or float64 ndarray, else TypeError."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a float32 or float64 NumPy array; got {_describe(value)}")
+    if value.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name} must be a float32 or float64 array; got {value.dtype} ({_dtype_hint(name, value.dtype)})"
+        )
+    return value
+
+
+def operand(name: str, value):
+    """A gate input: a float32/float64 array, or a Python number (kept as a weak scalar, as in NumPy 2).
+
+    NumPy scalars become 0-d arrays, so they keep their own dtype.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a float array or a Python number; got bool {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, np.generic):
+        value = np.asarray(value)
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name} must be a float array or a Python number; got {_describe(value)}")
+    return float_array(name, value)
+
+
+def finite(name: str, a: np.ndarray) -> None:
+    """ValueError naming the first NaN or inf element of a."""
+    # NOTE: one reduction instead of a boolean temporary the size of a; a non-finite sum is only a hint
+    # (finite values can overflow the sum), so the full check runs before anything is reported.
+    with np.errstate(all="ignore"):
+        if np.isfinite(np.add.reduce(a, axis=None)):
+            return
+    bad = np.argwhere(~np.isfinite(a))
+    if bad.size:
+        index = tuple(bad[0])
+        raise ValueError(f"{name} holds non-finite values: {_where(name, index)} = {a[index]}")
+
+
+def labels(name: str, y: np.ndarray) -> None:
+    """ValueError naming the first label outside [0, 1] (y is already known to be finite)."""
+    bad = np.argwhere((y < 0) | (y > 1))
+    if bad.size:
+        index = tuple(bad[0])
+        raise ValueError(f"{name} must hold labels in [0, 1]; {_where(name, index)} = {y[index]}")
+
+
+def positive_int(name: str, value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer; got {_describe(value)}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer; got {value}")
+    return int(value)
+
+
+def _real(name: str, value, expected: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}; got {_describe(value)}")
+    return float(value)
+
+
+def finite_positive(name: str, value) -> float:
+    """A finite real number > 0 (a learning rate)."""
+    expected = "a finite number > 0"
+    value = _real(name, value, expected)
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be {expected}; got {value}")
+    return value
+
+
+def positive(name: str, value) -> float:
+    """A real number > 0, inf allowed, NaN refused (max_norm, norm_type)."""
+    expected = "a number > 0 (inf allowed)"
+    value = _real(name, value, expected)
+    if not value > 0:  # NaN fails this too
+        raise ValueError(f"{name} must be {expected}; got {value}")
+    return value
+
+
+def flag(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {_describe(value)}")
+    return bool(value)
+
+
+def activation(value) -> str:
+    if not isinstance(value, str) or value not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}; got {value!r}")
+    return value
+
+
+def generator(name: str, value) -> np.random.Generator:
+    if not isinstance(value, np.random.Generator):
+        raise TypeError(
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {_describe(value)}"
+        )
+    return value
+
+
+def float_dtype(name: str, value) -> np.dtype:
+    try:
+        dtype = np.dtype(value)
+    except TypeError:
+        dtype = None
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be np.float32 or np.float64; got {value!r}")
+    return dtype
+
+
+def same_dtype(name: str, a: np.ndarray, dtype: np.dtype, owner_has: str) -> None:
+    """TypeError when a's dtype differs from the dtype it will meet (no silent upcast).
+
+    owner_has: the other side and its verb, e.g. "W1 has", "the network's parameters have".
+    """
+    if a.dtype != dtype:
+        raise TypeError(
+            f"{name} has dtype {a.dtype} but {owner_has} dtype {dtype} (no silent upcast); "
+            f"convert it with {name}.astype(np.{dtype})"
+        )
+
+
+def upstream(gate: str, value, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """The gradient arriving at a gate's output: same shape and dtype as that output."""
+    name = f"{gate}.backward upstream"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and shape == ():
+        return np.asarray(value, dtype=dtype)
+    value = operand(name, value)
+    if not isinstance(value, np.ndarray) or value.shape != shape:
+        got = value.shape if isinstance(value, np.ndarray) else "a Python number"
+        raise ValueError(f"{name} must have the output's shape {shape}; got {got}")
+    if value.dtype != dtype:
+        raise TypeError(f"{name} must have the output's dtype {dtype}; got {value.dtype}")
+    return value
+
+
+def broadcastable(gate: str, shapes: dict[str, tuple]) -> tuple:
+    """The broadcast shape of a gate's inputs, or a ValueError naming their shapes."""
+    try:
+        return np.broadcast_shapes(*shapes.values())
+    except ValueError:
+        listed = ", ".join(f"{n} {s}" for n, s in shapes.items())
+        raise ValueError(f"{gate} inputs must broadcast together; got {listed}") from None
+
+
+def matmul_shapes(a: np.ndarray, b: np.ndarray) -> None:
+    if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray) or a.ndim < 2 or b.ndim < 2:
+        raise ValueError(
+            "MatMul inputs must be arrays with at least 2 dimensions (..., n, k) and (..., k, m); got "
+            f"a {np.shape(a)} and b {np.shape(b)}"
+        )
+    if a.shape[-1] != b.shape[-2]:
+        raise ValueError(
+            f"MatMul needs a.shape[-1] == b.shape[-2]; got a {a.shape} and b {b.shape}"
+        )
+    broadcastable("MatMul batch axes", {"a": a.shape[:-2], "b": b.shape[:-2]})
+
+
+# -- the two-layer network's layout (docs/engine-api.md) --------------------------------------------------
+
+
+class Layout(NamedTuple):
+    n_runs: int | None  # None for a single network
+    n_in: int
+    n_hidden: int
+    n_out: int
+    dtype: np.dtype
+    W1_shape: tuple
+
+
+def _shape(*parts) -> str:
+    return "(" + ", ".join(str(p) for p in parts) + ")"
+
+
+def params_layout(params) -> Layout:
+    """Check a Params against the layout in docs/engine-api.md and return its sizes."""
+    from .network import Params  # local: network imports this module
+
+    if not isinstance(params, Params):
+        raise TypeError(f"params must be a scratch_nn.Params; got {_describe(params)}")
+    W1, b1, W2, b2 = (float_array(n, a) for n, a in zip(Params.NAMES, params))
+    if W1.ndim not in (2, 3) or 0 in W1.shape:
+        raise ValueError(
+            f"W1 must have shape (n_hidden, n_in), or (R, n_hidden, n_in) when stacked, with every size > 0; "
+            f"got {W1.shape}"
+        )
+    lead = W1.shape[:-2]
+    form = "(R, ...) " if lead else ""
+    n_hidden, n_in = W1.shape[-2:]
+    if W2.ndim != W1.ndim or W2.shape[:-2] != lead or W2.shape[-1] != n_hidden or W2.shape[-2] == 0:
+        raise ValueError(
+            f"W2 must have shape {form}(n_out, n_hidden) = {_shape(*lead, 'n_out', n_hidden)} with n_out > 0 "
+            f"to match W1 of shape {W1.shape}; got {W2.shape}"
+        )
+    n_out = W2.shape[-2]
+    for name, a, want, wanted_form in (
+        ("b1", b1, (*lead, n_hidden, 1), "(n_hidden, 1)"),
+        ("b2", b2, (*lead, n_out, 1), "(n_out, 1)"),
+    ):
+        if a.shape != want:
+            raise ValueError(
+                f"{name} must have shape {form}{wanted_form} = {want} to match W1 {W1.shape} and W2 {W2.shape}; "
+                f"got {a.shape}"
+            )
+    for name, a in (("b1", b1), ("W2", W2), ("b2", b2)):
+        same_dtype(name, a, W1.dtype, "W1 has")
+    return Layout(lead[0] if lead else None, n_in, n_hidden, n_out, W1.dtype, W1.shape)
+
+
+def inputs(X, layout: Layout) -> np.ndarray:
+    """X: (n_in, m), or per run (R, n_in, m) for a stacked network; finite; the network's dtype."""
+    X = float_array("X", X)
+    n_runs, n_in = layout.n_runs, layout.n_in
+    shared = X.ndim == 2 and X.shape[0] == n_in
+    per_run = n_runs is not None and X.ndim == 3 and X.shape[:2] == (n_runs, n_in)
+    if not (shared or per_run) or X.shape[-1] == 0:
+        want = f"(n_in, m) = ({n_in}, m)"
+        if n_runs is not None:
+            want += f" or (R, n_in, m) = ({n_runs}, {n_in}, m)"
+        raise ValueError(f"X must have shape {want} to match W1 of shape {layout.W1_shape}; got {X.shape}")
+    same_dtype("X", X, layout.dtype, "the network's parameters have")
+    finite("X", X)
+    return X
+
+
+def targets(y, out_shape: tuple, layout: Layout) -> np.ndarray:
+    """y: labels shaped like the output (n_out, m); for a stacked network (R, n_out, m) or shared (n_out, m)."""
+    y = float_array("y", y)
+    if y.shape != out_shape and y.shape != out_shape[-2:]:
+        want = f"(n_out, m) = {out_shape[-2:]}"
+        if layout.n_runs is not None:
+            want += f" or (R, n_out, m) = {out_shape}"
+        raise ValueError(f"y must have shape {want} to match the output of the last forward(X); got {y.shape}")
+    same_dtype("y", y, layout.dtype, "the network's parameters have")
+    finite("y", y)
+    labels("y", y)
+    return y
+
+
+def grads_like(grads, params) -> None:
+    """Gradients for sgd_step: a Params whose arrays match the parameters' shapes and dtype."""
+    from .network import Params
+
+    if not isinstance(grads, Params):
+        raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {_describe(grads)}")
+    for name, g, p in zip(Params.NAMES, grads, params):
+        float_array(f"grads.{name}", g)
+        if g.shape != p.shape:
+            raise ValueError(f"grads.{name} must have the shape of {name} {p.shape}; got {g.shape}")
+        same_dtype(f"grads.{name}", g, p.dtype, f"{name} has")

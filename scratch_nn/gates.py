@@ -1,0 +1,241 @@
+"""Gates: the primitive operations of backpropagation, each with its local gradient.
+
+Every gate has one shape. ``forward(*inputs)`` returns the output and keeps, as named attributes, what
+``backward`` needs. ``backward(upstream)`` takes dL/d(output), an array of the output's shape and dtype, and
+returns a tuple with one gradient per input, in input order, each of its input's shape and dtype (an input
+that was broadcast gets its gradient summed back by ``_unbroadcast``).
+
+Inputs are float32/float64 arrays or Python numbers; a Python number is a weak scalar, as in NumPy 2, so
+``Multiply().forward(x32, 3.0)`` stays float32. Non-finite inputs are accepted, and results follow IEEE
+arithmetic silently, as in torch: ``Exp`` overflows to inf, ``0 ** -1`` is inf, ``inf * 0`` is NaN, and no
+floating-point warning is raised (``_silent``). The one exception is ``Sigmoid.forward``, which is stable by
+construction and only lets exp underflow to 0, so that a test under ``np.errstate(all="raise")`` proves it.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+
+import numpy as np
+
+from . import _checks
+
+__all__ = ["Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul"]
+
+
+def _unbroadcast(grad, shape: tuple, dtype: np.dtype | None = None) -> np.ndarray:
+    """Sum grad over the axes broadcasting added to an input of this shape, and cast it to the input's dtype.
+
+    grad: (*batch, *shape') where shape' broadcasts to ... from shape; returns an array of `shape`.
+    dtype None means the input was a Python number (weak), so the gradient keeps grad's dtype.
+    """
+    grad = np.asarray(grad)
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True).reshape(shape)
+    if dtype is not None and grad.dtype != dtype:
+        grad = grad.astype(dtype)
+    return grad
+
+
+class _Gate:
+    """Bookkeeping shared by the gates: input shapes/dtypes for the gradients, output shape/dtype for upstream."""
+
+    _out_shape = None  # set by forward; None means backward has nothing to work from
+
+    def _record(self, out, *inputs) -> np.ndarray:
+        self._inputs_meta = tuple(
+            (np.shape(x), x.dtype if isinstance(x, np.ndarray) else None) for x in inputs
+        )
+        out = np.asarray(out)
+        self._out_shape, self._out_dtype = out.shape, out.dtype
+        return out
+
+    def _upstream(self, upstream) -> np.ndarray:
+        name = type(self).__name__
+        if self._out_shape is None:
+            raise RuntimeError(f"{name}.backward() called before {name}.forward(): call forward first")
+        return _checks.upstream(name, upstream, self._out_shape, self._out_dtype)
+
+    def _grads(self, *grads) -> tuple[np.ndarray, ...]:
+        return tuple(
+            _unbroadcast(g, shape, dtype) for g, (shape, dtype) in zip(grads, self._inputs_meta)
+        )
+
+
+def _silent(method):
+    """Run a gate method with floating-point flags silenced: inf and NaN are results here, as in torch."""
+
+    @functools.wraps(method)
+    def silenced(*args, **kwargs):
+        with np.errstate(all="ignore"):
+            return method(*args, **kwargs)
+
+    return silenced
+
+
+def _binary(gate: str, a, b):
+    a = _checks.operand(f"{gate} input a", a)
+    b = _checks.operand(f"{gate} input b", b)
+    _checks.broadcastable(gate, {"a": np.shape(a), "b": np.shape(b)})
+    if not isinstance(a, np.ndarray) and not isinstance(b, np.ndarray):
+        a = np.asarray(a)  # two Python numbers: compute in float64 NumPy, not Python arithmetic
+    return a, b
+
+
+def _unary(gate: str, x) -> np.ndarray:
+    # NOTE: a Python number becomes a float64 0-d array; Python arithmetic would raise on 0.0 ** -1
+    # and return a complex number for (-8.0) ** (1 / 3) where NumPy (and torch) give inf and nan.
+    return np.asarray(_checks.operand(f"{gate} input x", x))
+
+
+class Add(_Gate):
+    """out = a + b (broadcasting). backward: (g, g), each summed back to its input's shape."""
+
+    @_silent
+    def forward(self, a, b) -> np.ndarray:
+        a, b = _binary("Add", a, b)
+        return self._record(a + b, a, b)
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray, np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(g, g)
+
+
+class Multiply(_Gate):
+    """out = a * b (broadcasting). backward: (g * b, g * a), each summed back to its input's shape."""
+
+    @_silent
+    def forward(self, a, b) -> np.ndarray:
+        self.a, self.b = _binary("Multiply", a, b)
+        return self._record(self.a * self.b, self.a, self.b)
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray, np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(g * self.b, g * self.a)
+
+
+class Power(_Gate):
+    """out = x ** exponent for a constant exponent (int or float).
+
+    backward: g * (n * x ** (n - 1)); for n == 0 exactly 0 everywhere, as torch's pow_backward (the formula
+    would give 0 * inf = nan at x == 0). Negative bases with integer exponents work; 0 ** negative is inf.
+    """
+
+    def __init__(self, exponent) -> None:
+        if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, numbers.Real):
+            raise TypeError(f"Power exponent must be an int or a float; got {type(exponent).__name__} {exponent!r}")
+        self.exponent = int(exponent) if isinstance(exponent, numbers.Integral) else float(exponent)
+
+    @_silent
+    def forward(self, x) -> np.ndarray:
+        self.x = _unary("Power", x)
+        return self._record(self.x**self.exponent, self.x)
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        g = self._upstream(upstream)
+        n = self.exponent
+        if n == 0:
+            return self._grads(np.zeros_like(g))
+        return self._grads(g * (n * self.x ** (n - 1)))
+
+
+class Exp(_Gate):
+    """out = exp(x). backward: g * out, from the saved output; overflows to inf like torch (no clipping)."""
+
+    @_silent
+    def forward(self, x) -> np.ndarray:
+        x = _unary("Exp", x)
+        self.out = self._record(np.exp(x), x)
+        return self.out
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        return self._grads(self._upstream(upstream) * self.out)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # NOTE: exp(-|x|) lies in (0, 1], so nothing overflows for any finite x and the result is never NaN;
+    # it underflows to 0 past |x| ~ 745 (~ 104 in float32), which is the exact limit. exp(min(x, 0)) is 1 for
+    # x >= 0 and exp(x) below, so this is 1 / (1 + exp(-x)) and exp(x) / (1 + exp(x)) without a branch.
+    # TwoLayerNet's forward computes these same operations (sharing exp(-|z|) with the loss).
+    with np.errstate(under="ignore"):
+        e = np.exp(-np.abs(x))
+        return np.exp(np.minimum(x, 0)) / (1 + e)
+
+
+class Sigmoid(_Gate):
+    """out = 1 / (1 + exp(-x)), computed stably. backward: g * (1 - out) * out from the saved output
+    (torch's sigmoid_backward, in its order of operations)."""
+
+    def forward(self, x) -> np.ndarray:
+        x = _unary("Sigmoid", x)
+        self.out = self._record(_sigmoid(x), x)
+        return self.out
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(g * (1 - self.out) * self.out)
+
+
+class ReLU(_Gate):
+    """out = max(x, 0), NaN propagating (as torch.relu). backward: g where out > 0, else 0.
+
+    NOTE: the derivative at exactly 0 is 0, as torch's threshold_backward(g, out, 0) which zeroes where
+    out <= 0; a NaN output passes g through, also as torch.
+    """
+
+    @_silent
+    def forward(self, x) -> np.ndarray:
+        x = _unary("ReLU", x)
+        self.out = self._record(np.maximum(x, 0), x)  # np.maximum propagates NaN; np.fmax would not
+        return self.out
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(np.where(self.out <= 0, 0, g))
+
+
+class Tanh(_Gate):
+    """out = tanh(x). backward: g * (1 - out * out) from the saved output (torch's tanh_backward)."""
+
+    @_silent
+    def forward(self, x) -> np.ndarray:
+        x = _unary("Tanh", x)
+        self.out = self._record(np.tanh(x), x)
+        return self.out
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(g * (1 - self.out * self.out))
+
+
+class MatMul(_Gate):
+    """out = a @ b for a (..., n, k) and b (..., k, m) -> (..., n, m); leading batch axes broadcast.
+
+    backward: (g @ b^T, a^T @ g) with ^T swapping the last two axes, each summed over the batch axes its input
+    was broadcast along (a shared X under stacked weights gets the sum over runs).
+    """
+
+    @_silent
+    def forward(self, a, b) -> np.ndarray:
+        a = _checks.operand("MatMul input a", a)
+        b = _checks.operand("MatMul input b", b)
+        _checks.matmul_shapes(a, b)
+        self.a, self.b = a, b
+        return self._record(a @ b, a, b)
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray, np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(g @ self.b.swapaxes(-1, -2), self.a.swapaxes(-1, -2) @ g)

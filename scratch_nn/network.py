@@ -1,0 +1,360 @@
+"""A two-layer network trained by SGD on mean binary cross-entropy, with an explicit backward pass.
+
+Layout (docs/engine-api.md), samples are columns:
+
+    X: (n_in, m)   y: (n_out, m)   W1: (n_hidden, n_in)   b1: (n_hidden, 1)   W2: (n_out, n_hidden)   b2: (n_out, 1)
+
+A stacked network puts a leading run axis R on every parameter (W1: (R, n_hidden, n_in), ...): R independent
+networks in one computation, with X and y shared (2-D) or per run (3-D). Every formula is written once for
+both cases: products with ``@`` and ``swapaxes(-1, -2)`` (not ``.mT``, which NumPy 1.26 lacks), sums over
+``axis=-1``, the loss averaged over the last two axes.
+
+    forward   z1 = W1 @ X + b1,  h = act(z1),  z2 = W2 @ h + b2,  p = sigmoid(z2)
+    loss      L = mean((1 - y) * z2 - log_sigmoid(z2)),  log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|))
+              (torch's binary_cross_entropy_with_logits: finite for every finite logit)
+    backward  dz2 = (p - y) / N          N = n_out * m, the number of elements averaged
+              dW2 = dz2 @ h^T,  db2 = sum over samples of dz2,  dh = W2^T @ dz2
+              dz1 = dh * act'(z1)   relu: dh where h > 0 else 0;  tanh: dh * (1 - h * h)
+              dW1 = dz1 @ X^T,  db1 = sum over samples of dz1
+
+The backward is this derivation written out, not a chain of gate objects, for speed; the test suite proves it
+equal to chaining the gates' backwards (MatMul, Add, ReLU/Tanh, Sigmoid): it computes the same operations in
+the same order as those gates, so the two agree bit for bit on finite values.
+
+Like torch and the gates, the arithmetic follows IEEE silently: a diverging run shows inf/NaN in its losses,
+with no floating-point warnings (the methods run under np.errstate(all="ignore")). Inputs are validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+
+from . import _checks
+from .clip import _clip_in_place
+
+__all__ = ["Params", "TwoLayerNet", "History", "ForwardCache"]
+
+
+@dataclass(slots=True)
+class Params:
+    """The four parameter arrays (or their gradients), in this order; see the module docstring for shapes."""
+
+    W1: np.ndarray
+    b1: np.ndarray
+    W2: np.ndarray
+    b2: np.ndarray
+
+    NAMES: ClassVar[tuple[str, ...]] = ("W1", "b1", "W2", "b2")
+
+    def __iter__(self):
+        return iter((self.W1, self.b1, self.W2, self.b2))
+
+    def copy(self) -> Params:
+        return Params(*(a.copy() for a in self))
+
+    def astype(self, dtype) -> Params:
+        """A copy in dtype (np.float32 or np.float64), always new arrays."""
+        dtype = _checks.float_dtype("dtype", dtype)
+        return Params(*(a.astype(dtype) for a in self))
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return dict(zip(self.NAMES, self))
+
+
+@dataclass(frozen=True)
+class History:
+    """losses: (epochs,) or (epochs, R), losses[e] the loss before epoch e's update.
+    total_norms: same shape, the pre-clip global gradient norm of each step; None when training without max_norm.
+    """
+
+    losses: np.ndarray
+    total_norms: np.ndarray | None
+
+
+class ForwardCache(NamedTuple):
+    """What one forward pass leaves for loss and backward. m samples; a leading R for a stacked network.
+
+    X: (n_in, m) or (R, n_in, m); h: (R?, n_hidden, m) the hidden activations; z2, p, log_p: (R?, n_out, m)
+    the logits, sigmoid(z2) and log_sigmoid(z2).
+    """
+
+    X: np.ndarray
+    h: np.ndarray
+    z2: np.ndarray
+    p: np.ndarray
+    log_p: np.ndarray
+
+
+def _packed(shapes, dtype: np.dtype) -> tuple[np.ndarray, Params]:
+    """One flat buffer and a Params of views into it, so updating all four tensors is one NumPy call."""
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    flat = np.empty(sum(sizes), dtype)
+    ends = np.cumsum(sizes)
+    return flat, Params(*(flat[end - size : end].reshape(shape) for shape, size, end in zip(shapes, sizes, ends)))
+
+
+_NO_OUT = Params(None, None, None, None)
+
+
+class _Workspace(NamedTuple):
+    """Arrays one step writes into, allocated once per train() so the loop allocates nothing large.
+
+    None means a new array each time: the public one-off methods hand their results to the caller to keep.
+    h, dz1, dact: like the hidden activations (R?, n_hidden, m); the others like the output (R?, n_out, m).
+    zero, one: 0-d arrays of the network's dtype; NumPy takes them about twice as fast as Python scalars
+    (same values: a Python scalar is cast to the array's dtype anyway).
+    """
+
+    zero: np.ndarray
+    one: np.ndarray
+
+    h: np.ndarray | None = None
+    dz1: np.ndarray | None = None
+    dact: np.ndarray | None = None
+    z2: np.ndarray | None = None
+    e: np.ndarray | None = None
+    p: np.ndarray | None = None
+    log_p: np.ndarray | None = None
+    terms: np.ndarray | None = None
+    dz2: np.ndarray | None = None
+    grads: Params = _NO_OUT
+
+    @classmethod
+    def one_off(cls, dtype: np.dtype, grads: Params = _NO_OUT) -> _Workspace:
+        return cls(*_CONSTANTS[dtype], grads=grads)
+
+    @classmethod
+    def allocate(cls, hidden_shape: tuple, out_shape: tuple, grads: Params, dtype: np.dtype) -> _Workspace:
+        hidden = [np.empty(hidden_shape, dtype) for _ in range(3)]
+        out = [np.empty(out_shape, dtype) for _ in range(6)]
+        return cls(*_CONSTANTS[dtype], *hidden, *out, grads)
+
+
+def _constant(value, dtype) -> np.ndarray:
+    a = np.array(value, dtype)
+    a.flags.writeable = False
+    return a
+
+
+_CONSTANTS = {dtype: (_constant(0, dtype), _constant(1, dtype)) for dtype in _checks.FLOAT_DTYPES}
+
+
+def _forward(P: Params, relu: bool, X: np.ndarray, ws: _Workspace) -> ForwardCache:
+    h = np.matmul(P.W1, X, out=ws.h)
+    h += P.b1
+    if relu:
+        np.maximum(h, ws.zero, out=h)  # the ReLU gate's op: NaN propagates, as torch.relu
+    else:
+        np.tanh(h, out=h)
+    z2 = np.matmul(P.W2, h, out=ws.z2)
+    z2 += P.b2
+    # NOTE: the Sigmoid gate's stable formula, op for op, sharing exp(-|z2|) (in (0, 1]: no overflow) with
+    # log_sigmoid. Underflow of exp to 0 past |z2| ~ 745 is the exact limit.
+    e = np.abs(z2, out=ws.e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    log_p = np.minimum(z2, ws.zero, out=ws.log_p)
+    p = np.exp(log_p, out=ws.p)
+    p /= np.add(e, ws.one)
+    np.log1p(e, out=e)
+    log_p -= e
+    return ForwardCache(X, h, z2, p, log_p)
+
+
+def _mean_bce(cache: ForwardCache, one_minus_y: np.ndarray, n: np.ndarray, ws: _Workspace) -> np.ndarray:
+    """Mean over the last two axes of (1 - y) * z2 - log_sigmoid(z2): 0-d, or (R,) for a stacked network."""
+    terms = np.multiply(one_minus_y, cache.z2, out=ws.terms)
+    terms -= cache.log_p
+    return np.add.reduce(terms, axis=(-2, -1)) / n
+
+
+def _backward(
+    P: Params, relu: bool, cache: ForwardCache, y: np.ndarray, n: np.ndarray, ws: _Workspace
+) -> Params:
+    G = ws.grads
+    # NOTE: divide by N, not multiply by 1/N: torch's binary_cross_entropy_with_logits_backward computes
+    # (sigmoid(z) - y) * grad / numel, and the two round differently.
+    dz2 = np.subtract(cache.p, y, out=ws.dz2)
+    dz2 /= n
+    dW2 = np.matmul(dz2, cache.h.swapaxes(-1, -2), out=G.W2)
+    db2 = np.add.reduce(dz2, axis=-1, keepdims=True, out=G.b2)
+    if dz2.shape[-2] == 1:
+        # NOTE: with one output the product has inner size 1: each element is one exact product, so a
+        # broadcast multiply gives the same bits as the matmul, and BLAS is ~10x slower at outer products.
+        dz1 = np.multiply(P.W2.swapaxes(-1, -2), dz2, out=ws.dz1)
+    else:
+        dz1 = np.matmul(P.W2.swapaxes(-1, -2), dz2, out=ws.dz1)
+    if relu:
+        # NOTE: sign(h) is 1 where h > 0 and 0 where h == 0 (h = relu(z1) >= 0), so the derivative at exactly
+        # 0 is 0, as torch and the ReLU gate, and one multiply is much cheaper than a masked copy. This differs
+        # from torch's where(h <= 0, 0, g) only on non-finite values (g = inf at h == 0, or h = NaN).
+        dact = np.sign(cache.h, out=ws.dact)
+    else:
+        dact = np.multiply(cache.h, cache.h, out=ws.dact)
+        np.subtract(ws.one, dact, out=dact)
+    dz1 *= dact
+    dW1 = np.matmul(dz1, cache.X.swapaxes(-1, -2), out=G.W1)
+    db1 = np.add.reduce(dz1, axis=-1, keepdims=True, out=G.b1)
+    return Params(dW1, db1, dW2, db2)
+
+
+class TwoLayerNet:
+    """X -> W1 X + b1 -> relu or tanh -> W2 h + b2 -> sigmoid, with mean binary cross-entropy.
+
+    params: a Params in the layout above, float32 or float64. The network keeps its own copy (in one flat
+    buffer, so that an SGD step is one NumPy call): the caller's arrays are never modified; read the trained
+    values from net.params. activation: "relu" or "tanh".
+    """
+
+    def __init__(self, params: Params, activation: str) -> None:
+        self.activation = _checks.activation(activation)
+        self.params = params
+
+    @property
+    def params(self) -> Params:
+        """The network's parameters (views into its flat buffer; sgd_step and train update them in place).
+
+        To replace them, assign a Params (net.params = ...): it is checked and copied in.
+        """
+        return self._params
+
+    @params.setter
+    def params(self, params: Params) -> None:
+        self._layout = _checks.params_layout(params)
+        self._flat, self._params = _packed([a.shape for a in params], self._layout.dtype)
+        for mine, theirs in zip(self._params, params):
+            mine[...] = theirs
+        self.cache: ForwardCache | None = None
+
+    @property
+    def n_runs(self) -> int | None:
+        """R for a stacked network, None for a single one."""
+        return self._layout.n_runs
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._layout.dtype
+
+    @classmethod
+    def init(cls, n_in, n_hidden, n_out=1, *, activation, rng, dtype=np.float64, n_runs=None) -> TwoLayerNet:
+        """He initialization: W = N(0, 1) * sqrt(2 / fan_in) drawn from rng (W1, then W2), biases zero.
+
+        n_runs: None for one network, R for a stacked one (W1 for all runs is drawn first, then W2).
+        The draws are float64 and rounded once to dtype, so float32 and float64 networks from the same seed
+        start from the same point.
+        """
+        n_in = _checks.positive_int("n_in", n_in)
+        n_hidden = _checks.positive_int("n_hidden", n_hidden)
+        n_out = _checks.positive_int("n_out", n_out)
+        lead = () if n_runs is None else (_checks.positive_int("n_runs", n_runs),)
+        activation = _checks.activation(activation)
+        rng = _checks.generator("rng", rng)
+        dtype = _checks.float_dtype("dtype", dtype)
+        W1 = rng.standard_normal((*lead, n_hidden, n_in)) * np.sqrt(2.0 / n_in)
+        W2 = rng.standard_normal((*lead, n_out, n_hidden)) * np.sqrt(2.0 / n_hidden)
+        b1 = np.zeros((*lead, n_hidden, 1), dtype)
+        b2 = np.zeros((*lead, n_out, 1), dtype)
+        return cls(Params(W1.astype(dtype), b1, W2.astype(dtype), b2), activation)
+
+    # -- one step, in pieces ------------------------------------------------------------------------------
+
+    def forward(self, X: np.ndarray) -> np.ndarray:
+        """X: (n_in, m), or (R, n_in, m) per run. Returns p = sigmoid(z2): (n_out, m), or (R, n_out, m).
+
+        Keeps what loss and backward need in self.cache (a ForwardCache).
+        """
+        X = _checks.inputs(X, self._layout)
+        with np.errstate(all="ignore"):
+            self.cache = _forward(self._params, self.activation == "relu", X, _Workspace.one_off(self.dtype))
+        return self.cache.p
+
+    def loss(self, y: np.ndarray):
+        """y: labels in [0, 1] shaped like the last forward's output (or shared (n_out, m) when stacked).
+
+        Returns the mean binary cross-entropy as a NumPy scalar of the network's dtype (np.float64 is a Python
+        float; np.float32 keeps the precision it was computed in), or a (R,) array for a stacked network.
+        """
+        cache = self._cached("loss")
+        y = _checks.targets(y, cache.p.shape, self._layout)
+        with np.errstate(all="ignore"):
+            loss = _mean_bce(cache, 1 - y, self._n_averaged(y), _Workspace.one_off(self.dtype))
+        return loss[()] if self._layout.n_runs is None else loss
+
+    def backward(self, y: np.ndarray) -> Params:
+        """Gradients of the mean loss of the last forward with respect to every parameter, as a Params."""
+        cache = self._cached("backward")
+        y = _checks.targets(y, cache.p.shape, self._layout)
+        _, grads = _packed([a.shape for a in self._params], self.dtype)
+        ws = _Workspace.one_off(self.dtype, grads)
+        with np.errstate(all="ignore"):
+            return _backward(self._params, self.activation == "relu", cache, y, self._n_averaged(y), ws)
+
+    def sgd_step(self, grads: Params, lr: float) -> None:
+        """params -= lr * grads, in place (grads is left untouched)."""
+        _checks.grads_like(grads, self._params)
+        lr = _checks.finite_positive("lr", lr)
+        with np.errstate(all="ignore"):
+            for p, g in zip(self._params, grads):
+                p -= lr * g
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Probabilities sigmoid(z2) for X, as forward, without touching the cache of the last forward."""
+        X = _checks.inputs(X, self._layout)
+        with np.errstate(all="ignore"):
+            return _forward(self._params, self.activation == "relu", X, _Workspace.one_off(self.dtype)).p
+
+    def _n_averaged(self, y: np.ndarray) -> np.ndarray:
+        """N, the number of loss terms averaged per run, as a 0-d array of the network's dtype (exact)."""
+        return np.array(y.shape[-2] * y.shape[-1], self.dtype)
+
+    def _cached(self, caller: str) -> ForwardCache:
+        if self.cache is None:
+            raise RuntimeError(f"{caller}() needs the forward pass of the current parameters: call forward(X) first")
+        return self.cache
+
+    # -- training -----------------------------------------------------------------------------------------
+
+    def train(self, X, y, epochs, lr, *, max_norm=None, norm_type=2.0) -> History:
+        """Full-batch SGD: `epochs` steps of forward, loss, backward, optional clipping, update.
+
+        X: (n_in, m) or (R, n_in, m); y: (n_out, m) or (R, n_out, m); epochs >= 1; lr > 0.
+        max_norm: clip the global gradient norm before every update with clip_grad_norm's semantics (each run
+        of a stacked network over its own four tensors); norm_type: its p.
+        Returns History; afterwards self.cache holds the last epoch's forward (before its update).
+        """
+        if any(a.base is not self._flat for a in self._params):
+            self.params = self._params  # an array of net.params was replaced: check it and pack again
+        layout = self._layout
+        X = _checks.inputs(X, layout)
+        lead = X.shape[:-2] if layout.n_runs is None else (layout.n_runs,)
+        m = X.shape[-1]
+        y = _checks.targets(y, (*lead, layout.n_out, m), layout)
+        epochs = _checks.positive_int("epochs", epochs)
+        lr = _checks.finite_positive("lr", lr)
+        norm_type = _checks.positive("norm_type", norm_type)
+        clip = max_norm is not None
+        if clip:
+            max_norm = _checks.positive("max_norm", max_norm)
+
+        losses = np.empty((epochs, *lead), layout.dtype)
+        total_norms = np.empty_like(losses) if clip else None
+        flat_grads, grads = _packed([a.shape for a in self._params], layout.dtype)
+        ws = _Workspace.allocate((*lead, layout.n_hidden, m), (*lead, layout.n_out, m), grads, layout.dtype)
+        P, flat, relu = self._params, self._flat, self.activation == "relu"
+        one_minus_y, n, lr_ = 1 - y, self._n_averaged(y), np.array(lr, layout.dtype)
+        per_run = layout.n_runs is not None
+        with np.errstate(all="ignore"):
+            for epoch in range(epochs):
+                cache = _forward(P, relu, X, ws)
+                losses[epoch] = _mean_bce(cache, one_minus_y, n, ws)
+                _backward(P, relu, cache, y, n, ws)
+                if clip:
+                    total_norms[epoch], _ = _clip_in_place(list(grads), max_norm, norm_type, per_run)
+                # params -= lr * grads, all four at once through the flat buffers (as sgd_step, op for op)
+                np.multiply(flat_grads, lr_, out=flat_grads)
+                flat -= flat_grads
+        self.cache = cache
+        return History(losses, total_norms)

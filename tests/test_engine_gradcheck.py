@@ -1,0 +1,169 @@
+"""gradient_check passes a correct network, catches planted wrong gradients, and leaves the network as it was."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import scratch_nn as sn
+
+PASS_RTOL = 1e-6  # the checker's own default threshold
+
+# NOTE: central differences of an O(1) float64 loss carry ~1e-10 of absolute rounding error (eps_mach * L /
+# 2 eps), so a relative error below 1e-6 needs every nonzero gradient element above ~1e-4. Random data puts
+# some element below that for about a third of seeds; this seed's smallest is 5e-4 in all four CORRECT cases,
+# and test_correct_network_passes asserts so, to fail with that reason rather than a puzzling one.
+SEED = 13
+SMALLEST_JUDGEABLE = 3e-4
+
+
+def random_problem(activation: str, *, seed: int = SEED, n_runs=None, n_out: int = 2):
+    """Random data (no ReLU input sits within eps of its kink) and a net with nonzero biases."""
+    rng = np.random.default_rng(seed)
+    net = sn.TwoLayerNet.init(3, 5, n_out, activation=activation, rng=rng, n_runs=n_runs)
+    params = net.params.copy()
+    params.b1 = rng.standard_normal(params.b1.shape) * 0.1
+    params.b2 = rng.standard_normal(params.b2.shape) * 0.1
+    X = rng.standard_normal((3, 6))
+    y = rng.random((n_out, 6))
+    return sn.TwoLayerNet(params, activation), X, y
+
+
+CORRECT = {
+    "relu": ("relu", None),
+    "tanh": ("tanh", None),
+    "relu-stacked": ("relu", 3),
+    "tanh-stacked": ("tanh", 3),
+}
+
+
+@pytest.mark.parametrize("activation, n_runs", CORRECT.values(), ids=CORRECT.keys())
+def test_correct_network_passes(activation, n_runs):
+    net, X, y = random_problem(activation, n_runs=n_runs)
+    result = sn.gradient_check(net, X, y)
+    magnitudes = np.concatenate([np.abs(t.analytic).ravel() for t in result.tensors])
+    assert magnitudes[magnitudes > 0].min() > SMALLEST_JUDGEABLE, "data too close to a zero gradient to judge"
+    assert [t.name for t in result.tensors] == list(sn.Params.NAMES)
+    assert result.worst_rel_error < PASS_RTOL, [(t.name, t.max_rel_error, t.worst_index) for t in result.tensors]
+    assert result.passed()
+
+
+class ScaledW1(sn.TwoLayerNet):
+    def backward(self, y):
+        grads = super().backward(y)
+        grads.W1 = grads.W1 * 1.001
+        return grads
+
+
+class NoMeanOverSamples(sn.TwoLayerNet):
+    """The classic bug: forgetting the 1/m of the mean."""
+
+    def backward(self, y):
+        grads = super().backward(y)
+        m = y.shape[-1]
+        return sn.Params(*(g * m for g in grads))
+
+
+class WrongSignB2(sn.TwoLayerNet):
+    def backward(self, y):
+        grads = super().backward(y)
+        grads.b2 = -grads.b2
+        return grads
+
+
+class SigmoidDerivativeTwice(sn.TwoLayerNet):
+    """dz2 = (p - y) * p * (1 - p): chaining the sigmoid's derivative on top of BCE's simplification."""
+
+    def backward(self, y):
+        grads = super().backward(y)
+        p = self.cache.p
+        dz2 = (p - y) / (y.shape[-2] * y.shape[-1]) * p * (1 - p)
+        return sn.Params(grads.W1, grads.b1, dz2 @ self.cache.h.swapaxes(-1, -2), dz2.sum(axis=-1, keepdims=True))
+
+
+PLANTED = {
+    "dW1-scaled-by-1.001": (ScaledW1, "W1"),
+    "no-1-over-m": (NoMeanOverSamples, "W1"),
+    "b2-wrong-sign": (WrongSignB2, "b2"),
+    "sigmoid-derivative-twice": (SigmoidDerivativeTwice, "W2"),
+}
+
+
+@pytest.mark.parametrize("cls, bad_tensor", PLANTED.values(), ids=PLANTED.keys())
+def test_planted_wrong_gradient_is_caught(cls, bad_tensor):
+    net, X, y = random_problem("tanh")
+    planted = cls(net.params, "tanh")
+    result = sn.gradient_check(planted, X, y)
+    assert not result.passed()
+    assert result[bad_tensor].max_rel_error > 100 * PASS_RTOL
+    if cls is ScaledW1:
+        np.testing.assert_allclose(result["W1"].max_rel_error, 1 - 1 / 1.001, rtol=1e-2)
+        assert result["b1"].max_rel_error < PASS_RTOL  # the others are still right
+
+
+def test_a_coarse_step_is_caught():
+    net, X, y = random_problem("tanh")
+    assert not sn.gradient_check(net, X, y, eps=0.5).passed()
+
+
+def test_parameters_and_cache_are_restored_bit_for_bit():
+    net, X, y = random_problem("relu", n_runs=2)
+    before = net.params.copy()
+    net.forward(X)
+    cache = net.cache
+    sn.gradient_check(net, X, y)
+    for name, a, b in zip(sn.Params.NAMES, net.params, before):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    assert net.cache is not cache  # gradient_check ran its own forward first ...
+    p_after = net.cache.p.copy()
+    net.forward(X)
+    np.testing.assert_array_equal(net.cache.p, p_after)  # ... and left the cache of the restored parameters
+
+
+def test_tensor_check_reports_where_and_both_gradients():
+    net, X, y = random_problem("tanh")
+    result = sn.gradient_check(net, X, y)
+    net.forward(X)
+    analytic = net.backward(y)
+    for check, a, p in zip(result.tensors, analytic, net.params):
+        np.testing.assert_array_equal(check.analytic, a)
+        assert check.numeric.shape == p.shape
+        assert len(check.worst_index) == p.ndim and all(isinstance(i, int) for i in check.worst_index)
+        rel = np.abs(check.analytic - check.numeric) / np.maximum(np.maximum(np.abs(check.analytic), np.abs(check.numeric)), np.finfo(float).tiny)
+        assert check.max_rel_error == rel[check.worst_index] == rel.max()
+        assert check.max_abs_error == np.abs(check.analytic - check.numeric).max()
+    with pytest.raises(KeyError, match="no tensor named 'W3'"):
+        result["W3"]
+
+
+def test_exact_zero_gradients_match_exactly():
+    """A dead ReLU unit has exactly zero gradient both ways: relative error 0, not 0/0."""
+    net, X, y = random_problem("relu")
+    params = net.params.copy()
+    params.b1[0] = -100.0  # unit 0 never fires
+    result = sn.gradient_check(sn.TwoLayerNet(params, "relu"), X, y)
+    assert np.all(result["W1"].analytic[0] == 0) and np.all(result["W1"].numeric[0] == 0)
+    assert result.passed()
+
+
+def test_numerical_gradient_of_a_known_function():
+    x = np.random.default_rng(11).standard_normal((3, 2))
+    x0 = x.copy()
+    grad = sn.numerical_gradient(lambda v: float(np.sum(v**3)), x)
+    np.testing.assert_allclose(grad, 3 * x0**2, rtol=1e-6)
+    np.testing.assert_array_equal(x, x0)
+
+
+def test_numerical_gradient_restores_the_element_when_f_raises():
+    x = np.array([1.0, 2.0])
+    calls = []
+
+    def f(v):
+        calls.append(v.copy())
+        if len(calls) == 2:
+            raise ZeroDivisionError("boom")
+        return float(v.sum())
+
+    with pytest.raises(ZeroDivisionError):
+        sn.numerical_gradient(f, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
