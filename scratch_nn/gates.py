@@ -19,7 +19,7 @@ import numbers
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _precise
 
 __all__ = ["Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul"]
 
@@ -153,7 +153,7 @@ class Exp(_Gate):
     @_silent
     def forward(self, x) -> np.ndarray:
         x = _unary("Exp", x)
-        self.out = self._record(np.exp(x), x)
+        self.out = self._record(_precise.exp(x), x)
         return self.out
 
     @_silent
@@ -167,8 +167,8 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     # x >= 0 and exp(x) below, so this is 1 / (1 + exp(-x)) and exp(x) / (1 + exp(x)) without a branch.
     # TwoLayerNet's forward computes these same operations (sharing exp(-|z|) with the loss).
     with np.errstate(under="ignore"):
-        e = np.exp(-np.abs(x))
-        return np.exp(np.minimum(x, 0)) / (1 + e)
+        e = _precise.exp(-np.abs(x))
+        return _precise.exp(np.minimum(x, 0)) / (1 + e)
 
 
 class Sigmoid(_Gate):
@@ -211,7 +211,7 @@ class Tanh(_Gate):
     @_silent
     def forward(self, x) -> np.ndarray:
         x = _unary("Tanh", x)
-        self.out = self._record(np.tanh(x), x)
+        self.out = self._record(_precise.tanh(x), x)
         return self.out
 
     @_silent

@@ -32,7 +32,7 @@ from typing import ClassVar, NamedTuple
 
 import numpy as np
 
-from . import _checks
+from . import _checks, _precise
 from .clip import _clip_in_place
 
 __all__ = ["Params", "TwoLayerNet", "History", "ForwardCache"]
@@ -148,18 +148,18 @@ def _forward(P: Params, relu: bool, X: np.ndarray, ws: _Workspace) -> ForwardCac
     if relu:
         np.maximum(h, ws.zero, out=h)  # the ReLU gate's op: NaN propagates, as torch.relu
     else:
-        np.tanh(h, out=h)
+        _precise.tanh(h, out=h)
     z2 = np.matmul(P.W2, h, out=ws.z2)
     z2 += P.b2
     # NOTE: the Sigmoid gate's stable formula, op for op, sharing exp(-|z2|) (in (0, 1]: no overflow) with
     # log_sigmoid. Underflow of exp to 0 past |z2| ~ 745 is the exact limit.
     e = np.abs(z2, out=ws.e)
     np.negative(e, out=e)
-    np.exp(e, out=e)
+    _precise.exp(e, out=e)
     log_p = np.minimum(z2, ws.zero, out=ws.log_p)
-    p = np.exp(log_p, out=ws.p)
+    p = _precise.exp(log_p, out=ws.p)
     p /= np.add(e, ws.one)
-    np.log1p(e, out=e)
+    _precise.log1p(e, out=e)
     log_p -= e
     return ForwardCache(X, h, z2, p, log_p)
 

@@ -1,0 +1,37 @@
+"""Elementwise transcendentals that are no less accurate in float32 than torch's.
+
+NOTE: NumPy's SIMD float32 exp and tanh are accurate to about 2 ULP: measured against float64 on this
+project's machines, exp is off by up to 2.2 ULP and tanh by up to 1.4 ULP, with 30 to 40% of results not
+correctly rounded, where torch's float32 exp and tanh are correctly rounded (0.5 to 0.6 ULP). Over thousands
+of SGD steps that difference is amplified: a tanh XOR run near a saddle ended up 15 times further from the
+float64 trajectory than torch float32's. Evaluating float32 inputs in float64 and rounding once gives
+correctly rounded results (but for rare double-rounding ties). float64 goes straight to NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["exp", "tanh", "log1p"]
+
+
+def _via_float64(fn, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    if x.dtype != np.float32:
+        return fn(x, out=out)
+    wide = fn(x.astype(np.float64))
+    if out is None:
+        return wide.astype(np.float32)
+    np.copyto(out, wide, casting="same_kind")
+    return out
+
+
+def exp(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _via_float64(np.exp, x, out)
+
+
+def tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _via_float64(np.tanh, x, out)
+
+
+def log1p(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return _via_float64(np.log1p, x, out)
