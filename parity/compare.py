@@ -54,6 +54,7 @@ class Comparison:
     rule: str
     passed: bool
     problem: str = ""  # shape, dtype or non-finite mismatch, when there is one
+    inputs: str = ""  # property-based cases: the (shrunk) example that produced the inputs
     nodeid: str = ""
     rerun: str = field(default="", compare=False)
 

@@ -36,6 +36,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="base seed; every case derives its own seed from it and its node id (default: 0)")
     group.addoption("--parity-engine", default=DEFAULT_ENGINE, metavar="MODULE",
                     help=f"the engine module validated against torch (default: {DEFAULT_ENGINE})")
+    group.addoption("--parity-selftest", default="quick", choices=("off", "quick", "full"),
+                    help="planted-bug self-test: a few bugs (quick, default), the whole catalogue (full), or none")
 
 
 @dataclass
@@ -154,6 +156,13 @@ def raise_failures(results: list[Comparison]) -> None:
     failures = [r for r in results if not r.passed]
     if failures:
         raise ParityError(failures)
+
+
+@pytest.fixture(scope="session")
+def parity_seed(pytestconfig: pytest.Config):
+    """``seed(key)``: a stable seed derived from the base seed and ``key``, for data shared across tests."""
+    base = pytestconfig.stash[STATE_KEY].base_seed
+    return lambda key: case_seed(base, key)
 
 
 @pytest.fixture

@@ -54,7 +54,7 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
 GRADIENTS = register_table(
     "gradients",
     ("tensor", "shape", "max_abs_error", "max_rel_error", "normwise_error", "ulp_distance", "worst_index",
-     "actual", "desired", "torch_error", "rule", "problem"),
+     "actual", "desired", "torch_error", "rule", "problem", "inputs"),
     "one row per compared tensor: gates, worked graphs, the network, properties",
 )
 
@@ -68,7 +68,7 @@ CLIPPING = register_table(
 TRAJECTORIES = register_table(
     "trajectories",
     ("activation", "dataset", "n_in", "n_hidden", "m", "epochs", "lr", "max_norm", "worst_loss_diff",
-     "worst_epoch", "final_param_diff", "worst_norm_diff", "torch_deviation", "final_loss", "torch_final_loss",
+     "worst_epoch", "final_param_diff", "final_param_tolerance", "worst_norm_diff", "torch_deviation", "final_loss", "torch_final_loss",
      "accuracy", "torch_accuracy", "converged", "torch_converged", "rule"),
     "one row per training run: the worst loss difference over all epochs and its epoch, final parameters",
 )
@@ -78,6 +78,13 @@ TRAJECTORY_CURVES = register_table(
     ("activation", "dataset", "max_norm", "epoch", "loss", "torch_loss", "abs_diff", "is_worst"),
     "the loss of both sides at log-spaced epochs, plus the epoch of the worst difference",
     summarized=False,
+)
+
+SELFTEST = register_table(
+    "selftest",
+    ("bug", "description", "module", "expected_tensors", "caught", "caught_on_tensor", "first_failing_test",
+     "tensor", "error_seen", "tests_run", "tests_failed", "seconds"),
+    "one row per planted bug: what it is, whether the suite caught it, where and with what error",
 )
 
 SUMMARY_COLUMNS = (

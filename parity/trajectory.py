@@ -1,0 +1,93 @@
+"""Judging one training run against torch: the loss at every epoch, the final parameters, the pre-clip norms.
+
+float64: scratch against torch float64 from the same initial parameters. float32: scratch float32 and torch
+float32 against a float64 torch run from the same (float32) initial parameters, the bound calibrated on torch
+float32's own deviation (``parity.tolerance.trajectory_tolerance``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from parity import tolerance
+from parity.compare import normwise_error
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of one run: the loss of every epoch (epochs,), the final parameters flattened into one vector,
+    and the pre-clip total norm of every step (epochs,) when clipping, else None."""
+
+    losses: np.ndarray
+    params: np.ndarray
+    norms: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    worst_loss_diff: float  # max over epochs of |scratch - torch|, same dtype
+    worst_epoch: int
+    checked_error: float  # the loss error the tolerance judges (float32: against the float64 run)
+    tolerance: float
+    rule: str
+    torch_deviation: float  # float32: torch float32's own max deviation from the float64 run; nan for float64
+    final_param_diff: float
+    final_param_tolerance: float
+    norm_diff: float  # nan without clipping
+    norm_tolerance: float
+    passed: bool
+
+    def describe(self, case: str, seed: int, scratch_loss: float, torch_loss: float) -> str:
+        return (
+            f"{case} (seed {seed}): worst loss difference {self.checked_error:.3g} at epoch {self.worst_epoch} "
+            f"(tolerance {self.tolerance:.3g}, {self.rule}); loss there: scratch {scratch_loss!r}, "
+            f"torch {torch_loss!r}; final parameters {self.final_param_diff:.3g} "
+            f"(tolerance {self.final_param_tolerance:.3g}); pre-clip norms {self.norm_diff:.3g} "
+            f"(tolerance {self.norm_tolerance:.3g})"
+        )
+
+
+def judge_run(dtype, scratch: Side, torch: Side, reference: Side | None = None) -> RunVerdict:
+    """Judge one run. reference: the float64 torch run from the same initial parameters (float32 only)."""
+    dtype = np.dtype(dtype)
+    diff = np.abs(scratch.losses - torch.losses)
+    worst_epoch = int(np.argmax(diff))
+    if dtype == np.float64:
+        checked = float(diff.max())
+        torch_dev = math.nan
+        tol = tolerance.trajectory_tolerance(dtype)
+        param_err = normwise_error(scratch.params, torch.params)
+        param_tol = tolerance.normwise_tolerance(dtype)
+    else:
+        if reference is None:
+            raise ValueError("a float32 run is judged against the float64 torch run: pass reference")
+        checked = float(np.abs(scratch.losses - reference.losses).max())
+        torch_dev = float(np.abs(torch.losses - reference.losses).max())
+        tol = tolerance.trajectory_tolerance(dtype, torch_dev)
+        param_err = normwise_error(scratch.params, reference.params)
+        param_tol = tolerance.normwise_tolerance(dtype, normwise_error(torch.params, reference.params))
+    norm_err, norm_bound = math.nan, math.nan
+    if scratch.norms is not None:
+        if dtype == np.float64:
+            norm_err = normwise_error(scratch.norms, torch.norms)
+            norm_bound = tolerance.normwise_tolerance(dtype).bound
+        else:
+            norm_err = normwise_error(scratch.norms, reference.norms)
+            norm_bound = tolerance.normwise_tolerance(dtype, normwise_error(torch.norms, reference.norms)).bound
+    passed = (checked <= tol.bound and param_err <= param_tol.bound
+              and (scratch.norms is None or norm_err <= norm_bound))
+    return RunVerdict(
+        worst_loss_diff=float(diff.max()), worst_epoch=worst_epoch, checked_error=checked, tolerance=tol.bound,
+        rule=tol.rule, torch_deviation=torch_dev, final_param_diff=param_err,
+        final_param_tolerance=param_tol.bound, norm_diff=norm_err, norm_tolerance=norm_bound,
+        passed=bool(passed),
+    )
+
+
+def curve_epochs(epochs: int, worst: int, points: int = 30) -> list[int]:
+    """About ``points`` log-spaced epochs from the first to the last, plus the epoch of the worst difference."""
+    spaced = np.unique(np.geomspace(1, epochs, points).astype(int) - 1)
+    return sorted(set(spaced.tolist()) | {worst})

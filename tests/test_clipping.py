@@ -1,0 +1,121 @@
+"""Global-norm gradient clipping against ``torch.nn.utils.clip_grad_norm_`` itself, in every regime: below, at
+and above ``max_norm``, all-zero gradients, one huge tensor among small ones, a tiny ``max_norm``, infinite and
+NaN gradients with ``error_if_nonfinite`` on and off, and the norm types 2, 1 and inf; float32 and float64.
+The returned total norm, the clip coefficient and every clipped tensor are compared; one row per case goes to
+reports/clipping.csv."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from parity.plugin import raise_failures
+
+DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+NORM_TYPES = [pytest.param(2.0, id="l2"), pytest.param(1.0, id="l1"), pytest.param(math.inf, id="linf")]
+SHAPES = [(4, 2), (4, 1), (1, 4), (1, 1)]  # the network's W1, b1, W2, b2 at XOR size
+
+
+def grads_for(regime, rng):
+    """(float64 gradients, how max_norm relates to their total) for a named regime."""
+    grads = [rng.standard_normal(s) for s in SHAPES]
+    if regime == "zeros":
+        grads = [np.zeros(s) for s in SHAPES]
+    elif regime == "one-huge":
+        grads[0] *= 1e6
+        grads[1:] = [g * 1e-3 for g in grads[1:]]
+    elif regime == "inf":
+        grads[1][2, 0] = np.inf
+    elif regime == "nan":
+        grads[2][0, 1] = np.nan
+    elif regime == "neg-inf":
+        grads[0][0, 0] = -np.inf
+    return grads
+
+
+REGIMES = {  # regime -> max_norm as a function of the true total (computed in float64)
+    "below": lambda total: 2.0 * total,
+    "at": lambda total: total,
+    "above": lambda total: 0.25 * total,
+    "zeros": lambda total: 1.0,
+    "one-huge": lambda total: 5.0,
+    "tiny-max-norm": lambda total: 1e-8,
+    "inf": lambda total: 1.0,
+    "neg-inf": lambda total: 1.0,
+    "nan": lambda total: 1.0,
+}
+
+
+def float64_total(grads, norm_type):
+    flat = np.concatenate([g.ravel() for g in grads])
+    return float(np.linalg.norm(flat, ord=norm_type)) if np.all(np.isfinite(flat)) else 1.0
+
+
+NONFINITE = ("inf", "neg-inf", "nan")
+
+
+def clip_cases():
+    """regime x norm type x dtype x error_if_nonfinite; error_if_nonfinite only matters for non-finite
+    gradients, so finite regimes take it on only in 'above' and 'zeros' (to show it changes nothing there)."""
+    for regime in REGIMES:
+        for norm_type in NORM_TYPES:
+            for dtype in DTYPES:
+                for flag, flag_id in ((False, "nonfinite-ok"), (True, "nonfinite-error")):
+                    if flag and regime not in NONFINITE + ("above", "zeros"):
+                        continue
+                    yield pytest.param(regime, norm_type.values[0], dtype.values[0], flag,
+                                       id=f"{regime}-{norm_type.id}-{dtype.id}-{flag_id}")
+
+
+@pytest.mark.parametrize("regime, norm_type, dtype, error_if_nonfinite", list(clip_cases()))
+def test_clip_matches_torch(engine, torch_ref, parity, regime, norm_type, dtype, error_if_nonfinite):
+    rng = parity.rng()
+    grads64 = grads_for(regime, rng)
+    grads = [g.astype(dtype) for g in grads64]
+    max_norm = REGIMES[regime](float64_total(grads64, norm_type))
+    kwargs = dict(max_norm=max_norm, norm_type=norm_type, error_if_nonfinite=error_if_nonfinite)
+    kind = "edge" if regime not in ("below", "at", "above") else "random"
+
+    scratch, scratch_error = _call(lambda: engine.clip_grad_norm(grads, **kwargs))
+    torch, torch_error = _call(lambda: torch_ref.clip(grads, dtype=dtype, **kwargs))
+    row = dict(kind=kind, dtype=np.dtype(dtype).name, norm_type=str(norm_type), max_norm=max_norm,
+               error_if_nonfinite=error_if_nonfinite, n_tensors=len(grads),
+               raised=type(scratch_error).__name__ if scratch_error else "",
+               torch_raised=type(torch_error).__name__ if torch_error else "")
+    if torch_error is not None or scratch_error is not None:
+        same = type(scratch_error) is type(torch_error)
+        parity.record("clipping", dict(row, checked_error=0.0 if same else math.inf, tolerance=0.0, passed=same,
+                                       rule="both raise the same error"))
+        assert same, f"torch raised {torch_error!r}; scratch raised {scratch_error!r}"
+        assert "non-finite" in str(scratch_error) or "nonfinite" in str(scratch_error).replace("-", "")
+        return
+
+    ref64 = torch_ref.clip(grads, dtype=np.float64, **kwargs) if dtype == np.float32 else None
+    tensors = {
+        "total_norm": (np.asarray(scratch.total_norm), np.asarray(torch.total_norm),
+                       np.asarray(ref64.total_norm) if ref64 else None),
+        "coef": (np.asarray(scratch.coef), np.asarray(torch.coef), np.asarray(ref64.coef) if ref64 else None),
+    }
+    for i, name in enumerate(("W1", "b1", "W2", "b2")):
+        tensors[f"clipped_{name}"] = (scratch.grads[i], torch.grads[i], ref64.grads[i] if ref64 else None)
+    results = parity.evaluate(tensors, dtype=dtype, kind=kind)
+    worst = max(results, key=lambda r: (not r.passed, r.checked_error / r.tolerance))
+    tensor_results = [r for r in results if r.tensor.startswith("clipped_")]
+    worst_tensor = max(tensor_results, key=lambda r: r.checked_error)
+    parity.record("clipping", dict(
+        row, total_norm=float(scratch.total_norm), torch_total_norm=float(torch.total_norm),
+        coef=float(scratch.coef), torch_coef=float(torch.coef), worst_tensor=worst_tensor.tensor,
+        worst_tensor_error=worst_tensor.checked_error, torch_error=worst.torch_error,
+        checked_error=worst.checked_error, tolerance=worst.tolerance, passed=all(r.passed for r in results),
+        rule=worst.rule,
+    ))
+    raise_failures(results)
+
+
+def _call(fn):
+    try:
+        return fn(), None
+    except (RuntimeError, ValueError) as exc:
+        return None, exc

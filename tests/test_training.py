@@ -1,0 +1,223 @@
+"""Whole training runs against torch: the loss at every epoch and the final parameters, from identical initial
+parameters, torch training with torch.autograd and torch.optim.SGD.
+
+XOR in the notebook's setting (4 hidden units, lr 1.0, 10,000 epochs), 32 seeds x {relu, tanh} x {float32,
+float64}; random data sets of other sizes; and training with clipping at several max_norms, where the pre-clip
+total norm of every step is compared too. The runs of a case are trained as one stacked computation on both
+sides (R networks with a leading run axis; torch minimizes the sum of the per-run losses, so every run gets
+its own gradient): test_stacked_equals_one_run shows this fast path gives the numbers of one-run training.
+
+float32 is judged against a float64 torch run from the same (float32) initial parameters: scratch float32 may
+deviate from it at most a stated factor more than torch float32 does. To make that one float64 torch run serve
+both dtypes, float64 runs start from the same float32-representable parameters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parity import tolerance
+from parity.trajectory import Side, curve_epochs, judge_run
+
+NAMES = ("W1", "b1", "W2", "b2")
+X_XOR = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+Y_XOR = np.array([[0.0, 1.0, 1.0, 0.0]])
+DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+CONVERGED_LOSS = 0.1
+
+
+def initial_params(engine, seeds, n_in, n_hidden, activation):
+    """Stacked (R, ...) He-initialized float32 parameters, one run per seed, as a float64-exact dict."""
+    runs = [engine.TwoLayerNet.init(n_in, n_hidden, activation=activation, rng=np.random.default_rng(s),
+                                    dtype=np.float32).params.as_dict() for s in seeds]
+    return {n: np.stack([r[n] for r in runs]) for n in NAMES}
+
+
+def train_scratch(engine, params, X, y, *, epochs, lr, activation, dtype, max_norm=None):
+    net = engine.TwoLayerNet(engine.Params(**{n: params[n].astype(dtype) for n in NAMES}), activation)
+    history = net.train(X.astype(dtype), y.astype(dtype), epochs, lr, max_norm=max_norm)
+    return history, net
+
+
+class Setting:
+    """One stacked case: data, initial parameters, the torch float32 and float64 runs (computed once)."""
+
+    def __init__(self, engine, torch_ref, *, dataset, X, y, seeds, n_hidden, activation, epochs, lr,
+                 max_norm=None):
+        self.dataset, self.X, self.y, self.seeds = dataset, X, y, list(seeds)
+        self.activation, self.epochs, self.lr, self.max_norm = activation, epochs, lr, max_norm
+        self.n_in, self.n_hidden, self.m = X.shape[0], n_hidden, X.shape[1]
+        self.params = initial_params(engine, self.seeds, self.n_in, n_hidden, activation)
+        self.torch = {
+            np.dtype(dt): torch_ref.train({n: v.astype(dt) for n, v in self.params.items()}, X.astype(dt),
+                                          y.astype(dt), epochs=epochs, lr=lr, activation=activation, dtype=dt,
+                                          max_norm=max_norm)
+            for dt in (np.float32, np.float64)
+        }
+
+    def check(self, engine, parity, dtype, kind):
+        """Train scratch at dtype, record a trajectories row and curve rows per run, raise on any failure."""
+        dtype = np.dtype(dtype)
+        history, net = train_scratch(engine, self.params, self.X, self.y, epochs=self.epochs, lr=self.lr,
+                                     activation=self.activation, dtype=dtype, max_norm=self.max_norm)
+        mine = history.losses.astype(np.float64)
+        t, t64 = self.torch[dtype], self.torch[np.dtype(np.float64)]
+        final = net.params.as_dict()
+        p_scratch = net.predict(self.X.astype(dtype))
+        failures = []
+        for r, seed in enumerate(self.seeds):
+            sides = [
+                Side(mine[:, r], flat(final, r), None if history.total_norms is None else history.total_norms[:, r]),
+                Side(t.losses[:, r], flat(t.params, r), None if t.total_norms is None else t.total_norms[:, r]),
+                Side(t64.losses[:, r], flat(t64.params, r), None if t64.total_norms is None else t64.total_norms[:, r]),
+            ]
+            verdict = judge_run(dtype, sides[0], sides[1], sides[2] if dtype == np.float32 else None)
+            acc = float(np.mean((p_scratch[r] > 0.5) == (self.y > 0.5)))
+            torch_acc = _torch_accuracy(t.params, r, self.X, self.y, self.activation)
+            case = f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}"
+            parity.record("trajectories", dict(
+                case=case, dtype=dtype.name, kind=kind, seed=seed, activation=self.activation,
+                dataset=self.dataset, n_in=self.n_in, n_hidden=self.n_hidden, m=self.m, epochs=self.epochs,
+                lr=self.lr, max_norm=self.max_norm, worst_loss_diff=verdict.worst_loss_diff,
+                worst_epoch=verdict.worst_epoch, final_param_diff=verdict.final_param_diff,
+                final_param_tolerance=verdict.final_param_tolerance, worst_norm_diff=verdict.norm_diff,
+                torch_deviation=verdict.torch_deviation, final_loss=float(mine[-1, r]),
+                torch_final_loss=float(t.losses[-1, r]), accuracy=acc, torch_accuracy=torch_acc,
+                converged=bool(acc == 1.0 and mine[-1, r] < CONVERGED_LOSS),
+                torch_converged=bool(torch_acc == 1.0 and t.losses[-1, r] < CONVERGED_LOSS),
+                checked_error=verdict.checked_error, tolerance=verdict.tolerance, passed=verdict.passed,
+                rule=verdict.rule,
+            ))
+            for epoch in curve_epochs(self.epochs, verdict.worst_epoch):
+                parity.record("trajectory_curves", dict(
+                    case=case, dtype=dtype.name, kind=kind, seed=seed, activation=self.activation,
+                    dataset=self.dataset, max_norm=self.max_norm, epoch=epoch, loss=float(mine[epoch, r]),
+                    torch_loss=float(t.losses[epoch, r]), abs_diff=abs(float(mine[epoch, r] - t.losses[epoch, r])),
+                    is_worst=epoch == verdict.worst_epoch,
+                ))
+            if not verdict.passed:
+                e = verdict.worst_epoch
+                failures.append(verdict.describe(case, seed, float(mine[e, r]), float(t.losses[e, r])))
+        assert not failures, (
+            f"{len(failures)} of {len(self.seeds)} training runs differ from torch (scratch ACTUAL, torch DESIRED):\n"
+            + "\n".join(failures) + f"\nrerun: {parity.rerun}"
+        )
+
+
+def flat(params, r):
+    return np.concatenate([np.asarray(params[n][r], dtype=np.float64).ravel() for n in NAMES])
+
+
+def _torch_accuracy(params, r, X, y, activation):
+    W1, b1, W2, b2 = (params[n][r].astype(np.float64) for n in NAMES)
+    z1 = W1 @ X + b1
+    h = np.maximum(z1, 0) if activation == "relu" else np.tanh(z1)
+    return float(np.mean(((W2 @ h + b2) > 0) == (y > 0.5)))
+
+
+# -- XOR, the notebook's setting ------------------------------------------------------------------------------
+
+XOR_RUNS, XOR_EPOCHS, XOR_LR, XOR_HIDDEN = 32, 10_000, 1.0, 4
+
+
+@pytest.fixture(scope="module")
+def xor_setting(request, engine, torch_ref, parity_seed):
+    activation = request.param
+    seeds = [parity_seed(f"training/xor/{r}") for r in range(XOR_RUNS)]
+    return Setting(engine, torch_ref, dataset="xor", X=X_XOR, y=Y_XOR, seeds=seeds, n_hidden=XOR_HIDDEN,
+                   activation=activation, epochs=XOR_EPOCHS, lr=XOR_LR)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("xor_setting", [
+    pytest.param("relu", marks=pytest.mark.xdist_group("training-xor-relu"), id="relu"),
+    pytest.param("tanh", marks=pytest.mark.xdist_group("training-xor-tanh"), id="tanh"),
+], indirect=True)
+def test_xor_trajectories_match_torch(engine, parity, xor_setting, dtype):
+    xor_setting.check(engine, parity, dtype, kind="xor")
+
+
+# -- random data sets, and clipping ---------------------------------------------------------------------------
+
+RANDOM_SETS = {  # (n_in, n_hidden, m)
+    "random-5x8x16": (5, 8, 16),
+    "random-20x32x64": (20, 32, 64),
+    "random-3x16x100": (3, 16, 100),
+}
+RANDOM_RUNS, RANDOM_EPOCHS, RANDOM_LR = 4, 1_000, 0.5
+# max_norm as a multiple of the median pre-clip norm of an unclipped run: some steps clip, some do not
+CLIP_FRACTIONS = {"clip-none": None, "clip-2x-median": 2.0, "clip-median": 1.0, "clip-quarter-median": 0.25}
+
+
+def random_data(parity_seed, dataset):
+    n_in, n_hidden, m = RANDOM_SETS[dataset]
+    rng = np.random.default_rng(parity_seed(f"training/{dataset}/data"))
+    X = rng.standard_normal((n_in, m))
+    y = (rng.uniform(size=(1, m)) < 0.5).astype(np.float64)
+    return X, y, n_hidden
+
+
+@pytest.fixture(scope="module")
+def random_setting(request, engine, torch_ref, parity_seed):
+    dataset, activation, clip = request.param
+    X, y, n_hidden = random_data(parity_seed, dataset)
+    seeds = [parity_seed(f"training/{dataset}/{r}") for r in range(RANDOM_RUNS)]
+    max_norm = None
+    if CLIP_FRACTIONS[clip] is not None:
+        params = initial_params(engine, seeds[:1], X.shape[0], n_hidden, activation)
+        probe = torch_ref.train({n: v[0].astype(np.float64) for n, v in params.items()}, X, y,
+                                epochs=RANDOM_EPOCHS, lr=RANDOM_LR, activation=activation, dtype=np.float64,
+                                max_norm=1e300)
+        max_norm = CLIP_FRACTIONS[clip] * float(np.median(probe.total_norms))
+    return Setting(engine, torch_ref, dataset=dataset, X=X, y=y, seeds=seeds, n_hidden=n_hidden,
+                   activation=activation, epochs=RANDOM_EPOCHS, lr=RANDOM_LR, max_norm=max_norm)
+
+
+RANDOM_CASES = [(d, a, "clip-none") for d in RANDOM_SETS for a in ("relu", "tanh")] + [
+    ("random-5x8x16", a, c) for a in ("relu", "tanh") for c in CLIP_FRACTIONS if c != "clip-none"
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("random_setting", [
+    pytest.param(c, marks=pytest.mark.xdist_group("training-" + "-".join(c)), id="-".join(c))
+    for c in RANDOM_CASES
+], indirect=True)
+def test_random_trajectories_match_torch(engine, parity, random_setting, dtype):
+    random_setting.check(engine, parity, dtype, kind="random")
+
+
+# -- the fast path is the one-run path ------------------------------------------------------------------------
+
+ONE_RUN_EPOCHS = 1_000
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activation):
+    """Stacked training, on both sides, gives the losses and parameters of training each run alone (float64,
+    to rounding: torch's sigmoid may round an element differently inside a longer tensor)."""
+    seeds = [parity_seed(f"training/xor/{r}") for r in range(3)]
+    params = initial_params(engine, seeds, 2, XOR_HIDDEN, activation)
+    p64 = {n: v.astype(np.float64) for n, v in params.items()}
+    kw = dict(epochs=ONE_RUN_EPOCHS, lr=XOR_LR, activation=activation, dtype=np.float64)
+    stacked_torch = torch_ref.train(p64, X_XOR, Y_XOR, **kw)
+    stacked_scratch, net = train_scratch(engine, params, X_XOR, Y_XOR, **kw)
+    tol = tolerance.trajectory_tolerance(np.float64)
+    problems = []
+    for r, seed in enumerate(seeds):
+        single = {n: v[r] for n, v in p64.items()}
+        one_torch = torch_ref.train(single, X_XOR, Y_XOR, **kw)
+        one_scratch, _ = train_scratch(engine, single, X_XOR, Y_XOR, **kw)
+        for side, stacked, one in (("torch", stacked_torch.losses[:, r], one_torch.losses),
+                                   ("scratch", stacked_scratch.losses[:, r], one_scratch.losses)):
+            diff = float(np.abs(stacked - one).max())
+            parity.record("trajectories", dict(
+                case=f"one-run-vs-stacked-{side}-{activation}-run{r}", dtype="float64", kind="xor", seed=seed,
+                activation=activation, dataset="xor", epochs=ONE_RUN_EPOCHS, lr=XOR_LR, worst_loss_diff=diff,
+                worst_epoch=int(np.argmax(np.abs(stacked - one))), checked_error=diff, tolerance=tol.bound,
+                passed=diff <= tol.bound, rule="stacked vs one run, " + tol.rule,
+            ))
+            if diff > tol.bound:
+                problems.append(f"{side} run {r} (seed {seed}): stacked and one-run losses differ by {diff:.3g}")
+    assert not problems, "\n".join(problems)

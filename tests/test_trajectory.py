@@ -1,0 +1,64 @@
+"""The trajectory judge: identical runs pass, and a planted difference in the losses, the final parameters or
+the pre-clip norms fails, at the epoch where it was planted; float32 is calibrated on torch's own deviation."""
+
+import numpy as np
+import pytest
+
+from parity.tolerance import FLOAT32_FLOOR_ULPS, FLOAT32_EPS, TRAJECTORY_FLOAT32_FACTOR
+from parity.trajectory import Side, curve_epochs, judge_run
+
+rng = np.random.default_rng(3)
+LOSSES = np.exp(-np.linspace(0, 8, 500)) * 0.7  # a loss curve from 0.7 down to ~2e-4
+PARAMS = rng.standard_normal(17)
+NORMS = np.abs(rng.standard_normal(500)) + 0.1
+
+
+def side(losses=LOSSES, params=PARAMS, norms=None):
+    return Side(np.array(losses, dtype=np.float64), np.array(params, dtype=np.float64), norms)
+
+
+def test_identical_float64_runs_pass():
+    v = judge_run(np.float64, side(), side())
+    assert v.passed and v.checked_error == 0.0 and v.final_param_diff == 0.0
+
+
+def test_a_planted_loss_difference_fails_at_its_epoch():
+    bad = LOSSES.copy()
+    bad[321] += 1e-10  # invisible to any "close enough" check of a curve, far above rounding
+    v = judge_run(np.float64, side(bad), side())
+    assert not v.passed and v.worst_epoch == 321 and v.checked_error == pytest.approx(1e-10)
+    assert "epoch 321" in v.describe("case", 7, bad[321], LOSSES[321])
+
+
+def test_planted_final_parameter_difference_fails():
+    v = judge_run(np.float64, side(params=PARAMS * (1 + 1e-9)), side())
+    assert not v.passed and v.checked_error == 0.0
+
+
+def test_planted_norm_difference_fails():
+    v = judge_run(np.float64, side(norms=NORMS * (1 + 1e-9)), side(norms=NORMS))
+    assert not v.passed and v.norm_diff > 0
+
+
+def test_float32_is_bounded_by_torch_float32s_own_deviation():
+    ref = side()
+    torch32 = side(LOSSES + 1e-7)
+    ok = judge_run(np.float32, side(LOSSES - 1e-7), torch32, ref)
+    assert ok.passed and ok.torch_deviation == pytest.approx(1e-7)
+    worse = judge_run(np.float32, side(LOSSES + 1e-7 * (TRAJECTORY_FLOAT32_FACTOR + 1)), torch32, ref)
+    assert not worse.passed
+
+
+def test_float32_floor_when_torch_is_exact():
+    v = judge_run(np.float32, side(LOSSES + 1e-9), side(), side())
+    assert v.passed and v.tolerance == pytest.approx(FLOAT32_FLOOR_ULPS * FLOAT32_EPS)
+
+
+def test_float32_needs_the_float64_reference():
+    with pytest.raises(ValueError, match="float64 torch run"):
+        judge_run(np.float32, side(), side())
+
+
+def test_curve_epochs_are_log_spaced_and_include_the_worst():
+    epochs = curve_epochs(10_000, 4321)
+    assert epochs[0] == 0 and epochs[-1] == 9_999 and 4321 in epochs and len(epochs) <= 31
