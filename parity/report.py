@@ -69,7 +69,7 @@ TRAJECTORIES = register_table(
     "trajectories",
     ("activation", "dataset", "n_in", "n_hidden", "m", "epochs", "lr", "max_norm", "worst_loss_diff",
      "worst_epoch", "final_param_diff", "final_param_tolerance", "worst_norm_diff", "torch_deviation", "final_loss", "torch_final_loss",
-     "accuracy", "torch_accuracy", "converged", "torch_converged", "rule"),
+     "accuracy", "torch_accuracy", "converged", "torch_converged", "outlier", "torch_outlier", "rule"),
     "one row per training run: the worst loss difference over all epochs and its epoch, final parameters",
 )
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from parity.tolerance import FLOAT32_FLOOR_ULPS, FLOAT32_EPS, TRAJECTORY_FLOAT32_FACTOR
-from parity.trajectory import Side, curve_epochs, judge_run
+from parity.trajectory import Side, curve_epochs, judge_float32_case, judge_run
 
 rng = np.random.default_rng(3)
 LOSSES = np.exp(-np.linspace(0, 8, 500)) * 0.7  # a loss curve from 0.7 down to ~2e-4
@@ -62,3 +62,23 @@ def test_float32_needs_the_float64_reference():
 def test_curve_epochs_are_log_spaced_and_include_the_worst():
     epochs = curve_epochs(10_000, 4321)
     assert epochs[0] == 0 and epochs[-1] == 9_999 and 4321 in epochs and len(epochs) <= 31
+
+
+def _f32(scratch_dev, torch_dev):
+    return judge_run(np.float32, side(LOSSES + scratch_dev), side(LOSSES + torch_dev), side())
+
+
+def test_float32_case_tolerates_one_chaotic_outlier_but_not_a_pattern():
+    typical = [_f32(1e-7, 1e-7) for _ in range(30)]
+    one_outlier = typical + [_f32(1e-4, 1e-7)]
+    assert judge_float32_case(one_outlier).passed
+    two = typical + [_f32(1e-4, 1e-7), _f32(1e-4, 1e-7)]
+    verdict = judge_float32_case(two)
+    assert not verdict.passed and verdict.outliers == 2 and "2 of 32" in verdict.describe()
+    # torch diverging as often as scratch is chaos, not an engine defect
+    assert judge_float32_case(two + [_f32(1e-7, 1e-4)]).passed
+
+
+def test_float32_case_fails_when_scratch_is_typically_worse():
+    verdict = judge_float32_case([_f32(3e-6, 1e-6) for _ in range(16)])
+    assert not verdict.passed and verdict.median_ratio == pytest.approx(3.0) and verdict.outliers == 0
