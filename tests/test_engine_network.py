@@ -3,36 +3,15 @@ ones, train equals the step-by-step loop, and XOR is learned."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 
 import scratch_nn as sn
+from engine_support import ROUNDING_RTOL, strict_fp
 
 XOR_X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
 XOR_Y = np.array([[0.0, 1.0, 1.0, 0.0]])
-
-# Tolerances by dtype, in one place: a few ulps, for results computed by different but exact-in-math routes.
-ROUNDING_RTOL = {np.dtype(np.float32): 4e-7, np.dtype(np.float64): 1e-15}
-
-
-def strict_fp():
-    """Any floating-point flag raises and any warning is an error."""
-    errstate = np.errstate(all="raise")
-    catcher = warnings.catch_warnings()
-
-    class Both:
-        def __enter__(self):
-            errstate.__enter__()
-            catcher.__enter__()
-            warnings.simplefilter("error")
-
-        def __exit__(self, *exc):
-            catcher.__exit__(*exc)
-            return errstate.__exit__(*exc)
-
-    return Both()
 
 
 def assert_params_equal(actual: sn.Params, desired: sn.Params, *, rtol=0.0, what=""):

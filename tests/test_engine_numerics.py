@@ -8,37 +8,7 @@ import numpy as np
 import pytest
 
 import scratch_nn as sn
-
-# Tolerances by dtype, in one place. GRAD_RTOL bounds central differences (eps = 1e-6, float64) against the
-# analytic gradient; ROUNDING_RTOL is a few ulps, for results that differ only by the order of operations.
-GRAD_RTOL = 1e-7
-ROUNDING_RTOL = {np.dtype(np.float32): 4e-7, np.dtype(np.float64): 1e-15}
-
-
-def assert_same(actual, desired, *, rtol=0.0, what=""):
-    """Shape, then dtype, then values (exact unless rtol), the stage named on failure."""
-    actual, desired = np.asarray(actual), np.asarray(desired)
-    assert actual.shape == desired.shape, f"{what}: shape {actual.shape} != {desired.shape}"
-    assert actual.dtype == desired.dtype, f"{what}: dtype {actual.dtype} != {desired.dtype}"
-    np.testing.assert_allclose(actual, desired, rtol=rtol, atol=0, err_msg=what)
-
-
-def strict_fp():
-    """FP flags raise and warnings are errors: a formula that overflows or makes NaN fails loudly."""
-    errstate = np.errstate(all="raise")
-    catcher = warnings.catch_warnings()
-
-    class Both:
-        def __enter__(self):
-            errstate.__enter__()
-            catcher.__enter__()
-            warnings.simplefilter("error")
-
-        def __exit__(self, *exc):
-            catcher.__exit__(*exc)
-            return errstate.__exit__(*exc)
-
-    return Both()
+from engine_support import GRAD_RTOL, ROUNDING_RTOL, assert_same, strict_fp
 
 
 # -- Sigmoid ---------------------------------------------------------------------------------------------
