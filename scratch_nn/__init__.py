@@ -6,9 +6,17 @@ The contract (names, signatures, array layout) is docs/engine-api.md. Samples ar
 from . import graphs
 from .clip import ClipResult, clip_grad_norm, clip_grad_norm_per_run
 from .gates import Add, Exp, MatMul, Multiply, Power, ReLU, Sigmoid, Tanh
-from .gradcheck import GradCheckResult, TensorCheck, gradient_check, numerical_gradient
+from .gradcheck import (
+    DirectionalCheckResult,
+    GradCheckResult,
+    TensorCheck,
+    directional_gradient_check,
+    gradient_check,
+    numerical_gradient,
+)
 from .graphs import GraphResult
 from .network import History, Params, TwoLayerNet
+from .taylor import TaylorResult, taylor_check
 
 __all__ = [
     "Add",
@@ -31,4 +39,8 @@ __all__ = [
     "numerical_gradient",
     "GradCheckResult",
     "TensorCheck",
+    "directional_gradient_check",
+    "DirectionalCheckResult",
+    "taylor_check",
+    "TaylorResult",
 ]

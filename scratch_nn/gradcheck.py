@@ -1,6 +1,10 @@
 """Gradient checking: a network's analytic gradients against central differences of its loss.
 
-Per element, relative error = |a - n| / max(|a|, |n|, tiny), so an exact zero matched by an exact zero scores 0.
+gradient_check differences every parameter element: two forward passes per element, for small networks.
+directional_gradient_check differences along a few random directions of the whole parameter space (as
+torch.autograd.gradcheck's fast_mode): two forward passes per direction, whatever the network's size.
+
+Relative error = |a - n| / max(|a|, |n|, tiny), so an exact zero matched by an exact zero scores 0.
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ import numpy as np
 from . import _checks
 from .network import Params, TwoLayerNet
 
-__all__ = ["TensorCheck", "GradCheckResult", "numerical_gradient", "gradient_check"]
+__all__ = [
+    "TensorCheck",
+    "GradCheckResult",
+    "numerical_gradient",
+    "gradient_check",
+    "DirectionalCheckResult",
+    "directional_gradient_check",
+]
 
 _TINY = np.finfo(np.float64).tiny
 
@@ -126,6 +137,105 @@ def gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float = 
     finally:
         net.cache = cache
     return GradCheckResult(tuple(checks), eps)
+
+
+@dataclass(frozen=True)
+class DirectionalCheckResult:
+    """One entry per random direction u, a unit vector over all parameter elements at once:
+
+    analytic: (n,) the backprop gradient's directional derivative <grad, u>; numeric: (n,) the central
+    difference (L(theta + eps u) - L(theta - eps u)) / (2 eps); both over the step actually stored (see
+    directional_gradient_check). rounding: (n,) what rounding alone can make of the numeric value, 8 ulp of
+    the loss over the step: a difference below it says nothing. kinks: (n,) for a ReLU network, how many hidden
+    pre-activations change sign between the two probes (0 for tanh): the loss has a kink inside that step, and
+    a central difference across a kink can miss by far more than rounding, so a failure with kinks > 0 is not
+    evidence against the gradient (retry with a smaller eps). eps: the step.
+    """
+
+    analytic: np.ndarray
+    numeric: np.ndarray
+    rounding: np.ndarray
+    kinks: np.ndarray
+    eps: float
+
+    @property
+    def abs_errors(self) -> np.ndarray:
+        return np.abs(self.analytic - self.numeric)
+
+    @property
+    def rel_errors(self) -> np.ndarray:
+        return self.abs_errors / np.maximum(np.maximum(np.abs(self.analytic), np.abs(self.numeric)), _TINY)
+
+    @property
+    def worst_rel_error(self) -> float:
+        return float(np.max(self.rel_errors))  # np.max: a NaN is the worst
+
+    def passed(self, rtol: float = 1e-6) -> bool:
+        """Every direction within rtol (relative) plus the rounding allowance; a NaN fails."""
+        scale = np.maximum(np.abs(self.analytic), np.abs(self.numeric))
+        return bool(np.all(self.abs_errors <= rtol * scale + self.rounding))
+
+
+def directional_gradient_check(
+    net: TwoLayerNet, X: np.ndarray, y: np.ndarray, n_directions: int = 4, *, rng: np.random.Generator,
+    eps: float = 1e-6,
+) -> DirectionalCheckResult:
+    """Compare net.backward(y) after net.forward(X) with central differences of the loss along n_directions
+    random unit directions of the whole parameter space, drawn from rng (standard normal, normalized over the
+    four tensors together). Costs one backward and 2 * n_directions forward passes, at any size.
+
+    The net must be float64 (refused otherwise); X, y as for net.forward and net.loss. A stacked network is
+    checked on the sum of its runs' losses (whose gradient is every run's own gradient). Like
+    numerical_gradient, the step is the one actually stored: theta +- eps u rounded to float64 moves the
+    parameters by d = theta_plus - theta_minus, and the result compares (L(theta_plus) - L(theta_minus)) / (2 eps)
+    with <grad, d> / (2 eps). The parameters and the net's forward cache are as before when this returns.
+
+    NOTE: with ReLU and many samples a step of 1e-6 can move a pre-activation across 0 (at (784, 1024) and
+    m = 4096, for about one draw in three): see DirectionalCheckResult.kinks.
+    """
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"net must be a scratch_nn.TwoLayerNet; got {type(net).__name__}")
+    n_directions = _checks.positive_int("n_directions", n_directions)
+    rng = _checks.generator("rng", rng)
+    eps = _checks.finite_positive("eps", eps)
+    if net.dtype != np.float64:
+        raise TypeError(
+            f"directional_gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); got "
+            f"{net.dtype}: cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y with "
+            ".astype(np.float64)"
+        )
+    cache = net.cache
+    net.forward(X)
+    grads = net.backward(y)
+    params = net.params
+    saved = params.copy()
+    analytic, numeric, rounding = (np.empty(n_directions) for _ in range(3))
+    kinks = np.zeros(n_directions, dtype=np.int64)
+    relu = net.activation == "relu"
+    try:
+        for k in range(n_directions):
+            u = [rng.standard_normal(a.shape) for a in params]
+            norm = np.sqrt(sum(np.vdot(d, d) for d in u))
+            losses, moved, active = [], [], []
+            for sign in (1.0, -1.0):
+                for p, theta, d in zip(params, saved, u):
+                    np.add(theta, (sign * eps / norm) * d, out=p)
+                moved.append([p.copy() for p in params])
+                net.forward(X)
+                losses.append(float(np.sum(net.loss(y))))
+                if relu:
+                    active.append(net.cache.h > 0)
+            step = [plus - minus for plus, minus in zip(*moved)]
+            analytic[k] = sum(np.vdot(g, d) for g, d in zip(grads, step)) / (2 * eps)
+            numeric[k] = (losses[0] - losses[1]) / (2 * eps)
+            rounding[k] = 8 * np.spacing(max(abs(losses[0]), abs(losses[1]))) / (2 * eps)
+            if relu:
+                kinks[k] = np.count_nonzero(active[0] != active[1])
+    finally:
+        for p, theta in zip(params, saved):
+            p[...] = theta
+        net.cache = cache
+    return DirectionalCheckResult(analytic, numeric, rounding, kinks, eps)
 
 
 def _compare(name: str, analytic: np.ndarray, numeric: np.ndarray) -> TensorCheck:

@@ -167,3 +167,138 @@ def test_numerical_gradient_restores_the_element_when_f_raises():
     with pytest.raises(ZeroDivisionError):
         sn.numerical_gradient(f, x)
     np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+# -- directional_gradient_check: central differences along random directions, at any size --------------------
+
+
+def large_problem(activation: str, *, m: int = 32, seed: int = SEED):
+    """The benchmark's largest network, (784, 1024), on a small batch: a check costs a few cheap forward passes,
+    and no ReLU pre-activation lies within a step of 0 for this seed (test_..._passes asserts kinks == 0)."""
+    rng = np.random.default_rng(seed)
+    net = sn.TwoLayerNet.init(784, 1024, activation=activation, rng=rng)
+    params = net.params.copy()
+    params.b1 = rng.standard_normal(params.b1.shape) * 0.1
+    params.b2 = rng.standard_normal(params.b2.shape) * 0.1
+    X = rng.standard_normal((784, m))
+    y = (rng.random((1, m)) < 0.5).astype(np.float64)
+    return sn.TwoLayerNet(params, activation), X, y
+
+
+def directional(net, X, y, **kwargs):
+    return sn.directional_gradient_check(net, X, y, rng=np.random.default_rng(SEED), **kwargs)
+
+
+DIRECTIONAL_CORRECT = {
+    "relu": ("relu", None, random_problem),
+    "tanh": ("tanh", None, random_problem),
+    "relu-stacked": ("relu", 3, random_problem),
+    "tanh-stacked": ("tanh", 3, random_problem),
+    "relu-784x1024": ("relu", None, large_problem),
+    "tanh-784x1024": ("tanh", None, large_problem),
+}
+
+
+@pytest.mark.parametrize("activation, n_runs, problem", DIRECTIONAL_CORRECT.values(), ids=DIRECTIONAL_CORRECT.keys())
+def test_directional_check_passes_a_correct_network(activation, n_runs, problem):
+    net, X, y = problem(activation) if n_runs is None else problem(activation, n_runs=n_runs)
+    result = directional(net, X, y)
+    assert result.analytic.shape == result.numeric.shape == result.kinks.shape == (4,)
+    assert not result.kinks.any(), "a step crossed a ReLU kink: the data cannot judge this gradient"
+    assert result.passed(), list(zip(result.rel_errors, result.rounding / np.abs(result.analytic)))
+
+
+@pytest.mark.parametrize("cls, bad_tensor", PLANTED.values(), ids=PLANTED.keys())
+def test_directional_check_catches_a_planted_wrong_gradient(cls, bad_tensor):
+    net, X, y = random_problem("tanh")
+    result = directional(cls(net.params, "tanh"), X, y)
+    assert not result.passed()
+    assert result.worst_rel_error > 100 * PASS_RTOL
+
+
+LARGE_PLANTED = {"dW1-scaled-by-1.001": ScaledW1, "no-1-over-m": NoMeanOverSamples}
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("cls", LARGE_PLANTED.values(), ids=LARGE_PLANTED.keys())
+def test_directional_check_catches_a_planted_wrong_gradient_at_784x1024(cls, activation):
+    net, X, y = large_problem(activation)
+    result = directional(cls(net.params, activation), X, y)
+    assert not result.kinks.any()
+    assert not result.passed()
+    assert result.worst_rel_error > 100 * PASS_RTOL
+
+
+def test_directional_derivative_is_the_gradient_dotted_with_the_direction():
+    net, X, y = random_problem("tanh")
+    result = directional(net, X, y, n_directions=2)
+    net.forward(X)
+    grads = net.backward(y)
+    rng = np.random.default_rng(SEED)  # the same draws, in the same order: tensor by tensor, direction by direction
+    for k in range(2):
+        u = [rng.standard_normal(p.shape) for p in net.params]
+        norm = np.sqrt(sum(np.sum(d * d) for d in u))
+        expected = sum(np.sum(g * d) for g, d in zip(grads, u)) / norm
+        np.testing.assert_allclose(result.analytic[k], expected, rtol=1e-9)  # the stored step is eps u to ~1e-10
+
+
+class CountingNet(sn.TwoLayerNet):
+    forwards = backwards = 0
+
+    def forward(self, X):
+        self.forwards += 1
+        return super().forward(X)
+
+    def backward(self, y):
+        self.backwards += 1
+        return super().backward(y)
+
+
+def test_directional_check_costs_one_backward_and_two_forwards_per_direction():
+    net, X, y = random_problem("relu")
+    counting = CountingNet(net.params, "relu")
+    directional(counting, X, y, n_directions=3)
+    assert (counting.forwards, counting.backwards) == (1 + 2 * 3, 1)
+
+
+def test_directional_check_restores_parameters_and_cache_bit_for_bit():
+    net, X, y = random_problem("relu", n_runs=2)
+    before = net.params.copy()
+    arrays = list(net.params)
+    net.forward(X)
+    cache = net.cache
+    directional(net, X, y)
+    for name, a, b, same in zip(sn.Params.NAMES, net.params, before, arrays):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+        assert a is same or np.shares_memory(a, same), f"{name} was replaced, not restored in place"
+    assert net.cache is cache
+
+
+def test_a_step_across_a_relu_kink_is_reported():
+    """XOR's input (0, 0) with zero biases puts every hidden pre-activation of that sample exactly at 0: any
+    step that moves b1 crosses the kink, one way on theta + eps u and the other on theta - eps u."""
+    net = sn.TwoLayerNet.init(2, 4, activation="relu", rng=np.random.default_rng(SEED))
+    X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+    y = np.array([[0.0, 1.0, 1.0, 0.0]])
+    assert np.all(directional(net, X, y).kinks >= 1)
+    assert not directional(sn.TwoLayerNet(net.params, "tanh"), X, y).kinks.any()  # tanh has no kink
+
+
+def test_a_coarse_directional_step_is_caught():
+    net, X, y = random_problem("tanh")
+    assert not directional(net, X, y, eps=0.5).passed()
+
+
+def test_directional_check_refuses_float32_and_bad_arguments():
+    net, X, y = random_problem("tanh")
+    net32 = sn.TwoLayerNet(net.params.astype(np.float32), "tanh")
+    with pytest.raises(TypeError, match="float64"):
+        directional(net32, X.astype(np.float32), y.astype(np.float32))
+    with pytest.raises(ValueError, match="n_directions"):
+        directional(net, X, y, n_directions=0)
+    with pytest.raises(TypeError, match="rng"):
+        sn.directional_gradient_check(net, X, y, rng=0)
+    with pytest.raises(ValueError, match="eps"):
+        directional(net, X, y, eps=-1e-6)
+    with pytest.raises(TypeError, match="TwoLayerNet"):
+        directional(object(), X, y)

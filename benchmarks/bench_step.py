@@ -1,0 +1,414 @@
+"""One full training step, the engine against torch eager side by side, and the engine's matrix-product floor.
+
+    python benchmarks/bench_step.py               # full run: reports/benchmarks.csv and a printed table
+    python benchmarks/bench_step.py --quick       # smoke test (seconds): reports/benchmarks-quick.csv
+    python benchmarks/bench_step.py --threads 1   # both sides on one thread (default: every core)
+
+Per size (n_in, n_hidden, batch) and dtype, ReLU hidden layer, one output, full batch, lr 0.01:
+
+- engine: ``TwoLayerNet.train(X, y, epochs=k, lr) / k``: forward, loss, backward and SGD update of k steps;
+  train()'s per-call input checks and workspace allocation are included, spread over k >= 20 steps (up to
+  ~15 ms per call at the largest size in float64, mostly first-touch page faults: under 1 ms per step).
+- torch:  k turns of reference/training.py's loop: ``zero_grad(set_to_none=True)``, forward,
+  ``binary_cross_entropy_with_logits``, ``backward()``, ``torch.optim.SGD.step()``.
+- floor:  k turns of the engine's own matrix products at the same shapes and dtype, into preallocated ``out=``
+  arrays: ``W1 @ X``, ``W2 @ h``, ``dz2 @ h^T``, ``dz1 @ X^T``. (With one output, ``W2^T dz2`` is an outer
+  product, which the engine computes with a broadcast multiply, not a matmul.) The engine cannot be faster.
+
+Timing on a shared machine: both sides pinned to the same thread count (the BLAS/OpenMP environment variables
+are set before numpy and torch load; threadpoolctl and torch.set_num_threads after); a warm-up block per side,
+which also sizes k so that one block lasts at least --min-block seconds; in every repeat the three blocks run
+in rotating order, so a change of load hits all three alike; the garbage collector is off while timing; each
+side's figure is the median over the repeats of (block time / k), and ratios are ratios of medians. Parameters
+are reset before every block, so every block trains from the same point. The load average is recorded.
+
+Memory (the peak of one step above what the step started with: parameters, data and nothing else):
+- alloc: array and tensor buffers, counted by each library's own allocator accounting. Engine: tracemalloc,
+  which NumPy informs of every array buffer, over one ``train(epochs=1)`` of a network with no cache. Torch:
+  torch.profiler(profile_memory=True) over one step with no gradients held, the peak of "Total Allocated" of
+  its CPU allocator. Both exclude BLAS-internal workspaces and allocator slack, and are exact and
+  load-independent: this is the comparison the memory target is judged on.
+- rss (the largest size, unless --no-rss): what the operating system sees, as a cross-check. Each side in a
+  fresh process of its own (the engine's never imports torch), data and parameters in place: the peak resident
+  set (VmHWM, reset through /proc/self/clear_refs) of its first step minus the resident set before it. It
+  includes BLAS and torch kernel buffers set up on first use, and whatever the C allocator keeps mapped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SIZES = {"xor": (2, 4, 4), "small": (64, 128, 256), "large": (784, 1024, 4096)}
+DTYPES = ("float32", "float64")
+LR = 0.01
+SEED = 0
+# The targets, each judged on one run's figures: (size, column, bound).
+TARGETS = {"xor": ("ratio", 0.1), "small": ("ratio", 0.5), "large": ("engine_over_floor", 1.15)}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+MiB = 2.0**20
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
+                        help="BLAS and torch threads, the same on both sides (default: every core, %(default)s)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke test: 3 repeats, short blocks, 1 engine step per block at least, no RSS")
+    parser.add_argument("--repeats", type=int, help="timed blocks per side (default 15, quick 3)")
+    parser.add_argument("--min-block", type=float, help="seconds one block lasts at least (default 0.1, quick 0.005)")
+    parser.add_argument("--sizes", nargs="+", choices=SIZES, default=list(SIZES), help="which sizes")
+    parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES), help="which dtypes")
+    parser.add_argument("--no-rss", action="store_true", help="skip the RSS cross-check subprocesses")
+    parser.add_argument("--out", type=Path, help="CSV path (default reports/benchmarks.csv, quick: "
+                                                 "reports/benchmarks-quick.csv)")
+    parser.add_argument("--rss-probe", nargs=3, metavar=("SIDE", "SIZE", "DTYPE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error("--threads must be >= 1")
+    args.repeats = args.repeats or (3 if args.quick else 15)
+    args.min_block = args.min_block if args.min_block is not None else (0.005 if args.quick else 0.1)
+    args.out = args.out or ROOT / "reports" / ("benchmarks-quick.csv" if args.quick else "benchmarks.csv")
+    # train()'s per-call checks and allocations, spread over the engine's block (see the docstring)
+    args.min_steps = {"engine": 1 if args.quick else 20}
+    return args
+
+
+ARGS = parse_args() if __name__ == "__main__" else None
+if ARGS is not None:
+    for _name in THREAD_VARIABLES:  # before numpy or torch load their thread pools
+        os.environ[_name] = str(ARGS.threads)
+    sys.path.insert(0, str(ROOT))
+
+import contextlib  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import scratch_nn as sn  # noqa: E402
+
+
+# -- the problem ----------------------------------------------------------------------------------------------
+
+
+def problem(size: str, dtype: str):
+    """X (n_in, m), y (1, m) and He-initialized Params, the same values for both sides."""
+    n_in, n_hidden, m = SIZES[size]
+    rng = np.random.default_rng(SEED)
+    if size == "xor":
+        X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+        y = np.array([[0.0, 1.0, 1.0, 0.0]])
+    else:
+        X = rng.standard_normal((n_in, m))
+        y = (rng.random((1, m)) < 0.5).astype(np.float64)
+    params = sn.TwoLayerNet.init(n_in, n_hidden, activation="relu", rng=rng, dtype=dtype).params
+    return X.astype(dtype), y.astype(dtype), params
+
+
+class Engine:
+    def __init__(self, X, y, params):
+        self.X, self.y, self.params = X, y, params
+        self.net = sn.TwoLayerNet(params, "relu")
+
+    def reset(self):
+        for mine, initial in zip(self.net.params, self.params):
+            mine[...] = initial  # in place: no fresh pages to fault in during the next block
+        self.net.cache = None
+
+    def run(self, k: int):
+        self.net.train(self.X, self.y, k, LR)
+
+
+class Torch:
+    def __init__(self, X, y, params):
+        import torch
+
+        from reference.network import logits, mean_bce
+
+        self.torch, self.logits, self.mean_bce = torch, logits, mean_bce
+        self.X, self.y = torch.from_numpy(X.copy()), torch.from_numpy(y.copy())
+        self.init = [torch.from_numpy(a.copy()) for a in params]
+        self.ps = [torch.nn.Parameter(t.clone()) for t in self.init]
+        self.opt = torch.optim.SGD(self.ps, lr=LR)
+
+    def reset(self):
+        with self.torch.no_grad():
+            for p, v in zip(self.ps, self.init):
+                p.copy_(v)
+                p.grad = None
+
+    def run(self, k: int):
+        ps, opt, X, y, relu = self.ps, self.opt, self.X, self.y, self.torch.relu
+        losses = []  # as reference/training.py (and the engine's History) keep every epoch's loss
+        for _ in range(k):
+            opt.zero_grad(set_to_none=True)
+            loss = self.mean_bce(self.logits(ps, X, relu), y)
+            losses.append(loss.detach())
+            loss.backward()
+            opt.step()
+
+
+class Floor:
+    """The engine's matrix products alone, into preallocated arrays (random dz2 and dz1 stand in)."""
+
+    def __init__(self, X, y, params):
+        self.X, self.W1, self.W2 = X, params.W1, params.W2
+        rng = np.random.default_rng(SEED + 1)
+        hidden = (params.W1.shape[0], X.shape[1])
+        self.h, self.dz1 = np.empty(hidden, X.dtype), rng.standard_normal(hidden).astype(X.dtype)
+        self.z2, self.dz2 = np.empty(y.shape, X.dtype), rng.standard_normal(y.shape).astype(X.dtype)
+        self.dW1, self.dW2 = np.empty_like(params.W1), np.empty_like(params.W2)
+
+    def reset(self):
+        pass
+
+    def run(self, k: int):
+        X, XT, h, hT = self.X, self.X.T, self.h, self.h.T
+        for _ in range(k):
+            np.matmul(self.W1, X, out=h)
+            np.matmul(self.W2, h, out=self.z2)
+            np.matmul(self.dz2, hT, out=self.dW2)
+            np.matmul(self.dz1, XT, out=self.dW1)
+
+
+# -- timing ---------------------------------------------------------------------------------------------------
+
+
+def block_seconds(side, k: int) -> float:
+    side.reset()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        side.run(k)
+        return time.perf_counter() - start
+    finally:
+        gc.enable()
+
+
+def steps_per_block(side, min_steps: int, min_block: float) -> int:
+    """The number of steps k >= min_steps that makes one block last at least min_block seconds (warms up)."""
+    k = min_steps
+    t = block_seconds(side, k)
+    while t < min_block:
+        k = max(k + 1, int(k * min(10.0, 1.2 * min_block / max(t, 1e-9))))
+        t = block_seconds(side, k)
+    return k
+
+
+def time_sides(sides: dict, repeats: int, min_block: float, min_steps: dict) -> dict[str, dict]:
+    """Per side: steps per block, the median and minimum seconds per step, the spread (IQR / median)."""
+    steps = {name: steps_per_block(side, min_steps.get(name, 1), min_block) for name, side in sides.items()}
+    per_step = {name: [] for name in sides}
+    names = list(sides)
+    for r in range(repeats):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            per_step[name].append(block_seconds(sides[name], steps[name]) / steps[name])
+    out = {}
+    for name, times in per_step.items():
+        q25, median, q75 = np.percentile(times, [25, 50, 75])
+        out[name] = {"k": steps[name], "median": float(median), "min": float(np.min(times)),
+                     "spread": float((q75 - q25) / median)}
+    return out
+
+
+# -- memory ---------------------------------------------------------------------------------------------------
+
+
+def engine_peak_alloc(X, y, params) -> int:
+    """Bytes: tracemalloc's peak over one train(epochs=1) of a network without a cache, above the start."""
+    net = sn.TwoLayerNet(params, "relu")
+    net.train(X, y, 1, LR)  # warm-up: first-call costs are not the step's
+    net.params, net.cache = params, None
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        net.train(X, y, 1, LR)
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
+def torch_peak_alloc(X, y, params) -> int:
+    """Bytes: the peak of torch's CPU allocator over one step with no gradients held (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    side = Torch(X, y, params)
+    side.run(1)  # warm-up
+    side.reset()
+    with _stderr_silenced(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        side.run(1)  # (the profiler's C++ side logs its start and stop to stderr)
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as fh:
+            trace = json.load(fh)
+    finally:
+        os.unlink(path)
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    # "Total Allocated" counts the bytes allocated while profiling and not yet freed
+    return max((e["args"]["Total Allocated"] for e in events if e.get("name") == "[memory]"), default=0)
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def rss_probe(side_name: str, size: str, dtype: str) -> None:
+    """In a fresh process: print the peak RSS increase (bytes) of its first step over the RSS before it.
+
+    No warm-up: the C allocator keeps freed pages of a first step resident for the next, which would then
+    show no increase at all. The first step includes each library's lazy set-up (torch's CPU kernels, BLAS
+    buffers allocated on first use), a cost the step really has in a fresh process.
+    """
+    X, y, params = problem(size, dtype)
+    side = {"engine": Engine, "torch": Torch}[side_name](X, y, params)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # resets VmHWM to the current RSS
+    start = _status_kib("VmRSS")
+    side.run(1)
+    print(json.dumps({"bytes": (_status_kib("VmHWM") - start) * 1024}))
+
+
+def peak_rss(side: str, size: str, dtype: str, threads: int) -> float:
+    cmd = [sys.executable, __file__, "--threads", str(threads), "--rss-probe", side, size, dtype]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(done.stdout.strip().splitlines()[-1])["bytes"]
+
+
+# -- the run --------------------------------------------------------------------------------------------------
+
+
+def pin_threads(threads: int, *, with_torch: bool = True):
+    """Limit every BLAS/OpenMP pool loaded (and torch's intra-op pool) to `threads`; keep the result alive."""
+    from threadpoolctl import threadpool_limits
+
+    if with_torch:
+        import reference
+
+        reference.set_threads(threads)  # imports torch, whose OpenMP/MKL pools threadpoolctl then also sees
+    return threadpool_limits(limits=threads)
+
+
+def environment() -> dict:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from parity.environment import cpu_model, version
+
+    blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)"
+                     for i in threadpool_info())
+    return {
+        "python": sys.version.split()[0], "numpy": np.__version__, "torch": version("torch"),
+        "torch_threads": torch.get_num_threads(), "blas": blas, "cpu": cpu_model(),
+    }
+
+
+def run(args) -> list[dict]:
+    rows = []
+    env = environment()
+    for size in args.sizes:
+        n_in, n_hidden, m = SIZES[size]
+        for dtype in args.dtypes:
+            X, y, params = problem(size, dtype)
+            load_before = os.getloadavg()[0]
+            sides = {"engine": Engine(X, y, params), "torch": Torch(X, y, params), "floor": Floor(X, y, params)}
+            t = time_sides(sides, args.repeats, args.min_block, args.min_steps)
+            eng, tor, flo = t["engine"]["median"], t["torch"]["median"], t["floor"]["median"]
+            row = {
+                "size": size, "n_in": n_in, "n_hidden": n_hidden, "batch": m, "dtype": dtype,
+                "engine_ms": eng * 1e3, "torch_ms": tor * 1e3, "ratio": eng / tor,
+                "floor_ms": flo * 1e3, "engine_over_floor": eng / flo,
+                "floor_gflops": 4 * n_hidden * m * (n_in + 1) / flo / 1e9,
+                "engine_min_ms": t["engine"]["min"] * 1e3, "torch_min_ms": t["torch"]["min"] * 1e3,
+                "floor_min_ms": t["floor"]["min"] * 1e3,
+                "engine_spread": t["engine"]["spread"], "torch_spread": t["torch"]["spread"],
+                "floor_spread": t["floor"]["spread"],
+                "engine_steps_per_block": t["engine"]["k"], "torch_steps_per_block": t["torch"]["k"],
+                "repeats": args.repeats,
+                "engine_peak_alloc_mib": engine_peak_alloc(X, y, params) / MiB,
+                "torch_peak_alloc_mib": torch_peak_alloc(X, y, params) / MiB,
+                "engine_peak_rss_mib": None, "torch_peak_rss_mib": None,
+            }
+            if size == "large" and not args.no_rss and not args.quick:
+                row["engine_peak_rss_mib"] = peak_rss("engine", size, dtype, args.threads) / MiB
+                row["torch_peak_rss_mib"] = peak_rss("torch", size, dtype, args.threads) / MiB
+            column, bound = TARGETS[size]
+            row["target"] = f"{column} <= {bound}"
+            row["target_met"] = bool(row[column] <= bound)
+            if size == "large":
+                row["target"] += "; engine_peak_alloc_mib <= torch_peak_alloc_mib"
+                row["target_met"] &= bool(row["engine_peak_alloc_mib"] <= row["torch_peak_alloc_mib"])
+            row.update(threads=args.threads, load_1min_before=load_before, load_1min_after=os.getloadavg()[0],
+                       mode="quick" if args.quick else "full", **env)
+            rows.append(row)
+            print(format_row(row), flush=True)
+    return rows
+
+
+HEADER = (f"{'size':>16} {'dtype':>7} {'engine ms':>10} {'torch ms':>10} {'ratio':>6} {'floor ms':>10} "
+          f"{'/floor':>6} {'peak MiB eng/torch':>19} {'target':>6} {'load':>5}")
+
+
+def format_row(row: dict) -> str:
+    size = "x".join(str(row[c]) for c in ("n_in", "n_hidden", "batch"))
+    peaks = f"{row['engine_peak_alloc_mib']:.3g}/{row['torch_peak_alloc_mib']:.3g}"
+    return (f"{size:>16} {row['dtype']:>7} {row['engine_ms']:>10.4g} {row['torch_ms']:>10.4g} {row['ratio']:>6.3f} "
+            f"{row['floor_ms']:>10.4g} {row['engine_over_floor']:>6.3f} {peaks:>19} "
+            f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f}")
+
+
+def main(args) -> int:
+    if args.rss_probe:
+        side = args.rss_probe[0]
+        limiter = pin_threads(args.threads, with_torch=side == "torch")  # noqa: F841  (kept for the run)
+        rss_probe(*args.rss_probe)
+        return 0
+    limiter = pin_threads(args.threads)  # noqa: F841  (kept for the run)
+    import pandas as pd
+
+    from parity.report import write_csv_atomic
+
+    load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
+    print(f"{args.threads} thread(s) per side, {args.repeats} repeats, blocks >= {args.min_block:g} s, "
+          f"load average {load:.2f} on {cores} cores")
+    if load > 0.5:
+        print("NOTE: the machine is busy: timings are noisy, and a multi-threaded side suffers most; "
+              "rerun on a quiet machine for figures to quote")
+    print(HEADER)
+    rows = run(args)
+    path = write_csv_atomic(pd.DataFrame.from_records(rows), args.out)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(ARGS))

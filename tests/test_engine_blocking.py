@@ -1,0 +1,96 @@
+"""The network's blocked elementwise passes (network._blocks) give the same bits as one block, and keep train()'s
+working memory at two hidden-sized arrays.
+
+Small networks fit one block, so the other engine tests never cut one: here the block size is forced down (or
+the hidden layer made large), and every result is compared bit for bit with the one-block run.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import scratch_nn as sn
+from scratch_nn import network
+
+ONE_BLOCK = 1 << 40  # bytes: every array fits one block
+
+
+def problem(activation, dtype, *, n_in=3, n_hidden=7, m=5, n_out=1, n_runs=None, per_run_data=False, seed=5):
+    rng = np.random.default_rng(seed)
+    net = sn.TwoLayerNet.init(n_in, n_hidden, n_out, activation=activation, rng=rng, n_runs=n_runs)
+    params = net.params.copy()
+    params.b1 = rng.standard_normal(params.b1.shape) * 0.5
+    params.b2 = rng.standard_normal(params.b2.shape) * 0.5
+    lead = (n_runs,) if per_run_data else ()
+    X = rng.standard_normal((*lead, n_in, m))
+    y = rng.random((*lead, n_out, m))
+    return params.astype(dtype), X.astype(dtype), y.astype(dtype)
+
+
+def assert_same_bits(actual, desired, what):
+    assert actual.shape == desired.shape and actual.dtype == desired.dtype, what
+    if actual.tobytes() != desired.tobytes():  # the signs of zeros too
+        np.testing.assert_array_equal(actual, desired, err_msg=what)
+        raise AssertionError(f"{what}: equal values, different bits (a zero's sign)")
+
+
+def run(params, activation, X, y):
+    """forward, backward, and a short train from the same parameters: everything the blocks touch."""
+    net = sn.TwoLayerNet(params, activation)
+    p = net.forward(X)
+    grads = net.backward(y)
+    history = net.train(X, y, 4, 0.5)
+    return [p, *grads, history.losses, *net.params, net.cache.h, net.cache.p]
+
+
+LAYOUTS = {
+    "single": {},
+    "two-outputs": {"n_out": 2},
+    "stacked-shared-data": {"n_runs": 3},
+    "stacked-per-run-data": {"n_runs": 2, "per_run_data": True},
+}
+# rows per block with 7 hidden units: 1 (seven blocks), 3 (3 + 3 + 1: a short last block)
+ROWS = {"1-row-blocks": 1, "3-row-blocks": 3}
+
+
+@pytest.mark.parametrize("rows", ROWS.values(), ids=ROWS.keys())
+@pytest.mark.parametrize("layout", LAYOUTS.values(), ids=LAYOUTS.keys())
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_blocks_give_the_bits_of_one_block(activation, dtype, layout, rows, monkeypatch):
+    params, X, y = problem(activation, dtype, **layout)
+    monkeypatch.setattr(network, "_BLOCK_BYTES", ONE_BLOCK)
+    whole = run(params, activation, X, y)
+    hidden = np.empty((*params.W1.shape[:-2], 7, X.shape[-1]), dtype)  # (R?, n_hidden, m)
+    monkeypatch.setattr(network, "_BLOCK_BYTES", rows * hidden.nbytes // 7)
+    assert len(network._blocks(hidden)) == -(-7 // rows)
+    blocked = run(params, activation, X, y)
+    for i, (a, b) in enumerate(zip(blocked, whole)):
+        assert_same_bits(a, b, f"result {i}")
+
+
+def test_a_large_hidden_layer_is_cut_at_the_default_block_size(monkeypatch):
+    params, X, y = problem("relu", np.float64, n_in=16, n_hidden=512, m=300)
+    assert len(network._blocks(np.empty((512, 300)))) > 1  # 1.2 MB of hidden activations
+    blocked = run(params, "relu", X, y)
+    monkeypatch.setattr(network, "_BLOCK_BYTES", ONE_BLOCK)
+    for i, (a, b) in enumerate(zip(blocked, run(params, "relu", X, y))):
+        assert_same_bits(a, b, f"result {i}")
+
+
+def test_train_holds_two_hidden_sized_arrays_not_three():
+    """h and dz1; the ReLU derivative and the zeros it is compared with take one block each."""
+    params, X, y = problem("relu", np.float64, n_in=8, n_hidden=512, m=2048)
+    net = sn.TwoLayerNet(params, "relu")
+    hidden_bytes = 512 * 2048 * 8
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        net.train(X, y, 2, 0.1)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert 2 * hidden_bytes <= peak < 2.25 * hidden_bytes, peak / hidden_bytes
