@@ -19,8 +19,9 @@ import pandas as pd
 
 # Columns every table carries, first, in this order.
 CORE = ("nodeid", "suite", "case", "dtype", "kind", "seed", "checked_error", "tolerance", "passed")
-# Columns that may differ between two runs of the same tests (excluded when runs are compared).
-VOLATILE = ("worker",)
+# Columns that may differ between two runs of the same tests (excluded when runs are compared): who ran a
+# test, and how long it took.
+VOLATILE = ("worker", "seconds")
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
     carries no verdict), then ``columns``, then ``worker``. Register at import of this module's package, not in
     a test module: under xdist the controller never imports test modules, yet writes every table."""
     core = CORE if summarized else CORE[:CORE.index("checked_error")]
-    extra = tuple(c for c in columns if c not in core)
-    table = Table(name, core + extra + VOLATILE, doc, summarized)
+    extra = tuple(c for c in columns if c not in core + ("worker",))
+    table = Table(name, core + extra + ("worker",), doc, summarized)
     if name in TABLES and TABLES[name] != table:
         raise ValueError(f"report table {name!r} is already registered with other columns")
     TABLES[name] = table

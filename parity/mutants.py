@@ -1,0 +1,481 @@
+"""Planted bugs: a catalogue of small, realistic variants of the engine, and the runner that proves the parity
+suite catches each one on the tensor it touches.
+
+A bug is a text patch (file, exact old snippet, new snippet; every snippet must occur exactly once in the
+current source) applied to a copy of the engine package placed in a temporary directory under a new name,
+``scratch_nn_bug_<id>``. The suite reaches the variant through its one seam, in a pytest subprocess:
+
+    PYTHONPATH=<tmp> pytest <the bug's selection> --parity-engine=scratch_nn_bug_<id> --parity-report-dir=<tmp>
+
+and the runner reads the reports that run wrote (gradients, clipping, trajectories) to find the first failing
+comparison on one of the tensors the bug declares. A bug counts as caught only that way: a crash, or a failure
+on some other tensor, is reported but is not enough.
+
+Tensor names are those of the reports: gradients.csv's ``tensor`` column (``out``, ``grad_x``, ``p``,
+``loss``, ``dW1``, ...); for clipping.csv, which has one row per case, ``total_norm``, ``coef``, the row's
+``worst_tensor`` (``clipped_W1``, ...) or ``raised``, each judged by the row's tolerance; for trajectories.csv
+``losses``, ``final_params`` and ``total_norms`` (the pre-clip norms, named when a failing row's losses and
+parameters are within their bounds).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+
+ENGINE = "scratch_nn"
+PREFIX = f"{ENGINE}_bug_"
+FORMS = ("off", "quick", "full")
+_ABSOLUTE_IMPORT = re.compile(rf"^\s*(from|import)\s+{ENGINE}\b", re.MULTILINE)
+_SUMMARY_LINE = re.compile(r"^(FAILED|ERROR) (\S+)(?: - (.*))?$", re.MULTILINE)
+
+
+class PatchError(ValueError):
+    """A planted bug's patch does not apply exactly once to the engine's current source."""
+
+
+class RunError(RuntimeError):
+    """The suite could not be run against a variant (bad selection, usage error, timeout)."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace ``old`` (which must occur exactly once in ``file``) by ``new``.
+
+    line: replace the whole line holding ``old`` instead, by the lines of ``new`` at that line's indentation
+    (``{line}`` in ``new`` stands for the original line; an empty ``new`` deletes it). This keeps the anchor
+    small when the rest of the line is not what the bug is about.
+    """
+
+    file: str  # relative to the package, e.g. "network.py"
+    old: str
+    new: str
+    line: bool = False
+
+    def apply(self, text: str) -> str:
+        if not self.line:
+            return text.replace(self.old, self.new)
+        at = text.index(self.old)
+        start, end = text.rfind("\n", 0, at) + 1, text.find("\n", at)
+        end = len(text) if end < 0 else end + 1
+        original = text[start:end].rstrip("\n")
+        indent = original[: len(original) - len(original.lstrip())]
+        body = self.new.replace("{line}", original.strip())
+        lines = "".join(indent + ln + "\n" for ln in body.split("\n")) if body else ""
+        return text[:start] + lines + text[end:]
+
+
+@dataclass(frozen=True)
+class Bug:
+    """One planted bug.
+
+    expected: the report tensors the bug changes (at least one must fail). selection: pytest arguments (paths,
+    node ids, ``-k``) choosing the CI tests that should catch it, tight enough to be cheap. quick: part of the
+    default (quick) self-test.
+    """
+
+    id: str
+    description: str
+    edits: tuple[Edit, ...]
+    expected: tuple[str, ...]
+    selection: tuple[str, ...]
+    quick: bool = False
+
+    @property
+    def module(self) -> str:
+        """The package name of the variant: ``scratch_nn_bug_<id>`` with ``-`` as ``_``."""
+        return PREFIX + self.id.replace("-", "_")
+
+    @property
+    def files(self) -> str:
+        return ";".join(dict.fromkeys(e.file for e in self.edits))
+
+
+def _bug(id, description, edits, expected, selection, quick=False) -> Bug:
+    if isinstance(edits, Edit):
+        edits = (edits,)
+    return Bug(id, description, tuple(edits), tuple(expected), tuple(selection), quick)
+
+
+GATES, GRAPHS, NETWORK = "tests/test_gates.py", "tests/test_graphs.py", "tests/test_network.py"
+CLIPPING, TRAINING = "tests/test_clipping.py", "tests/test_training.py"
+# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both activations
+NET_CASES = "3x5x7 or walkthrough-xor"
+CLIP_CASES = "l2-float64 and (above or at- or below)"
+CLIP_COEF = "coef = np.minimum(max_norm / (total + 1e-6)"
+TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
+
+CATALOGUE: tuple[Bug, ...] = (
+    # -- gates -----------------------------------------------------------------------------------------------
+    _bug("relu-mask-ge", "ReLU backward masks at >= 0 instead of > 0 (passes the gradient at exactly 0)",
+         Edit("gates.py", "np.where(self.out <= 0, 0, g)", "np.where(self.out < 0, 0, g)"),
+         ("grad_x",), (GATES, "-k", "relu-"), quick=True),
+    _bug("sigmoid-derivative-of-input", "Sigmoid backward takes x (1 - x) of the input instead of the output",
+         (Edit("gates.py", "self.out = self._record(_sigmoid(x), x)",
+               "self.x = x\n        self.out = self._record(_sigmoid(x), x)"),
+          Edit("gates.py", "g * (1 - self.out) * self.out", "g * (1 - self.x) * self.x")),
+         ("grad_x",), (GATES, GRAPHS, "-k", "sigmoid")),
+    _bug("tanh-derivative-1-minus-h", "Tanh backward uses 1 - h instead of 1 - h**2",
+         Edit("gates.py", "(1 - self.out) * (1 + self.out)", "(1 - self.out)"),
+         ("grad_x",), (GATES, "-k", "tanh-")),
+    _bug("exp-ignores-upstream", "Exp backward ignores its upstream gradient (as if it were ones)",
+         Edit("gates.py", "self._grads(self._upstream(upstream) * self.out)",
+              "self._grads(np.ones_like(self._upstream(upstream)) * self.out)"),
+         ("grad_x",), (GATES, "-k", "exp-")),
+    _bug("power-exponent-not-decremented", "Power backward n * x**n instead of n * x**(n - 1)",
+         Edit("gates.py", "g * (n * self.x ** (n - 1))", "g * (n * self.x ** n)"),
+         ("grad_x",), (GATES, GRAPHS, "-k", "power or chain_square")),
+    _bug("multiply-swapped-operands", "Multiply backward returns (g * a, g * b): each input gets its own value",
+         Edit("gates.py", "self._grads(g * self.b, g * self.a)", "self._grads(g * self.a, g * self.b)"),
+         ("grad_a", "grad_b", "grad_x", "grad_y", "grad_z", "grad_c"),
+         (GATES, GRAPHS, "-k", "multiply- or add_mul or shared_input")),
+    _bug("broadcast-not-summed", "a broadcast input's gradient is not summed back to its own shape",
+         Edit("gates.py", "grad = grad.sum(axis=axes, keepdims=True).reshape(shape)", "grad = grad"),
+         ("grad_a", "grad_b"), (GATES, "-k", "broadcast")),
+    _bug("broadcast-averaged", "a broadcast input's gradient is averaged instead of summed over the broadcast axes",
+         Edit("gates.py", "grad.sum(axis=axes, keepdims=True)", "grad.mean(axis=axes, keepdims=True)"),
+         ("grad_a", "grad_b"), (GATES, "-k", "broadcast")),
+    # -- worked graphs ---------------------------------------------------------------------------------------
+    _bug("paths-overwritten", "an input reached along two paths keeps the last path's gradient (= not +=)",
+         Edit("graphs.py", "np.asarray(sum(path_grads[1:], path_grads[0]))", "np.asarray(path_grads[-1])"),
+         ("grad_x", "grad_b"), (GRAPHS, "-k", "two_paths or shared_input")),
+    _bug("graph-ignores-upstream", "the worked graphs seed backward with ones, ignoring the upstream gradient",
+         Edit("graphs.py", 'upstream = _checks.operand("upstream", upstream)',
+              'upstream = np.ones_like(_checks.operand("upstream", upstream))'),
+         ("grad_x", "grad_y", "grad_z", "grad_a", "grad_b", "grad_c"), (GRAPHS,)),
+    # -- the network -----------------------------------------------------------------------------------------
+    _bug("missing-1-over-m", "backward forgets the 1/m of the mean loss",
+         Edit("network.py", "dz2 /= n", "", line=True),
+         ("dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES), quick=True),
+    _bug("dz2-sign-flip", "backward starts from y - p instead of p - y",
+         Edit("network.py", "np.subtract(cache.p, y, out=ws.dz2)", "np.subtract(y, cache.p, out=ws.dz2)"),
+         ("dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES)),
+    _bug("net-relu-mask-ge", "the network's ReLU derivative is 1 at h == 0 (mask h >= 0 instead of h > 0)",
+         Edit("network.py", "np.greater(h, ws.zero", "np.greater_equal(h, ws.zero"),
+         ("dW1", "db1"), (NETWORK, "-k", "3x5x7 and relu")),
+    _bug("net-tanh-derivative-1-minus-h", "the network's tanh derivative is 1 - h instead of 1 - h**2",
+         Edit("network.py", "np.add(ws.one, h, out=dact)", "dact[...] = ws.one", line=True),  # drops the (1 + h)
+         ("dW1", "db1"), (NETWORK, "-k", "3x5x7 and tanh")),
+    _bug("dW1-transposed", "dW1 is the transpose (X @ dz1^T), reshaped into W1's non-square shape (a square W1 takes it as is)",
+         Edit("network.py", "out=G.W1)", "{line}\ndW1[...] = dW1.swapaxes(-1, -2).reshape(dW1.shape).copy()", line=True),
+         ("dW1",), (NETWORK, "-k", NET_CASES)),
+    _bug("db1-summed-over-all-axes", "db1 summed over the hidden axis as well as the samples (np.sum(dz1) in every element)",
+         Edit("network.py", "db1 = G.b1", "{line}\ndb1[...] = np.add.reduce(db1, axis=-2, keepdims=True)", line=True),
+         ("db1",), (NETWORK, "-k", NET_CASES)),
+    _bug("forward-drops-b2", "forward forgets the output layer's bias",
+         Edit("network.py", "z2 += P.b2", "", line=True),
+         ("p", "loss", "dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES)),
+    _bug("notebook-loss-1e-7", "the notebook's loss -mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))",
+         Edit("network.py", "terms -= cache.log_p",
+              "terms[...] = -((1 - one_minus_y) * np.log(cache.p + 1e-7) + one_minus_y * np.log(1 - cache.p + 1e-7))",
+              line=True),
+         ("loss",), (NETWORK, "-k", NET_CASES)),
+    # -- clipping --------------------------------------------------------------------------------------------
+    _bug("clip-without-eps", "clip coefficient max_norm / total instead of max_norm / (total + 1e-6)",
+         Edit("clip.py", CLIP_COEF, "coef = np.minimum(max_norm / total, 1.0)", line=True),
+         ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES), quick=True),
+    _bug("clip-only-above", "clips only when total > max_norm (torch scales by min(1, max_norm / (total + 1e-6)) always)",
+         Edit("clip.py", CLIP_COEF, "coef = np.where(total > max_norm, max_norm / (total + 1e-6), 1.0)", line=True),
+         ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
+    _bug("clip-if-above-wrong-coef", "the notebook's `if total > max_norm: g *= max_norm / total` (branch, no eps)",
+         Edit("clip.py", CLIP_COEF, "coef = np.where(total > max_norm, max_norm / total, 1.0)", line=True),
+         ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
+    _bug("clip-per-tensor", "each tensor clipped by its own norm instead of the global norm",
+         Edit("clip.py", "coef.reshape((-1,) + (1,) * (g.ndim - 1)) if per_run else coef",
+              "np.minimum(max_norm / (_norm(g, norm_type, None) + 1e-6), 1.0)"),
+         ("clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
+    _bug("clip-total-is-sum-of-norms", "the global norm is the sum of the per-tensor norms, not their norm",
+         Edit("clip.py", "total = _norm(np.stack(norms), norm_type, 0)", "total = np.add.reduce(np.stack(norms), axis=0)"),
+         ("total_norm", "coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
+    # -- training --------------------------------------------------------------------------------------------
+    _bug("sgd-wrong-sign", "the SGD step adds lr * grad (gradient ascent)",
+         Edit("network.py", "flat -= flat_grads", "flat += flat_grads"),
+         ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
+    _bug("lr-applied-twice", "the SGD step scales by lr twice (lr**2: invisible at XOR's lr = 1)",
+         Edit("network.py", "np.multiply(flat_grads, lr_, out=flat_grads)", "np.multiply(flat_grads, lr_ * lr_, out=flat_grads)"),
+         ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
+)
+
+BY_ID = {bug.id: bug for bug in CATALOGUE}
+
+
+def bugs_for(form: str) -> tuple[Bug, ...]:
+    """The bugs of a self-test form, in catalogue order: none (off), the quick ones, or all (full)."""
+    if form not in FORMS:
+        raise ValueError(f"self-test form must be one of {FORMS}; got {form!r}")
+    if form == "off":
+        return ()
+    return tuple(b for b in CATALOGUE if form == "full" or b.quick)
+
+
+# -- building a variant ---------------------------------------------------------------------------------------
+
+
+def source_dir() -> Path:
+    """The directory of the engine package (found without importing it)."""
+    spec = find_spec(ENGINE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RunError(f"cannot find the {ENGINE} package")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def patched_sources(bug: Bug, source: Path | None = None) -> dict[str, str]:
+    """The text of every file the bug changes, patched; PatchError unless each snippet occurs exactly once."""
+    source = source or source_dir()
+    texts: dict[str, str] = {}
+    for edit in bug.edits:
+        path = source / edit.file
+        if edit.file not in texts:
+            if not path.is_file():
+                raise PatchError(f"bug {bug.id!r}: {path} does not exist")
+            texts[edit.file] = path.read_text()
+        count = texts[edit.file].count(edit.old)
+        if count != 1:
+            raise PatchError(
+                f"bug {bug.id!r}: the snippet {edit.old!r} occurs {count} times in {edit.file} (must be exactly "
+                "once); the engine changed: re-anchor the patch on a small distinctive snippet"
+            )
+        texts[edit.file] = edit.apply(texts[edit.file])
+    return texts
+
+
+def build_variant(bug: Bug, root: Path, source: Path | None = None) -> str:
+    """Copy the engine package to ``root/<bug.module>``, apply the bug, and return the module name."""
+    source = source or source_dir()
+    patched = patched_sources(bug, source)
+    dest = Path(root) / bug.module
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for path in sorted(dest.rglob("*.py")):
+        if _ABSOLUTE_IMPORT.search(path.read_text()):
+            raise PatchError(f"{path.relative_to(dest)} imports {ENGINE} absolutely: a copy would test the original")
+    for name, text in patched.items():
+        (dest / name).write_text(text)
+    return bug.module
+
+
+# -- what a run showed ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One judged tensor read from a report of the run."""
+
+    table: str
+    nodeid: str
+    case: str
+    tensor: str
+    dtype: str
+    kind: str
+    checked_error: float
+    tolerance: float
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the suite did with one variant."""
+
+    bug: Bug
+    returncode: int
+    tests_run: int
+    tests_failed: int
+    failed_tests: tuple[tuple[str, str], ...]  # (node id, short message) in run order
+    observations: tuple[Observation, ...]
+    seconds: float
+    output: str = field(repr=False, default="")
+
+    @property
+    def caught(self) -> bool:
+        return self.tests_failed > 0
+
+    @property
+    def catch(self) -> Observation | None:
+        """The first failing comparison on an expected tensor, in run order."""
+        failed = [n for n, _ in self.failed_tests]
+        hits = [o for o in self.observations if not o.passed and o.tensor in self.bug.expected and o.nodeid in failed]
+        return min(hits, key=lambda o: failed.index(o.nodeid), default=None)
+
+    @property
+    def caught_on_tensor(self) -> bool:
+        return self.catch is not None
+
+    def row(self) -> dict:
+        """The selftest report row (the test's node id, suite, case and seed are filled in by ``record``)."""
+        catch = self.catch
+        if catch is None:  # not caught where it should be: show the closest miss on an expected tensor
+            misses = [o for o in self.observations if o.tensor in self.bug.expected]
+            closest = max(misses, key=lambda o: _ratio(o), default=None)
+            first = self.failed_tests[0] if self.failed_tests else ("", "")
+            wrong = next((o for o in self.observations if not o.passed), None)
+            seen = wrong.detail if wrong else first[1]
+            where = closest or wrong
+        else:
+            first, seen, where = (catch.nodeid, ""), catch.detail, catch
+        return dict(
+            dtype=where.dtype if where else "", kind=where.kind if where else "",
+            checked_error=where.checked_error if where else math.nan,
+            tolerance=where.tolerance if where else math.nan,
+            passed=self.caught_on_tensor,
+            bug=self.bug.id, description=self.bug.description, module=self.bug.files,
+            expected_tensors=";".join(self.bug.expected), caught=self.caught, caught_on_tensor=self.caught_on_tensor,
+            first_failing_test=first[0], tensor=(catch or wrong).tensor if (catch or wrong) else "",
+            error_seen=seen, tests_run=self.tests_run, tests_failed=self.tests_failed,
+            seconds=round(self.seconds, 2),
+        )
+
+    def explain(self) -> str:
+        lines = [f"planted bug {self.bug.id!r} ({self.bug.description}), expected on {', '.join(self.bug.expected)}:",
+                 f"  {self.tests_failed} of {self.tests_run} selected tests failed (exit code {self.returncode})"]
+        lines += [f"  FAILED {n}: {m}" for n, m in self.failed_tests[:5]]
+        lines += [f"  failing comparison: {o.nodeid} / {o.tensor}: {o.detail}"
+                  for o in self.observations if not o.passed][:5]
+        if not self.tests_run:
+            lines.append(self.output[-3000:])
+        return "\n".join(lines)
+
+
+def _ratio(o: Observation) -> float:
+    if o.checked_error == 0:
+        return 0.0
+    return o.checked_error / o.tolerance if o.tolerance and not math.isnan(o.tolerance) else math.inf
+
+
+def _f(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return math.nan
+
+
+def _read(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _rel(actual: float, desired: float) -> float:
+    if actual == desired or (math.isnan(actual) and math.isnan(desired)):
+        return 0.0
+    return abs(actual - desired) / abs(desired) if desired else math.inf
+
+
+def read_observations(report_dir: Path) -> list[Observation]:
+    """Every judged tensor in the run's reports (see the module docstring for the names)."""
+    out = []
+    for r in _read(report_dir / "gradients.csv"):
+        detail = (f"{r['tensor']} ({r['dtype']}, {r['case']}): checked error {_f(r['checked_error']):.3g} vs tolerance "
+                  f"{_f(r['tolerance']):.3g}; " + (r["problem"] or f"worst element {r['worst_index']}: scratch "
+                                                   f"{r['actual']}, torch {r['desired']}"))
+        out.append(_obs("gradients", r, r["tensor"], _f(r["checked_error"]), _f(r["tolerance"]),
+                        r["passed"] == "True", detail))
+    for r in _read(report_dir / "clipping.csv"):
+        tol = _f(r["tolerance"])
+        if r["raised"] or r["torch_raised"]:
+            same = r["raised"] == r["torch_raised"]
+            out.append(_obs("clipping", r, "raised", 0.0 if same else math.inf, 0.0, same,
+                            f"scratch raised {r['raised'] or 'nothing'}, torch raised {r['torch_raised'] or 'nothing'}"))
+            continue
+        for name, mine, theirs in (("total_norm", r["total_norm"], r["torch_total_norm"]), ("coef", r["coef"], r["torch_coef"])):
+            err = _rel(_f(mine), _f(theirs))
+            out.append(_obs("clipping", r, name, err, tol, err <= tol,
+                            f"{name} ({r['dtype']}, {r['case']}): scratch {mine}, torch {theirs}, relative error {err:.3g} "
+                            f"vs tolerance {tol:.3g}"))
+        err = _f(r["worst_tensor_error"])
+        out.append(_obs("clipping", r, r["worst_tensor"], err, tol, err <= tol,
+                        f"{r['worst_tensor']} ({r['dtype']}, {r['case']}): checked error {err:.3g} vs tolerance {tol:.3g}"))
+    for r in _read(report_dir / "trajectories.csv"):
+        loss_err, loss_tol = _f(r["checked_error"]), _f(r["tolerance"])
+        param_err, param_tol = _f(r["final_param_diff"]), _f(r["final_param_tolerance"])
+        losses_ok, params_ok = not loss_err > loss_tol, not param_err > param_tol
+        out.append(_obs("trajectories", r, "losses", loss_err, loss_tol, losses_ok,
+                        f"losses ({r['dtype']}, {r['case']}): worst loss difference {loss_err:.3g} at epoch "
+                        f"{r['worst_epoch']} vs tolerance {loss_tol:.3g}; final loss scratch {r['final_loss']}, "
+                        f"torch {r['torch_final_loss']}"))
+        if r["final_param_diff"]:
+            out.append(_obs("trajectories", r, "final_params", param_err, param_tol, params_ok,
+                            f"final_params ({r['dtype']}, {r['case']}): normwise error {param_err:.3g} vs tolerance "
+                            f"{param_tol:.3g}"))
+        if r["max_norm"] and r["worst_norm_diff"]:
+            norms_ok = r["passed"] == "True" or not (losses_ok and params_ok)
+            out.append(_obs("trajectories", r, "total_norms", _f(r["worst_norm_diff"]), math.nan, norms_ok,
+                            f"total_norms ({r['dtype']}, {r['case']}): normwise error {_f(r['worst_norm_diff']):.3g}"))
+    return out
+
+
+def _obs(table, r, tensor, err, tol, passed, detail) -> Observation:
+    return Observation(table, r["nodeid"], r["case"], tensor, r["dtype"], r["kind"], err, tol, bool(passed), detail)
+
+
+def _run_counts(report_dir: Path) -> tuple[int, int]:
+    for r in _read(report_dir / "summary.csv"):
+        if r["suite"] == "(run)":
+            return int(r["tests"] or 0), int(r["tests_failed"] or 0)
+    return 0, 0
+
+
+def error_row(bug: Bug, error: Exception, seconds: float = math.nan) -> dict:
+    """The selftest row of a bug whose run said nothing about it (a patch that no longer applies, a selection
+    that collects nothing, a child pytest that could not start): not caught, with the reason."""
+    return dict(dtype="", kind="", checked_error=math.nan, tolerance=math.nan, passed=False, bug=bug.id,
+                description=bug.description, module=bug.files, expected_tensors=";".join(bug.expected), caught=False,
+                caught_on_tensor=False, first_failing_test="", tensor="",
+                error_seen=f"{type(error).__name__}: {str(error)[:500]}", tests_run=0, tests_failed=0,
+                seconds=seconds)
+
+
+# -- running the suite against a variant ----------------------------------------------------------------------
+
+
+def command(bug: Bug, report_dir: Path, *, base_seed: int = 0, python: str = sys.executable) -> list[str]:
+    """The pytest command that runs the bug's selection against its variant (one process: never mixes engines)."""
+    return [python, "-m", "pytest", *bug.selection, "-p", "no:cacheprovider", "-n", "0", "-q",
+            f"--parity-engine={bug.module}", f"--parity-report-dir={report_dir}", f"--parity-seed={base_seed}",
+            "--parity-selftest=off"]
+
+
+def child_environment(variant_root: Path) -> dict[str, str]:
+    """This environment, with the variant's directory first on PYTHONPATH and pytest/xdist state removed (a
+    worker's PYTEST_XDIST_* must not leak into the child, nor PYTEST_ADDOPTS change what it runs)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(variant_root)] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
+def run(bug: Bug, workdir: Path, *, rootdir: Path, base_seed: int = 0, timeout: float = 900.0) -> Outcome:
+    """Build the bug's variant under ``workdir``, run its selection of the suite against it, read the reports.
+
+    rootdir: the project's root (the subprocess runs there, so the project's conftest and config apply).
+    RunError when the run says nothing about the bug: no test selected, a usage error, a timeout.
+    """
+    workdir = Path(workdir)
+    variant_root, report_dir = workdir / "variant", workdir / "reports"
+    build_variant(bug, variant_root)
+    cmd = command(bug, report_dir, base_seed=base_seed)
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=rootdir, env=child_environment(variant_root), capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise RunError(f"bug {bug.id!r}: the suite did not finish in {timeout:.0f} s: {' '.join(cmd)}") from exc
+    seconds = time.perf_counter() - start
+    output = proc.stdout + proc.stderr
+    tests_run, tests_failed = _run_counts(report_dir)
+    if proc.returncode not in (0, 1) or tests_run == 0:
+        raise RunError(f"bug {bug.id!r}: pytest exited {proc.returncode} after {tests_run} tests "
+                       f"({' '.join(cmd)}):\n{output[-4000:]}")
+    failed = tuple((m.group(2), (m.group(3) or "").strip()) for m in _SUMMARY_LINE.finditer(proc.stdout))
+    return Outcome(bug, proc.returncode, tests_run, tests_failed, tuple(dict.fromkeys(failed)),
+                   tuple(read_observations(report_dir)), seconds, output)
