@@ -1,0 +1,170 @@
+"""Property-based parity: every gate and the network on hypothesis-drawn examples (dtypes, shapes with scalars,
+size-1 and broadcast axes, values across every order of magnitude, random upstream gradients) against
+torch.autograd, by the one tolerance policy (kind "property"). Scratch is ACTUAL, torch DESIRED; float32 is
+judged against torch float64 on the same float32 inputs, as in test_gates.py.
+
+A failure is shrunk by hypothesis to a minimal example, printed ("Failing test case") as Python that rebuilds
+it (paste it into an ``@example``), and recorded in reports/gradients.csv with the example in the ``inputs``
+column. A passing test records only its example closest to the tolerance (``PropertyRecorder``). Inputs where
+parity is undecidable (ill-conditioned sums, torch's own underflow, ...) are not drawn: parity/strategies.py
+says which and why.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+
+from parity import strategies as hs
+from parity.compare import ParityError
+
+CLASS = {"add": "Add", "multiply": "Multiply", "power": "Power", "exp": "Exp", "sigmoid": "Sigmoid",
+         "relu": "ReLU", "tanh": "Tanh", "matmul": "MatMul"}
+
+# The recorder (and the `parity` fixture under it) lives for the whole test on purpose: it sees every example
+# and keeps the rows of the one to report. The profile's own suppressions are kept.
+PROPERTY = settings(
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture]
+)
+
+
+def f32(value) -> np.ndarray:
+    return np.array(value, dtype=np.float32)
+
+
+# Engine bugs these properties found, each the minimal example and the reason. They run as strict xfail
+# @examples (hypothesis errors when one passes: then drop its .xfail, keeping it as a regression example) and
+# their rows are not recorded, so that the report of a green run holds no failure. The strategies exclude the
+# same inputs meanwhile (NOTE: known engine bug, in parity/strategies.py).
+KNOWN_BUGS = {
+    "power-backward-float32-exponent": (
+        hs.GateExample(gate="power", dtype="float32", inputs=(f32(1e38),), upstream=f32(1.0),
+                       exponent=0.10000000149011612),
+        "float32 x ** (n - 1) rounds n - 1 to float32: relative error 2e-6, torch 4e-8",
+    ),
+    "power-forward-float32-exponent": (
+        hs.GateExample(gate="power", dtype="float32", inputs=(f32(1e30),), upstream=f32(1.0), exponent=0.3),
+        "float32 x ** 0.3 rounds the exponent to float32: relative error 8e-7, torch 5e-9",
+    ),
+    "tanh-backward-overflow-float32": (
+        hs.GateExample(gate="tanh", dtype="float32", inputs=(f32(-9.0),), upstream=f32(3e38)),
+        "g * (1 - t) * (1 + t) overflows in g * (1 - t): inf where torch gives 3.6e31",
+    ),
+    "tanh-backward-subnormal-float32": (
+        hs.GateExample(gate="tanh", dtype="float32", inputs=(f32(6.25),), upstream=f32(1.1754944e-38)),
+        "g * (1 - t) * (1 + t) rounds g * (1 - t) to a subnormal first: relative error 8e-3, torch 4e-4",
+    ),
+    "tanh-backward-nan-float64": (
+        hs.GateExample(gate="tanh", dtype="float64", inputs=(np.array(-20.0),), upstream=np.array(1e308)),
+        "g * (1 - t) * (1 + t) is inf * 0 = nan at t = -1 where torch gives 0",
+    ),
+}
+_KNOWN = [ex for ex, _ in KNOWN_BUGS.values()]
+
+
+def known_bug(name: str):
+    ex, reason = KNOWN_BUGS[name]
+    return example(example=ex).xfail(raises=ParityError, reason=f"engine bug: {reason}")
+
+
+@pytest.fixture
+def prop(parity):
+    recorder = hs.PropertyRecorder(parity)
+    yield recorder
+    recorder.finish()
+
+
+def check_gate(engine, torch_ref, prop, ex: hs.GateExample) -> None:
+    dtype = np.dtype(ex.dtype)
+    cls = getattr(engine, CLASS[ex.gate])
+    gate = cls(ex.exponent) if ex.gate == "power" else cls()
+    out = np.asarray(gate.forward(*ex.inputs))
+    grads = gate.backward(ex.upstream)
+
+    ref = torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=dtype)
+    ref64 = (torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=np.float64)
+             if dtype == np.float32 else None)
+    tensors = {"out": (out, ref.output, ref64.output if ref64 else None)}
+    assert len(grads) == len(ex.input_names), f"{CLASS[ex.gate]}.backward must return one gradient per input"
+    for i, name in enumerate(ex.input_names):
+        tensors[f"grad_{name}"] = (grads[i], ref.grads[i], ref64.grads[i] if ref64 else None)
+    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), record=ex not in _KNOWN)
+
+
+def check_network(engine, torch_ref, prop, ex: hs.NetworkExample) -> None:
+    dtype = np.dtype(ex.dtype)
+    net = engine.TwoLayerNet(engine.Params(**ex.params), ex.activation)
+    p = net.forward(ex.X)
+    loss = net.loss(ex.y)
+    grads = net.backward(ex.y).as_dict()
+
+    ref = torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dtype)
+    ref64 = (torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=np.float64)
+             if dtype == np.float32 else None)
+    tensors = {
+        "p": (p, ref.p, ref64.p if ref64 else None),
+        "loss": (np.asarray(loss), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
+    }
+    for name in ("W1", "b1", "W2", "b2"):
+        tensors[f"d{name}"] = (grads[name], ref.grads[name], ref64.grads[name] if ref64 else None)
+    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary())
+
+
+@PROPERTY
+@given(example=hs.gate_examples("add"))
+def test_add_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("multiply"))
+def test_multiply_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("power"))
+@known_bug("power-backward-float32-exponent")
+@known_bug("power-forward-float32-exponent")
+def test_power_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("exp"))
+def test_exp_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("sigmoid"))
+def test_sigmoid_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("relu"))
+def test_relu_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("tanh"))
+@known_bug("tanh-backward-overflow-float32")
+@known_bug("tanh-backward-subnormal-float32")
+@known_bug("tanh-backward-nan-float64")
+def test_tanh_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.gate_examples("matmul"))
+def test_matmul_matches_torch(engine, torch_ref, prop, example):
+    check_gate(engine, torch_ref, prop, example)
+
+
+@PROPERTY
+@given(example=hs.network_examples())
+def test_network_matches_torch(engine, torch_ref, prop, example):
+    check_network(engine, torch_ref, prop, example)
