@@ -188,10 +188,9 @@ def normwise_error(actual, desired) -> float:
         return 0.0
     if scale == 0.0:
         return math.inf
-    # scaled to avoid overflow of the squares for values near the float64 range
-    num = np.linalg.norm((a - d) / err_scale) * err_scale
-    den = np.linalg.norm(d / scale) * scale
-    return float(num / den)
+    # scaled so that neither the squares nor the norms overflow for values near the float64 range
+    ratio = np.linalg.norm((a - d) / err_scale) / np.linalg.norm(d / scale)
+    return float(ratio * (err_scale / scale))
 
 
 def ulp_distance(actual, desired) -> int:

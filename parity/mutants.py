@@ -132,7 +132,7 @@ CATALOGUE: tuple[Bug, ...] = (
               "self._grads(np.ones_like(self._upstream(upstream)) * self.out)"),
          ("grad_x",), (GATES, "-k", "exp-")),
     _bug("power-exponent-not-decremented", "Power backward n * x**n instead of n * x**(n - 1)",
-         Edit("gates.py", "g * (n * self.x ** (n - 1))", "g * (n * self.x ** n)"),
+         Edit("gates.py", "g * (n * _precise.power(self.x, n - 1))", "g * (n * _precise.power(self.x, n))"),
          ("grad_x",), (GATES, GRAPHS, "-k", "power or chain_square")),
     _bug("multiply-swapped-operands", "Multiply backward returns (g * a, g * b): each input gets its own value",
          Edit("gates.py", "self._grads(g * self.b, g * self.a)", "self._grads(g * self.a, g * self.b)"),
@@ -163,7 +163,7 @@ CATALOGUE: tuple[Bug, ...] = (
          Edit("network.py", "np.greater(h, ws.zero", "np.greater_equal(h, ws.zero"),
          ("dW1", "db1"), (NETWORK, "-k", "3x5x7 and relu")),
     _bug("net-tanh-derivative-1-minus-h", "the network's tanh derivative is 1 - h instead of 1 - h**2",
-         Edit("network.py", "np.add(ws.one, h, out=dact)", "dact[...] = ws.one", line=True),  # drops the (1 + h)
+         Edit("network.py", "dact *= np.add(ws.one, h)", "", line=True),  # drops the (1 + h)
          ("dW1", "db1"), (NETWORK, "-k", "3x5x7 and tanh")),
     _bug("dW1-transposed", "dW1 is the transpose (X @ dz1^T), reshaped into W1's non-square shape (a square W1 takes it as is)",
          Edit("network.py", "out=G.W1)", "{line}\ndW1[...] = dW1.swapaxes(-1, -2).reshape(dW1.shape).copy()", line=True),

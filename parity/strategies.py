@@ -269,11 +269,6 @@ def labels(dtype, shape) -> st.SearchStrategy[np.ndarray]:
 def exponents(dtype) -> st.SearchStrategy[int | float]:
     """A constant exponent for ``power``: a small integer (int), or a non-integer float representable in dtype."""
     fractional = floats(dtype, -4.0, 4.0).filter(lambda e: not e.is_integer())
-    if np.dtype(dtype) == np.float32:
-        # NOTE: known engine bug, excluded meanwhile (the xfail @examples of test_power_matches_torch show it):
-        # NumPy rounds a Python-float exponent to float32 (weak scalar), so Power's backward x ** (n - 1) loses
-        # |ln x| * ulp(n - 1) where torch keeps the exponent exact. Remove this filter once the engine is fixed.
-        fractional = fractional.filter(lambda e: float(np.float32(e - 1)) == e - 1)
     return st.one_of(st.integers(-4, 4), fractional)
 
 
@@ -394,12 +389,6 @@ def _gate_examples(draw, gate: str, dtype: str | None) -> GateExample:
             values = values.filter(lambda v: not TANH_CONDITIONED < abs(v) < TANH_SATURATED)
         if gate == "sigmoid" and f64:
             values = values.filter(_outside(*SIGMOID_TORCH_UNDERFLOW))
-        if gate == "tanh":
-            # NOTE: known engine bug, excluded meanwhile (xfail @examples of test_tanh_matches_torch): Tanh's
-            # backward (g * (1 - t)) * (1 + t) overflows (|g| > max/2) or underflows to a subnormal (tiny |g|)
-            # in g * (1 - t), where torch's g * (1 - t * t) rounds once. Remove once the engine is fixed.
-            info = np.finfo(dt)
-            upstream_magnitudes = (float(info.tiny) / float(info.eps), float(info.max) / 2)
         inputs, out_shape = (draw(arrays(dt, shape, values)),), shape
     elif gate == "power":
         exponent = draw(exponents(dt))

@@ -6,13 +6,16 @@ correctly rounded, where torch's float32 exp and tanh are correctly rounded (0.5
 of SGD steps that difference is amplified: a tanh XOR run near a saddle ended up 15 times further from the
 float64 trajectory than torch float32's. Evaluating float32 inputs in float64 and rounding once gives
 correctly rounded results (but for rare double-rounding ties). float64 goes straight to NumPy.
+
+``power`` likewise: with a float32 base NumPy 2 also rounds a Python-float exponent to float32 (a weak scalar),
+losing |ln x| * ulp(exponent), where torch keeps the exponent in double.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exp", "tanh", "log1p"]
+__all__ = ["exp", "tanh", "log1p", "power"]
 
 
 def _via_float64(fn, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -35,3 +38,10 @@ def tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 def log1p(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return _via_float64(np.log1p, x, out)
+
+
+def power(x: np.ndarray, exponent) -> np.ndarray:
+    """x ** exponent for a constant exponent; a float32 base is raised in float64 and rounded once."""
+    if x.dtype != np.float32:
+        return x**exponent
+    return (x.astype(np.float64) ** exponent).astype(np.float32)

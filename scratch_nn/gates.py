@@ -136,7 +136,7 @@ class Power(_Gate):
     @_silent
     def forward(self, x) -> np.ndarray:
         self.x = _unary("Power", x)
-        return self._record(self.x**self.exponent, self.x)
+        return self._record(_precise.power(self.x, self.exponent), self.x)
 
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray]:
@@ -144,7 +144,7 @@ class Power(_Gate):
         n = self.exponent
         if n == 0:
             return self._grads(np.zeros_like(g))
-        return self._grads(g * (n * self.x ** (n - 1)))
+        return self._grads(g * (n * _precise.power(self.x, n - 1)))
 
 
 class Exp(_Gate):
@@ -219,7 +219,8 @@ class Tanh(_Gate):
     def backward(self, upstream) -> tuple[np.ndarray]:
         g = self._upstream(upstream)
         # NOTE: (1 - t)(1 + t), not 1 - t*t: the latter cancels near |t| = 1 (1e-4 relative error in float32)
-        return self._grads(g * (1 - self.out) * (1 + self.out))
+        # the factor first: g * (1 - t) could overflow or round into a subnormal before the product with (1 + t)
+        return self._grads(g * ((1 - self.out) * (1 + self.out)))
 
 
 class MatMul(_Gate):

@@ -243,9 +243,10 @@ def _backward(
         else:
             # NOTE: 1 - h*h as (1 - h) * (1 + h): near |h| = 1 the naive form cancels and is off by up to 1e-4
             # relative in float32, where torch's tanh_backward is correctly rounded; 1 - h is exact there.
+            # The factor first, then the product with dz1: (dz1 * (1 - h)) * (1 + h) could overflow, or round
+            # into a subnormal, where torch rounds once.
             np.subtract(ws.one, h, out=dact)
-            dz1 *= dact
-            np.add(ws.one, h, out=dact)
+            dact *= np.add(ws.one, h)
         dz1 *= dact
         np.add.reduce(dz1, axis=-1, keepdims=True, out=db1)
     dW1 = np.matmul(dz1_all, cache.X.swapaxes(-1, -2), out=G.W1)

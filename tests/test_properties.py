@@ -33,10 +33,8 @@ def f32(value) -> np.ndarray:
     return np.array(value, dtype=np.float32)
 
 
-# Engine bugs these properties found, each the minimal example and the reason. They run as strict xfail
-# @examples (hypothesis errors when one passes: then drop its .xfail, keeping it as a regression example) and
-# their rows are not recorded, so that the report of a green run holds no failure. The strategies exclude the
-# same inputs meanwhile (NOTE: known engine bug, in parity/strategies.py).
+# Engine bugs these properties found, each the minimal example and the reason; all fixed in the engine, they
+# stay as explicit @examples so that a regression is found on the first example.
 KNOWN_BUGS = {
     "power-backward-float32-exponent": (
         hs.GateExample(gate="power", dtype="float32", inputs=(f32(1e38),), upstream=f32(1.0),
@@ -60,12 +58,11 @@ KNOWN_BUGS = {
         "g * (1 - t) * (1 + t) is inf * 0 = nan at t = -1 where torch gives 0",
     ),
 }
-_KNOWN = [ex for ex, _ in KNOWN_BUGS.values()]
 
 
 def known_bug(name: str):
     ex, reason = KNOWN_BUGS[name]
-    return example(example=ex).xfail(raises=ParityError, reason=f"engine bug: {reason}")
+    return example(example=ex)  # fixed in the engine: kept as a regression example
 
 
 @pytest.fixture
@@ -89,7 +86,7 @@ def check_gate(engine, torch_ref, prop, ex: hs.GateExample) -> None:
     assert len(grads) == len(ex.input_names), f"{CLASS[ex.gate]}.backward must return one gradient per input"
     for i, name in enumerate(ex.input_names):
         tensors[f"grad_{name}"] = (grads[i], ref.grads[i], ref64.grads[i] if ref64 else None)
-    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), record=ex not in _KNOWN)
+    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), record=True)
 
 
 def check_network(engine, torch_ref, prop, ex: hs.NetworkExample) -> None:
