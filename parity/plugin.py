@@ -217,7 +217,8 @@ class ParityHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         state = self.state
-        if not state.is_controller:
+        # --collect-only runs nothing: it leaves the reports of the last run as they are and judges nothing
+        if not state.is_controller or session.config.option.collectonly:
             return
         rows = sorted(state.rows, key=lambda r: tuple(r["_order"]))
         for row in rows:

@@ -162,3 +162,13 @@ def test_rows_must_be_plain_values():
 def test_undeclared_columns_are_refused():
     with pytest.raises(ValueError, match="undeclared columns"):
         report.table_frame(report.GRADIENTS, [{"nodeid": "x", "oops": 1}])
+
+
+def test_collect_only_passes_and_leaves_the_reports_alone(pytester):
+    make_suite(pytester, n=3, bad=())
+    pytester.runpytest("-p", "no:cacheprovider")
+    before = (pytester.path / "reports" / "gradients.csv").read_bytes()
+    result = pytester.runpytest("-p", "no:cacheprovider", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    assert (pytester.path / "reports" / "gradients.csv").read_bytes() == before
+    result.stdout.no_fnmatch_line("*INCOMPLETE RUN*")
