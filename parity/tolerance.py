@@ -44,15 +44,12 @@ TRAJECTORY_OUTLIERS_ALLOWED = 1
 
 
 def trajectory_tolerance(dtype, torch_own_deviation: float | None = None) -> Tolerance:
-    """The bound on a trajectory's worst absolute loss difference (and final parameters' normwise error)."""
-    dtype = np.dtype(dtype)
-    if dtype == np.float64:
-        return Tolerance(TRAJECTORY_FLOAT64_ABS, f"float64 rounding level ({TRAJECTORY_FLOAT64_ABS:g}, absolute)")
-    if dtype == np.float32:
-        if torch_own_deviation is None:
-            raise ValueError("a float32 trajectory tolerance needs torch float32's own deviation from float64")
-        return calibrated_tolerance(torch_own_deviation, TRAJECTORY_FLOAT32_FACTOR, FLOAT32_FLOOR_ULPS * FLOAT32_EPS)
-    raise TypeError(f"no tolerance policy for dtype {dtype}; expected float32 or float64")
+    """The bound on a trajectory's worst absolute loss difference; float32 needs torch float32's own deviation
+    from the float64 run."""
+    return _by_dtype(
+        dtype, Tolerance(TRAJECTORY_FLOAT64_ABS, f"float64 rounding level ({TRAJECTORY_FLOAT64_ABS:g}, absolute)"),
+        torch_own_deviation, TRAJECTORY_FLOAT32_FACTOR, "deviation from float64",
+    )
 
 
 @dataclass(frozen=True)
@@ -69,13 +66,18 @@ def normwise_tolerance(dtype, torch_own_error: float | None = None) -> Tolerance
     ``torch_own_error`` is torch float32's normwise error against the float64 run of the same inputs; it is
     required for float32 and ignored for float64.
     """
+    return _by_dtype(dtype, Tolerance(FLOAT64_NORMWISE, f"float64 rounding level ({FLOAT64_NORMWISE:g})"),
+                     torch_own_error, FLOAT32_FACTOR, "error against float64")
+
+
+def _by_dtype(dtype, float64: Tolerance, torch_own: float | None, factor: float, what: str) -> Tolerance:
     dtype = np.dtype(dtype)
     if dtype == np.float64:
-        return Tolerance(FLOAT64_NORMWISE, f"float64 rounding level ({FLOAT64_NORMWISE:g})")
+        return float64
     if dtype == np.float32:
-        if torch_own_error is None:
-            raise ValueError("a float32 tolerance needs torch float32's own error against float64")
-        return calibrated_tolerance(torch_own_error, FLOAT32_FACTOR, FLOAT32_FLOOR_ULPS * FLOAT32_EPS)
+        if torch_own is None:
+            raise ValueError(f"a float32 tolerance needs torch float32's own {what}")
+        return calibrated_tolerance(torch_own, factor, FLOAT32_FLOOR_ULPS * FLOAT32_EPS)
     raise TypeError(f"no tolerance policy for dtype {dtype}; expected float32 or float64")
 
 
