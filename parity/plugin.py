@@ -234,8 +234,7 @@ class ParityHooks:
             hypothesis_profile=_hypothesis_profile(), start_time=state.start_time,
             report_dir=str(state.report_dir),
         )
-        state.written = report.write_reports(rows, state.report_dir, run=state.run, environment=env)
-        state.summary = report.summarize(_by_table(rows))
+        state.written, state.summary = report.write_reports(rows, state.report_dir, run=state.run, environment=env)
         if state.incomplete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -276,13 +275,6 @@ class _XdistHooks:
     def pytest_testnodedown(self, node, error):
         if error:
             self.state.crashed_workers.append(node.gateway.id)
-
-
-def _by_table(rows: list[dict]) -> dict[str, list[dict]]:
-    out: dict[str, list[dict]] = {}
-    for row in rows:
-        out.setdefault(row["table"], []).append(row)
-    return out
 
 
 def _hypothesis_profile() -> str:

@@ -161,10 +161,11 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: list[tuple[str, str]]) -> list[Path]:
+def write_reports(rows: list[dict], directory: Path, *, run: dict,
+                  environment: list[tuple[str, str]]) -> tuple[list[Path], pd.DataFrame]:
     """Write every registered table (header only when this run produced no rows for it), the summary and the
     environment. ``rows`` are dicts with a ``table`` key, already in report order. ``run`` holds the counts of
-    the run row of the summary (``RUN_COLUMNS``)."""
+    the run row of the summary (``RUN_COLUMNS``). Returns the paths written and the per-suite summary."""
     by_table: dict[str, list[dict]] = {name: [] for name in TABLES}
     for row in rows:
         row = dict(row)
@@ -173,7 +174,7 @@ def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: 
             raise ValueError(f"row for unregistered report table {name!r}")
         by_table[name].append(row)
     paths = [write_csv_atomic(table_frame(TABLES[n], r), directory / TABLES[n].filename) for n, r in by_table.items()]
-    summary = summarize(by_table)
+    summary = per_suite = summarize(by_table)
     run_row = pd.DataFrame.from_records([dict(suite="(run)", **run)])
     summary = pd.concat([summary, run_row], ignore_index=True) if len(summary) else run_row
     summary = summary.reindex(columns=list(SUMMARY_COLUMNS + RUN_COLUMNS))
@@ -182,4 +183,4 @@ def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: 
     paths.append(write_csv_atomic(summary, directory / "summary.csv"))
     env = pd.DataFrame.from_records(environment, columns=["key", "value"])
     paths.append(write_csv_atomic(env, directory / "environment.csv"))
-    return paths
+    return paths, per_suite

@@ -35,7 +35,7 @@ def f32(value) -> np.ndarray:
 
 # Engine bugs these properties found, each the minimal example and the reason; all fixed in the engine, they
 # stay as explicit @examples so that a regression is found on the first example.
-KNOWN_BUGS = {
+FOUND_BUGS = {
     "power-backward-float32-exponent": (
         hs.GateExample(gate="power", dtype="float32", inputs=(f32(1e38),), upstream=f32(1.0),
                        exponent=0.10000000149011612),
@@ -60,8 +60,8 @@ KNOWN_BUGS = {
 }
 
 
-def known_bug(name: str):
-    ex, reason = KNOWN_BUGS[name]
+def regression(name: str):
+    ex, reason = FOUND_BUGS[name]
     return example(example=ex)  # fixed in the engine: kept as a regression example
 
 
@@ -122,8 +122,8 @@ def test_multiply_matches_torch(engine, torch_ref, prop, example):
 
 @PROPERTY
 @given(example=hs.gate_examples("power"))
-@known_bug("power-backward-float32-exponent")
-@known_bug("power-forward-float32-exponent")
+@regression("power-backward-float32-exponent")
+@regression("power-forward-float32-exponent")
 def test_power_matches_torch(engine, torch_ref, prop, example):
     check_gate(engine, torch_ref, prop, example)
 
@@ -148,9 +148,9 @@ def test_relu_matches_torch(engine, torch_ref, prop, example):
 
 @PROPERTY
 @given(example=hs.gate_examples("tanh"))
-@known_bug("tanh-backward-overflow-float32")
-@known_bug("tanh-backward-subnormal-float32")
-@known_bug("tanh-backward-nan-float64")
+@regression("tanh-backward-overflow-float32")
+@regression("tanh-backward-subnormal-float32")
+@regression("tanh-backward-nan-float64")
 def test_tanh_matches_torch(engine, torch_ref, prop, example):
     check_gate(engine, torch_ref, prop, example)
 

@@ -130,7 +130,7 @@ def test_report_dir_option(pytester):
 
 
 def test_every_registered_table_is_written_even_when_empty(tmp_path):
-    paths = report.write_reports([], tmp_path, run=dict(tests=0, tests_failed=0, missing_tests=0, crashed_workers=""),
+    paths, _ = report.write_reports([], tmp_path, run=dict(tests=0, tests_failed=0, missing_tests=0, crashed_workers=""),
                                  environment=[("python", "3")])
     names = {p.name for p in paths}
     assert {f"{t}.csv" for t in report.TABLES} | {"summary.csv", "environment.csv"} == names
