@@ -13,19 +13,29 @@ losing |ln x| * ulp(exponent), where torch keeps the exponent in double.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-__all__ = ["exp", "tanh", "log1p", "power"]
+__all__ = ["exp", "tanh", "log1p", "power", "into"]
+
+
+def into(fn: np.ufunc, dtype: np.dtype):
+    """fn (np.exp, np.tanh or np.log1p) for arrays of dtype, called as f(x, out=out) with out of dtype.
+
+    For float32: the float64 loop, each result rounded once into out (the ufunc's default casting, same_kind,
+    allows it); NumPy casts through small buffers, so no float64 copy of x is made. A loop that calls f many
+    times takes it once from here.
+    """
+    return functools.partial(fn, dtype=np.float64) if dtype == np.float32 else fn
 
 
 def _via_float64(fn, x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if x.dtype != np.float32:
         return fn(x, out=out)
-    wide = fn(x.astype(np.float64))
     if out is None:
-        return wide.astype(np.float32)
-    np.copyto(out, wide, casting="same_kind")
-    return out
+        return fn(x, dtype=np.float64).astype(np.float32)
+    return into(fn, x.dtype)(x, out=out)
 
 
 def exp(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -98,46 +98,6 @@ def _packed(shapes, dtype: np.dtype) -> tuple[np.ndarray, Params]:
     return flat, Params(*(flat[end - size : end].reshape(shape) for shape, size, end in zip(shapes, sizes, ends)))
 
 
-_NO_OUT = Params(None, None, None, None)
-
-
-class _Workspace(NamedTuple):
-    """Arrays one step writes into, allocated once per train() so the loop allocates nothing large.
-
-    None means a new array each time: the public one-off methods hand their results to the caller to keep.
-    h, dz1: like the hidden activations (R?, n_hidden, m); dact, zeros: one block of their rows (see _blocks),
-    zeros all 0; the others like the output (R?, n_out, m).
-    zero, one: 0-d arrays of the network's dtype; NumPy takes them about twice as fast as Python scalars
-    (same values: a Python scalar is cast to the array's dtype anyway).
-    """
-
-    zero: np.ndarray
-    one: np.ndarray
-
-    h: np.ndarray | None = None
-    dz1: np.ndarray | None = None
-    dact: np.ndarray | None = None
-    zeros: np.ndarray | None = None
-    z2: np.ndarray | None = None
-    e: np.ndarray | None = None
-    p: np.ndarray | None = None
-    log_p: np.ndarray | None = None
-    terms: np.ndarray | None = None
-    dz2: np.ndarray | None = None
-    grads: Params = _NO_OUT
-
-    @classmethod
-    def one_off(cls, dtype: np.dtype, grads: Params = _NO_OUT) -> _Workspace:
-        return cls(*_CONSTANTS[dtype], grads=grads)
-
-    @classmethod
-    def allocate(cls, hidden_shape: tuple, out_shape: tuple, grads: Params, dtype: np.dtype) -> _Workspace:
-        hidden = [np.empty(hidden_shape, dtype) for _ in range(2)]
-        block = _block_shape(hidden_shape, dtype)
-        out = [np.empty(out_shape, dtype) for _ in range(6)]
-        return cls(*_CONSTANTS[dtype], *hidden, np.empty(block, dtype), np.zeros(block, dtype), *out, grads)
-
-
 # NOTE: the elementwise work on the hidden activations runs on blocks of rows (hidden units) that stay in the
 # CPU's cache from one operation to the next: at (n_hidden, m) = (1024, 4096) the arrays take 16-32 MB, and each
 # whole-array pass went to main memory. The operations are elementwise and the sums are per row, so the results
@@ -151,19 +111,22 @@ def _block_rows(hidden_shape: tuple, dtype: np.dtype) -> int:
     return max(1, min(hidden_shape[-2], _BLOCK_BYTES // max(row_bytes, 1)))
 
 
-def _blocks(*arrays: np.ndarray) -> Sequence[tuple[np.ndarray, ...]]:
+def _blocks(*arrays: np.ndarray | None) -> Sequence[tuple[np.ndarray | None, ...]]:
     """Cut arrays (R?, n_hidden, ·) by hidden unit (axis -2) into blocks of rows, a tuple of views per block.
 
     The first array sets the block size. An array with fewer rows than the first (a scratch buffer of one block)
-    gives every block its first rows. One block (a small network): (arrays,), without slicing costs.
+    gives every block its first rows; None (an unused buffer) stays None. One block (a small network): (arrays,).
     """
     if arrays[0].nbytes <= _BLOCK_BYTES:
         return (arrays,)
     n, rows = arrays[0].shape[-2], _block_rows(arrays[0].shape, arrays[0].dtype)
-    return [
-        tuple(a[..., i : i + rows, :] if a.shape[-2] == n else a[..., : min(rows, n - i), :] for a in arrays)
-        for i in range(0, n, rows)
-    ]
+
+    def block(a, i):
+        if a is None:
+            return None
+        return a[..., i : i + rows, :] if a.shape[-2] == n else a[..., : min(rows, n - i), :]
+
+    return [tuple(block(a, i) for a in arrays) for i in range(0, n, rows)]
 
 
 def _block_shape(hidden_shape: tuple, dtype: np.dtype) -> tuple:
@@ -177,81 +140,114 @@ def _constant(value, dtype) -> np.ndarray:
     return a
 
 
-_CONSTANTS = {dtype: (_constant(0, dtype), _constant(1, dtype)) for dtype in _checks.FLOAT_DTYPES}
+_CONSTANTS = {dtype: tuple(_constant(v, dtype) for v in (0, 1, -1)) for dtype in _checks.FLOAT_DTYPES}
 
 
-def _forward(P: Params, relu: bool, X: np.ndarray, ws: _Workspace) -> ForwardCache:
-    h = np.matmul(P.W1, X, out=ws.h)
-    # NOTE: np.maximum is 2 to 4 times faster against an array of zeros than against a scalar 0 (SIMD loop)
-    zeros = np.zeros(_block_shape(h.shape, h.dtype), h.dtype) if ws.zeros is None else ws.zeros
-    for block, b1, zeros_ in _blocks(h, P.b1, zeros):
-        block += b1
-        if relu:
-            np.maximum(block, zeros_, out=block)  # the ReLU gate's op: NaN propagates, as torch.relu
-        else:
-            _precise.tanh(block, out=block)
-    z2 = np.matmul(P.W2, h, out=ws.z2)
-    z2 += P.b2
-    # NOTE: the Sigmoid gate's stable formula, op for op, sharing exp(-|z2|) (in (0, 1]: no overflow) with
-    # log_sigmoid. Underflow of exp to 0 past |z2| ~ 745 is the exact limit.
-    e = np.abs(z2, out=ws.e)
-    np.negative(e, out=e)
-    _precise.exp(e, out=e)
-    log_p = np.minimum(z2, ws.zero, out=ws.log_p)
-    p = _precise.exp(log_p, out=ws.p)
-    p /= np.add(e, ws.one)
-    _precise.log1p(e, out=e)
-    log_p -= e
-    return ForwardCache(X, h, z2, p, log_p)
+class _Step:
+    """One step of a network on a batch: the arrays it writes, allocated once, and every view it reads through,
+    derived once. Running it allocates nothing.
 
+    NOTE: at XOR size a step is ~30 NumPy calls of 0.5 to 1.5 us each, and the Python work between them (views,
+    tuples, lists of blocks, temporaries, lookups) had cost as much again. train() builds one _Step and runs it
+    every epoch; the one-off methods (forward, loss, backward, predict) build one per call, so they run the same
+    code and give the same bits.
 
-def _mean_bce(cache: ForwardCache, one_minus_y: np.ndarray, n: np.ndarray, ws: _Workspace) -> np.ndarray:
-    """Mean over the last two axes of (1 - y) * z2 - log_sigmoid(z2): 0-d, or (R,) for a stacked network."""
-    terms = np.multiply(one_minus_y, cache.z2, out=ws.terms)
-    terms -= cache.log_p
-    return np.add.reduce(terms, axis=(-2, -1)) / n
+    P: the parameters, read at every run (train() updates them in place); relu: the activation is ReLU (else
+    tanh); X: the inputs. grads: a Params the backward writes into, or None for a step that only runs forward
+    and loss. cache: the arrays of an earlier forward to run backward from (the one-off backward), or None.
+    Arrays: h and dz1 like the hidden activations (R?, n_hidden, m); zeros (ReLU), factor (tanh) and dact one
+    block of their rows (see _blocks), zeros all 0; the others like the output (R?, n_out, m).
+    """
 
+    def __init__(
+        self, P: Params, relu: bool, X: np.ndarray, grads: Params | None = None, cache: ForwardCache | None = None
+    ) -> None:
+        dtype = P.W1.dtype
+        hidden_shape = (*P.W1.shape[:-1], X.shape[-1])  # (R?, n_hidden, m): X's lead is () or W1's (R,)
+        out_shape = (*P.W2.shape[:-1], X.shape[-1])
+        block_shape = _block_shape(hidden_shape, dtype)
+        self.P, self.relu, self.X = P, relu, X
+        # NOTE: NumPy takes 0-d arrays of the network's dtype about twice as fast as Python scalars (same
+        # values: a Python scalar is cast to the array's dtype anyway).
+        self.zero, self.one, self.minus_one = _CONSTANTS[dtype]
+        self.exp, self.tanh, self.log1p = (_precise.into(fn, dtype) for fn in (np.exp, np.tanh, np.log1p))
+        if cache is None:
+            cache = ForwardCache(X, np.empty(hidden_shape, dtype), *(np.empty(out_shape, dtype) for _ in range(3)))
+        self.cache = cache
+        _, self.h, self.z2, self.p, self.log_p = cache
+        self.e, self.denominator, self.terms = (np.empty(out_shape, dtype) for _ in range(3))
+        # NOTE: np.maximum is 2 to 4 times faster against an array of zeros than against a scalar 0 (SIMD loop)
+        zeros = np.zeros(block_shape, dtype) if relu else None
+        self.forward_blocks = _blocks(self.h, P.b1, zeros)
+        if grads is None:
+            return
+        self.grads = grads
+        self.dz2, self.dz1 = np.empty(out_shape, dtype), np.empty(hidden_shape, dtype)
+        self.hT, self.XT, self.W2T = self.h.swapaxes(-1, -2), X.swapaxes(-1, -2), P.W2.swapaxes(-1, -2)
+        self.one_output = out_shape[-2] == 1
+        factor = None if relu else np.empty(block_shape, dtype)
+        self.backward_blocks = _blocks(self.dz1, self.h, self.W2T, grads.b1, np.empty(block_shape, dtype), factor)
 
-def _backward(
-    P: Params, relu: bool, cache: ForwardCache, y: np.ndarray, n: np.ndarray, ws: _Workspace
-) -> Params:
-    G = ws.grads
-    # NOTE: divide by N, not multiply by 1/N: torch's binary_cross_entropy_with_logits_backward computes
-    # (sigmoid(z) - y) * grad / numel, and the two round differently.
-    dz2 = np.subtract(cache.p, y, out=ws.dz2)
-    dz2 /= n
-    dW2 = np.matmul(dz2, cache.h.swapaxes(-1, -2), out=G.W2)
-    db2 = np.add.reduce(dz2, axis=-1, keepdims=True, out=G.b2)
-    W2T = P.W2.swapaxes(-1, -2)
-    one_output = dz2.shape[-2] == 1
-    dz1_all = np.empty_like(cache.h) if ws.dz1 is None else ws.dz1
-    if not one_output:
-        np.matmul(W2T, dz2, out=dz1_all)
-    scratch = np.empty(_block_shape(dz1_all.shape, dz1_all.dtype), dz1_all.dtype) if ws.dact is None else ws.dact
-    for dz1, h, W2T_rows, db1, dact in _blocks(dz1_all, cache.h, W2T, G.b1, scratch):
-        if one_output:
-            # NOTE: with one output the product has inner size 1: each element is one exact product, so a
-            # broadcast multiply gives the same bits as the matmul, and BLAS is ~10x slower at outer products.
-            np.multiply(W2T_rows, dz2, out=dz1)
-        if relu:
-            # NOTE: (h > 0) is 1 where h > 0 and 0 where h == 0 (h = relu(z1) >= 0), so the derivative at
-            # exactly 0 is 0, as torch and the ReLU gate, and one multiply is much cheaper than a masked copy.
-            # This differs from torch's where(h <= 0, 0, g) only on non-finite values (g = inf at h == 0; a NaN
-            # in h has made its whole column of dz2, hence of dz1, NaN already). The comparison is ~2.5x faster
-            # per element than sign(h), the same values here.
-            np.greater(h, ws.zero, out=dact)
-        else:
-            # NOTE: 1 - h*h as (1 - h) * (1 + h): near |h| = 1 the naive form cancels and is off by up to 1e-4
-            # relative in float32, where torch's tanh_backward is correctly rounded; 1 - h is exact there.
-            # The factor first, then the product with dz1: (dz1 * (1 - h)) * (1 + h) could overflow, or round
-            # into a subnormal, where torch rounds once.
-            np.subtract(ws.one, h, out=dact)
-            dact *= np.add(ws.one, h)
-        dz1 *= dact
-        np.add.reduce(dz1, axis=-1, keepdims=True, out=db1)
-    dW1 = np.matmul(dz1_all, cache.X.swapaxes(-1, -2), out=G.W1)
-    db1 = G.b1
-    return Params(dW1, db1, dW2, db2)
+    def forward(self) -> None:
+        P, h, z2, e, p, log_p = self.P, self.h, self.z2, self.e, self.p, self.log_p
+        np.matmul(P.W1, self.X, out=h)
+        for block, b1, zeros in self.forward_blocks:
+            block += b1
+            if self.relu:
+                np.maximum(block, zeros, out=block)  # the ReLU gate's op: NaN propagates, as torch.relu
+            else:
+                self.tanh(block, out=block)
+        np.matmul(P.W2, h, out=z2)
+        z2 += P.b2
+        # NOTE: the Sigmoid gate's stable formula, op for op, sharing exp(-|z2|) (in (0, 1]: no overflow) with
+        # log_sigmoid. Underflow of exp to 0 past |z2| ~ 745 is the exact limit.
+        np.copysign(z2, self.minus_one, out=e)  # -|z2| in one call, the same bits as np.negative(np.abs(z2))
+        self.exp(e, out=e)
+        np.minimum(z2, self.zero, out=log_p)
+        self.exp(log_p, out=p)
+        p /= np.add(e, self.one, out=self.denominator)
+        self.log1p(e, out=e)
+        log_p -= e
+
+    def loss_sums(self, one_minus_y: np.ndarray) -> np.ndarray:
+        """Sum over the last two axes of (1 - y) * z2 - log_sigmoid(z2): 0-d, or (R,) for a stacked network.
+        The mean loss is this divided by N (the caller's: train() divides all epochs' sums at once)."""
+        terms = np.multiply(one_minus_y, self.z2, out=self.terms)
+        terms -= self.log_p
+        return np.add.reduce(terms, axis=(-2, -1))
+
+    def backward(self, y: np.ndarray, n: np.ndarray) -> None:
+        G = self.grads
+        # NOTE: divide by N, not multiply by 1/N: torch's binary_cross_entropy_with_logits_backward computes
+        # (sigmoid(z) - y) * grad / numel, and the two round differently.
+        dz2 = np.subtract(self.p, y, out=self.dz2)
+        dz2 /= n
+        np.matmul(dz2, self.hT, out=G.W2)
+        np.add.reduce(dz2, axis=-1, keepdims=True, out=G.b2)
+        if not self.one_output:
+            np.matmul(self.W2T, dz2, out=self.dz1)
+        for dz1, h, W2T_rows, db1, dact, factor in self.backward_blocks:
+            if self.one_output:
+                # NOTE: with one output the product has inner size 1: each element is one exact product, so a
+                # broadcast multiply gives the same bits as the matmul, and BLAS is ~10x slower at outer products.
+                np.multiply(W2T_rows, dz2, out=dz1)
+            if self.relu:
+                # NOTE: (h > 0) is 1 where h > 0 and 0 where h == 0 (h = relu(z1) >= 0), so the derivative at
+                # exactly 0 is 0, as torch and the ReLU gate, and one multiply is much cheaper than a masked copy.
+                # This differs from torch's where(h <= 0, 0, g) only on non-finite values (g = inf at h == 0; a
+                # NaN in h has made its whole column of dz2, hence of dz1, NaN already). The comparison is ~2.5x
+                # faster per element than sign(h), the same values here.
+                np.greater(h, self.zero, out=dact)
+            else:
+                # NOTE: 1 - h*h as (1 - h) * (1 + h): near |h| = 1 the naive form cancels and is off by up to
+                # 1e-4 relative in float32, where torch's tanh_backward is correctly rounded; 1 - h is exact
+                # there. The factor first, then the product with dz1: (dz1 * (1 - h)) * (1 + h) could overflow,
+                # or round into a subnormal, where torch rounds once.
+                np.subtract(self.one, h, out=dact)
+                dact *= np.add(self.one, h, out=factor)
+            dz1 *= dact
+            np.add.reduce(dz1, axis=-1, keepdims=True, out=db1)
+        np.matmul(self.dz1, self.XT, out=G.W1)
 
 
 class TwoLayerNet:
@@ -320,9 +316,11 @@ class TwoLayerNet:
         Keeps what loss and backward need in self.cache (a ForwardCache).
         """
         X = _checks.inputs(X, self._layout)
+        step = _Step(self._params, self._relu, X)
         with np.errstate(all="ignore"):
-            self.cache = _forward(self._params, self.activation == "relu", X, _Workspace.one_off(self.dtype))
-        return self.cache.p
+            step.forward()
+        self.cache = step.cache
+        return step.p
 
     def loss(self, y: np.ndarray):
         """y: labels in [0, 1] shaped like the last forward's output (or shared (n_out, m) when stacked).
@@ -333,7 +331,7 @@ class TwoLayerNet:
         cache = self._cached("loss")
         y = _checks.targets(y, cache.p.shape, self._layout)
         with np.errstate(all="ignore"):
-            loss = _mean_bce(cache, 1 - y, self._n_averaged(y), _Workspace.one_off(self.dtype))
+            loss = _Step(self._params, self._relu, cache.X, cache=cache).loss_sums(1 - y) / self._n_averaged(y)
         return loss[()] if self._layout.n_runs is None else loss
 
     def backward(self, y: np.ndarray) -> Params:
@@ -341,9 +339,9 @@ class TwoLayerNet:
         cache = self._cached("backward")
         y = _checks.targets(y, cache.p.shape, self._layout)
         _, grads = _packed([a.shape for a in self._params], self.dtype)
-        ws = _Workspace.one_off(self.dtype, grads)
         with np.errstate(all="ignore"):
-            return _backward(self._params, self.activation == "relu", cache, y, self._n_averaged(y), ws)
+            _Step(self._params, self._relu, cache.X, grads, cache).backward(y, self._n_averaged(y))
+        return grads
 
     def sgd_step(self, grads: Params, lr: float) -> None:
         """params -= lr * grads, in place (grads is left untouched)."""
@@ -356,8 +354,14 @@ class TwoLayerNet:
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probabilities sigmoid(z2) for X, as forward, without touching the cache of the last forward."""
         X = _checks.inputs(X, self._layout)
+        step = _Step(self._params, self._relu, X)
         with np.errstate(all="ignore"):
-            return _forward(self._params, self.activation == "relu", X, _Workspace.one_off(self.dtype)).p
+            step.forward()
+        return step.p
+
+    @property
+    def _relu(self) -> bool:
+        return self.activation == "relu"
 
     def _n_averaged(self, y: np.ndarray) -> np.ndarray:
         """N, the number of loss terms averaged per run, as a 0-d array of the network's dtype (exact)."""
@@ -395,19 +399,19 @@ class TwoLayerNet:
         losses = np.empty((epochs, *lead), layout.dtype)
         total_norms = np.empty_like(losses) if clip else None
         flat_grads, grads = _packed([a.shape for a in self._params], layout.dtype)
-        ws = _Workspace.allocate((*lead, layout.n_hidden, m), (*lead, layout.n_out, m), grads, layout.dtype)
-        P, flat, relu = self._params, self._flat, self.activation == "relu"
-        one_minus_y, n, lr_ = 1 - y, self._n_averaged(y), np.array(lr, layout.dtype)
+        step = _Step(self._params, self._relu, X, grads)
+        flat, one_minus_y, n, lr_ = self._flat, 1 - y, self._n_averaged(y), np.array(lr, layout.dtype)
         per_run = layout.n_runs is not None
         with np.errstate(all="ignore"):
             for epoch in range(epochs):
-                cache = _forward(P, relu, X, ws)
-                losses[epoch] = _mean_bce(cache, one_minus_y, n, ws)
-                _backward(P, relu, cache, y, n, ws)
+                step.forward()
+                losses[epoch] = step.loss_sums(one_minus_y)
+                step.backward(y, n)
                 if clip:
                     total_norms[epoch], _ = _clip_in_place(list(grads), max_norm, norm_type, per_run)
                 # params -= lr * grads, all four at once through the flat buffers (as sgd_step, op for op)
                 np.multiply(flat_grads, lr_, out=flat_grads)
                 flat -= flat_grads
-        self.cache = cache
+            losses /= n  # the mean losses: each epoch's sum divided by N, as loss() divides
+        self.cache = step.cache
         return History(losses, total_norms)
