@@ -18,9 +18,12 @@ Per size (n_in, n_hidden, batch) and dtype, ReLU hidden layer, one output, full 
 Timing on a shared machine: both sides pinned to the same thread count (the BLAS/OpenMP environment variables
 are set before numpy and torch load; threadpoolctl and torch.set_num_threads after); a warm-up block per side,
 which also sizes k so that one block lasts at least --min-block seconds; in every repeat the three blocks run
-in rotating order, so a change of load hits all three alike; the garbage collector is off while timing; each
-side's figure is the median over the repeats of (block time / k), and ratios are ratios of medians. Parameters
-are reset before every block, so every block trains from the same point. The load average is recorded.
+in rotating order, one right after another; the garbage collector is off while timing; each side's figure is
+the median over the repeats of (block time / k). A ratio (engine / torch, engine / floor) is the median over
+the repeats of that repeat's ratio: the blocks it compares ran within a fraction of a second of each other, so a
+slow spell of a shared machine, which slows both, cancels out (a ratio of medians mixes blocks run minutes apart;
+it is kept as ratio_of_medians). Parameters are reset before every block, so every block trains from the same
+point. The load average is recorded.
 
 Memory (the peak of one step above what the step started with: parameters, data and nothing else):
 - alloc: array and tensor buffers, counted by each library's own allocator accounting. Engine: tracemalloc,
@@ -205,7 +208,8 @@ def steps_per_block(side, min_steps: int, min_block: float) -> int:
 
 
 def time_sides(sides: dict, repeats: int, min_block: float, min_steps: dict) -> dict[str, dict]:
-    """Per side: steps per block, the median and minimum seconds per step, the spread (IQR / median)."""
+    """Per side: steps per block, the seconds per step of every repeat (an array), their median, minimum and
+    spread (IQR / median)."""
     steps = {name: steps_per_block(side, min_steps.get(name, 1), min_block) for name, side in sides.items()}
     per_step = {name: [] for name in sides}
     names = list(sides)
@@ -215,9 +219,15 @@ def time_sides(sides: dict, repeats: int, min_block: float, min_steps: dict) -> 
     out = {}
     for name, times in per_step.items():
         q25, median, q75 = np.percentile(times, [25, 50, 75])
-        out[name] = {"k": steps[name], "median": float(median), "min": float(np.min(times)),
-                     "spread": float((q75 - q25) / median)}
+        out[name] = {"k": steps[name], "times": np.array(times), "median": float(median),
+                     "min": float(np.min(times)), "spread": float((q75 - q25) / median)}
     return out
+
+
+def paired_ratio(t: dict, a: str, b: str) -> tuple[float, float]:
+    """The median over repeats of side a's time / side b's time in the same repeat, and its spread (IQR / median)."""
+    q25, median, q75 = np.percentile(t[a]["times"] / t[b]["times"], [25, 50, 75])
+    return float(median), float((q75 - q25) / median)
 
 
 # -- memory ---------------------------------------------------------------------------------------------------
@@ -343,10 +353,12 @@ def run(args) -> list[dict]:
             sides = {"engine": Engine(X, y, params), "torch": Torch(X, y, params), "floor": Floor(X, y, params)}
             t = time_sides(sides, args.repeats, args.min_block, args.min_steps)
             eng, tor, flo = t["engine"]["median"], t["torch"]["median"], t["floor"]["median"]
+            ratio, ratio_spread = paired_ratio(t, "engine", "torch")
             row = {
                 "size": size, "n_in": n_in, "n_hidden": n_hidden, "batch": m, "dtype": dtype,
-                "engine_ms": eng * 1e3, "torch_ms": tor * 1e3, "ratio": eng / tor,
-                "floor_ms": flo * 1e3, "engine_over_floor": eng / flo,
+                "engine_ms": eng * 1e3, "torch_ms": tor * 1e3, "ratio": ratio,
+                "floor_ms": flo * 1e3, "engine_over_floor": paired_ratio(t, "engine", "floor")[0],
+                "ratio_spread": ratio_spread, "ratio_of_medians": eng / tor,
                 "floor_gflops": 4 * n_hidden * m * (n_in + 1) / flo / 1e9,
                 "engine_min_ms": t["engine"]["min"] * 1e3, "torch_min_ms": t["torch"]["min"] * 1e3,
                 "floor_min_ms": t["floor"]["min"] * 1e3,

@@ -172,7 +172,7 @@ CATALOGUE: tuple[Bug, ...] = (
          Edit("network.py", "out=G.W1)", "{line}\nG.b1[...] = np.add.reduce(G.b1, axis=-2, keepdims=True)", line=True),
          ("db1",), (NETWORK, "-k", NET_CASES)),
     _bug("forward-drops-b2", "forward forgets the output layer's bias",
-         Edit("network.py", "z2 += P.b2", "", line=True),
+         Edit("network.py", "z2 += self.b2", "", line=True),
          ("p", "loss", "dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES)),
     _bug("notebook-loss-1e-7", "the notebook's loss -mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))",
          Edit("network.py", "terms -= self.log_p",
