@@ -26,7 +26,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         bugs = mutants.bugs_for(metafunc.config.getoption("parity_selftest"))
         params = [pytest.param(b, id=b.id, marks=() if b.quick else pytest.mark.selftest_full) for b in bugs]
         if not params:  # one skip that says why, not pytest's "got empty parameter set"
-            params = [pytest.param(None, id="off", marks=pytest.mark.skip(reason="planted bugs not run: --parity-selftest=off"))]
+            skip = pytest.mark.skip(reason="planted bugs not run: --parity-selftest=off")
+            params = [pytest.param(None, id="off", marks=skip)]
         metafunc.parametrize("planted_bug", params)
 
 
