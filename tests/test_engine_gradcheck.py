@@ -290,15 +290,39 @@ def test_a_coarse_directional_step_is_caught():
 
 
 def test_directional_check_refuses_float32_and_bad_arguments():
+    """Each message names the argument and says how to fix it (matched from the start: a name inside another
+    word would not do)."""
     net, X, y = random_problem("tanh")
     net32 = sn.TwoLayerNet(net.params.astype(np.float32), "tanh")
-    with pytest.raises(TypeError, match="float64"):
+    with pytest.raises(TypeError, match=r"^directional_gradient_check needs a float64 network .* got float32: "
+                                        r"cast with .* and X, y with \.astype\(np\.float64\)$"):
         directional(net32, X.astype(np.float32), y.astype(np.float32))
-    with pytest.raises(ValueError, match="n_directions"):
+    with pytest.raises(ValueError, match="^n_directions must be a positive integer; got 0$"):
         directional(net, X, y, n_directions=0)
-    with pytest.raises(TypeError, match="rng"):
+    with pytest.raises(TypeError, match="^rng must be a numpy.random.Generator"):
         sn.directional_gradient_check(net, X, y, rng=0)
-    with pytest.raises(ValueError, match="eps"):
+    with pytest.raises(ValueError, match="^eps must be a finite number > 0; got -1e-06$"):
         directional(net, X, y, eps=-1e-6)
-    with pytest.raises(TypeError, match="TwoLayerNet"):
-        directional(object(), X, y)
+    with pytest.raises(TypeError, match="^net must be a scratch_nn.TwoLayerNet; got Params$"):
+        directional(net.params, X, y)
+
+
+def test_directional_result_carries_its_step_kink_counts_and_rounding_allowance():
+    """rounding is 8 ulp of the loss over the step 2 eps; the loss at theta +- eps u lies within a hair of the
+    loss at theta, in the same binade here, so its ulp is the one of the loss at theta."""
+    net, X, y = random_problem("relu")
+    net.forward(X)
+    loss = float(net.loss(y))
+    for eps in (1e-6, 1e-3):
+        result = directional(net, X, y, n_directions=3, eps=eps)
+        assert result.eps == eps
+        assert result.kinks.dtype.kind == "i" and result.kinks.shape == (3,)
+        np.testing.assert_allclose(result.rounding, 8 * np.spacing(loss) / (2 * eps), rtol=1e-12)
+
+
+def test_directional_rounding_allowance_passes_a_correct_gradient_at_a_rounding_sized_step():
+    """At eps = 1e-11 the loss difference is a few ulp, all rounding: the allowance is what lets it pass."""
+    net, X, y = random_problem("tanh")
+    result = directional(net, X, y, n_directions=8, eps=1e-11)
+    assert result.passed(), (result.abs_errors, result.rounding)
+    assert np.any(result.abs_errors > 1e-6 * np.abs(result.analytic))  # rounding shows: rtol alone would fail
