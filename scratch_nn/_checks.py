@@ -194,7 +194,6 @@ def matmul_shapes(a: np.ndarray, b: np.ndarray) -> None:
 class Layout(NamedTuple):
     n_runs: int | None  # None for a single network
     n_in: int
-    n_hidden: int
     n_out: int
     dtype: np.dtype
     W1_shape: tuple
@@ -236,7 +235,7 @@ def params_layout(params) -> Layout:
             )
     for name, a in (("b1", b1), ("W2", W2), ("b2", b2)):
         same_dtype(name, a, W1.dtype, "W1 has")
-    return Layout(lead[0] if lead else None, n_in, n_hidden, n_out, W1.dtype, W1.shape)
+    return Layout(lead[0] if lead else None, n_in, n_out, W1.dtype, W1.shape)
 
 
 def inputs(X, layout: Layout) -> np.ndarray:

@@ -393,7 +393,7 @@ class TwoLayerNet:
             self.params = self._params  # an array of net.params was replaced: check it and pack again
         layout = self._layout
         X = _checks.inputs(X, layout)
-        lead = X.shape[:-2] if layout.n_runs is None else (layout.n_runs,)
+        lead = () if layout.n_runs is None else (layout.n_runs,)
         m = X.shape[-1]
         y = _checks.targets(y, (*lead, layout.n_out, m), layout)
         epochs = _checks.positive_int("epochs", epochs)
