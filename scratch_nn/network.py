@@ -179,10 +179,16 @@ class _Step:
         # np.dot takes 0.7 us where np.matmul takes 1.3 to 2 us (gufunc machinery). A stacked network needs matmul.
         self.matmul = np.dot if P.W1.ndim == 2 else np.matmul
         if cache is None:
-            cache = ForwardCache(X, np.empty(hidden_shape, dtype), *(np.empty(out_shape, dtype) for _ in range(3)))
+            # NOTE: the sigmoid's two exponentials, of -|z2| and of min(z2, 0), run as one call over a stacked
+            # pair (elementwise: the bits of two calls); at XOR size a call costs more than its arithmetic, and
+            # float32's, through the float64 loop, twice that. So log_p and p are halves of the pairs:
+            # exponents = (-|z2|, min(z2, 0), which becomes log_p), exps = (e = exp(-|z2|), exp(min(z2, 0)) -> p).
+            self.exponents, self.exps = np.empty((2, *out_shape), dtype), np.empty((2, *out_shape), dtype)
+            (self.neg_abs, log_p), (self.e, p) = self.exponents, self.exps
+            cache = ForwardCache(X, np.empty(hidden_shape, dtype), np.empty(out_shape, dtype), p, log_p)
         self.cache = cache
         _, self.h, self.z2, self.p, self.log_p = cache
-        self.e, self.denominator, self.terms = (np.empty(out_shape, dtype) for _ in range(3))
+        self.denominator, self.terms = np.empty(out_shape, dtype), np.empty(out_shape, dtype)
         # NOTE: np.maximum is 2 to 4 times faster against an array of zeros than against a scalar 0 (SIMD loop)
         zeros = np.zeros(block_shape, dtype) if relu else None
         self.forward_blocks = _blocks(self.h, P.b1, zeros)
@@ -208,10 +214,9 @@ class _Step:
         z2 += self.b2
         # NOTE: the Sigmoid gate's stable formula, op for op, sharing exp(-|z2|) (in (0, 1]: no overflow) with
         # log_sigmoid. Underflow of exp to 0 past |z2| ~ 745 is the exact limit.
-        np.copysign(z2, self.minus_one, out=e)  # -|z2| in one call, the same bits as np.negative(np.abs(z2))
-        self.exp(e, out=e)
+        np.copysign(z2, self.minus_one, out=self.neg_abs)  # -|z2|: the bits of np.negative(np.abs(z2)), one call
         np.minimum(z2, self.zero, out=log_p)
-        self.exp(log_p, out=p)
+        self.exp(self.exponents, out=self.exps)  # e = exp(-|z2|) and p = exp(min(z2, 0))
         p /= np.add(e, self.one, out=self.denominator)
         self.log1p(e, out=e)
         log_p -= e

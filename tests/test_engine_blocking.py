@@ -92,7 +92,7 @@ def test_train_holds_two_hidden_sized_arrays_and_two_blocks(activation):
     hidden_bytes = 512 * 2048 * 8
     block_bytes = math.prod(network._block_shape((512, 2048), np.dtype(np.float64))) * 8
     assert block_bytes < hidden_bytes / 8  # the hidden layer is cut
-    expected = 2 * hidden_bytes + 2 * block_bytes + 8 * y.nbytes + sum(a.nbytes for a in params)
+    expected = 2 * hidden_bytes + 2 * block_bytes + 9 * y.nbytes + sum(a.nbytes for a in params)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
@@ -106,8 +106,9 @@ def test_train_holds_two_hidden_sized_arrays_and_two_blocks(activation):
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_train_allocates_each_output_sized_array_once(activation):
     """Every array of a step is allocated once per train(), none per epoch: with many outputs and few hidden
-    units the output-sized arrays dominate, and train() holds exactly 8 of them (1 - y; z2, p, log_p, e, the
-    sigmoid's denominator, the loss terms, dz2). A temporary in the loop, say an `out=` dropped, is a 9th."""
+    units the output-sized arrays dominate, and train() holds exactly 9 of them (1 - y; z2, the exponents
+    -|z2| and min(z2, 0) -> log_p, their exponentials e and p, the sigmoid's denominator, the loss terms, dz2).
+    A temporary in the loop, say an `out=` dropped, is a 10th."""
     params, X, y = problem(activation, np.float64, n_in=2, n_hidden=2, m=512, n_out=64)
     net = sn.TwoLayerNet(params, activation)
     net.train(X, y, 1, 0.1)  # first-call costs are not the loop's
@@ -119,4 +120,7 @@ def test_train_allocates_each_output_sized_array_once(activation):
         peak = tracemalloc.get_traced_memory()[1] - start
     finally:
         tracemalloc.stop()
-    assert 8 * out_bytes <= peak < 8.5 * out_bytes, peak / out_bytes
+    hidden_bytes = 2 * 512 * 8  # h, dz1, and two blocks of one block each: tiny here
+    expected = 9 * out_bytes + 4 * hidden_bytes + sum(a.nbytes for a in params)
+    # the slack: half an output-sized array, above NumPy's 64 KiB buffer for reducing the loss terms
+    assert expected <= peak < expected + out_bytes / 2, (peak - expected) / out_bytes
