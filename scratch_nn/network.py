@@ -6,8 +6,8 @@ Layout (docs/engine-api.md), samples are columns:
 
 A stacked network puts a leading run axis R on every parameter (W1: (R, n_hidden, n_in), ...): R independent
 networks in one computation, with X and y shared (2-D) or per run (3-D). Every formula is written once for
-both cases: products with ``@`` and ``swapaxes(-1, -2)`` (not ``.mT``, which NumPy 1.26 lacks), sums over
-``axis=-1``, the loss averaged over the last two axes.
+both cases: matrix products (np.matmul, or np.dot with the same bits for one network) and ``swapaxes(-1, -2)``
+(not ``.mT``, which NumPy 1.26 lacks), sums over ``axis=-1``, the loss averaged over the last two axes.
 
     forward   z1 = W1 @ X + b1,  h = act(z1),  z2 = W2 @ h + b2,  p = sigmoid(z2)
     loss      L = mean((1 - y) * z2 - log_sigmoid(z2)),  log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|))

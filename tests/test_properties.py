@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from parity import strategies as hs
-from parity.compare import ParityError
 
 CLASS = {"add": "Add", "multiply": "Multiply", "power": "Power", "exp": "Exp", "sigmoid": "Sigmoid",
          "relu": "ReLU", "tanh": "Tanh", "matmul": "MatMul"}
