@@ -23,7 +23,11 @@ the median over the repeats of (block time / k). A ratio (engine / torch, engine
 the repeats of that repeat's ratio: the blocks it compares ran within a fraction of a second of each other, so a
 slow spell of a shared machine, which slows both, cancels out (a ratio of medians mixes blocks run minutes apart;
 it is kept as ratio_of_medians). Parameters are reset before every block, so every block trains from the same
-point. The load average is recorded.
+point. The load average is recorded, and so is numpy_call_ns, the median time of one ``np.add`` of two
+4-element arrays just before the row's timing: about 450 ns on the quiet project machine. A slow spell of a
+shared machine raises it (to 1100 ns and more on the project machine): it slows NumPy's per-call overhead,
+most of the engine's time at XOR size, more than torch's step. XOR-size ratios measured in such
+a spell are high, and should be rerun.
 
 Memory (the peak of one step above what the step started with: parameters, data and nothing else):
 - alloc: array and tensor buffers, counted by each library's own allocator accounting. Engine: tracemalloc,
@@ -184,6 +188,19 @@ class Floor:
 
 
 # -- timing ---------------------------------------------------------------------------------------------------
+
+
+def numpy_call_ns(repeats: int = 7, calls: int = 20_000) -> float:
+    """The median over repeats of the time of one np.add of two 4-element arrays into a third: the machine's
+    NumPy call overhead right now."""
+    a, out = np.ones(4), np.empty(4)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            np.add(a, a, out=out)
+        times.append((time.perf_counter() - start) / calls)
+    return float(np.median(times)) * 1e9
 
 
 def block_seconds(side, k: int) -> float:
@@ -349,7 +366,7 @@ def run(args) -> list[dict]:
         n_in, n_hidden, m = SIZES[size]
         for dtype in args.dtypes:
             X, y, params = problem(size, dtype)
-            load_before = os.getloadavg()[0]
+            load_before, call_ns = os.getloadavg()[0], numpy_call_ns()
             sides = {"engine": Engine(X, y, params), "torch": Torch(X, y, params), "floor": Floor(X, y, params)}
             t = time_sides(sides, args.repeats, args.min_block, args.min_steps)
             eng, tor, flo = t["engine"]["median"], t["torch"]["median"], t["floor"]["median"]
@@ -380,6 +397,7 @@ def run(args) -> list[dict]:
                 row["target"] += "; engine_peak_alloc_mib <= torch_peak_alloc_mib"
                 row["target_met"] &= bool(row["engine_peak_alloc_mib"] <= row["torch_peak_alloc_mib"])
             row.update(threads=args.threads, load_1min_before=load_before, load_1min_after=os.getloadavg()[0],
+                       numpy_call_ns=call_ns,
                        mode="quick" if args.quick else "full", **env)
             rows.append(row)
             print(format_row(row), flush=True)
@@ -387,7 +405,7 @@ def run(args) -> list[dict]:
 
 
 HEADER = (f"{'size':>16} {'dtype':>7} {'engine ms':>10} {'torch ms':>10} {'ratio':>6} {'floor ms':>10} "
-          f"{'/floor':>6} {'peak MiB eng/torch':>19} {'target':>6} {'load':>5}")
+          f"{'/floor':>6} {'peak MiB eng/torch':>19} {'target':>6} {'load':>5} {'call ns':>7}")
 
 
 def format_row(row: dict) -> str:
@@ -395,7 +413,7 @@ def format_row(row: dict) -> str:
     peaks = f"{row['engine_peak_alloc_mib']:.3g}/{row['torch_peak_alloc_mib']:.3g}"
     return (f"{size:>16} {row['dtype']:>7} {row['engine_ms']:>10.4g} {row['torch_ms']:>10.4g} {row['ratio']:>6.3f} "
             f"{row['floor_ms']:>10.4g} {row['engine_over_floor']:>6.3f} {peaks:>19} "
-            f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f}")
+            f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f} {row['numpy_call_ns']:>7.0f}")
 
 
 def main(args) -> int:
