@@ -21,7 +21,7 @@ which also sizes k so that one block lasts at least --min-block seconds; in ever
 in rotating order, one right after another; the garbage collector is off while timing; each side's figure is
 the median over the repeats of (block time / k). A ratio (engine / torch, engine / floor) is the median over
 the repeats of that repeat's ratio: the blocks it compares ran within a fraction of a second of each other, so a
-slow spell of a shared machine, which slows both, cancels out (a ratio of medians mixes blocks run minutes apart;
+slow spell of a shared machine that slows both alike cancels out (a ratio of medians mixes blocks run minutes apart;
 it is kept as ratio_of_medians). Parameters are reset before every block, so every block trains from the same
 point. The load average is recorded, and so is numpy_call_ns, the median time of one ``np.add`` of two
 4-element arrays just before the row's timing: about 450 ns on the quiet project machine. A slow spell of a
