@@ -9,7 +9,7 @@ from parity.environment import pin_thread_variables
 
 pin_thread_variables()  # must precede the first numpy import of any test module
 
-from parity.strategies import register_profiles  # noqa: E402  (imports numpy: after the pinning)
+from parity.property_harness import register_profiles  # noqa: E402  (imports numpy: after the pinning)
 
 register_profiles()  # hypothesis: dev, or ci when CI is set; --hypothesis-profile=thorough for many more examples
 

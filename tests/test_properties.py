@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 
 from parity import strategies as hs
+from parity.property_harness import PropertyRecorder
 
 CLASS = {"add": "Add", "multiply": "Multiply", "power": "Power", "exp": "Exp", "sigmoid": "Sigmoid",
          "relu": "ReLU", "tanh": "Tanh", "matmul": "MatMul"}
@@ -66,7 +67,7 @@ def regression(name: str):
 
 @pytest.fixture
 def prop(parity):
-    recorder = hs.PropertyRecorder(parity)
+    recorder = PropertyRecorder(parity)
     yield recorder
     recorder.finish()
 
