@@ -1,0 +1,35 @@
+"""The benchmark script still runs, and writes the columns the README's Performance section reads.
+
+A smoke test, not a timing: its figures are thrown away (speed is measured by the script itself, on a quiet
+machine, never asserted here). One subprocess, the smallest size, one short block per side: about 6 s.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+COLUMNS = [
+    "size", "n_in", "n_hidden", "batch", "dtype", "engine_ms", "torch_ms", "ratio", "floor_ms", "engine_over_floor",
+    "engine_peak_alloc_mib", "torch_peak_alloc_mib", "target", "target_met", "threads", "numpy_call_ns",
+    "python", "numpy", "torch", "blas", "cpu",
+]
+
+
+def test_quick_benchmark_writes_one_row_per_size_and_dtype_with_every_column(tmp_path):
+    out = tmp_path / "bench.csv"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--quick", "--sizes", "xor",
+           "--dtypes", "float32", "float64", "--no-rss", "--repeats", "1", "--min-block", "0.001",
+           "--threads", "1", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "engine ms" in done.stdout and f"wrote {out}" in done.stdout
+    rows = pd.read_csv(out)
+    assert list(rows["dtype"]) == ["float32", "float64"] and set(rows["size"]) == {"xor"}
+    assert [c for c in COLUMNS if c not in rows.columns] == []
+    assert (rows[["engine_ms", "torch_ms", "floor_ms", "ratio", "numpy_call_ns"]] > 0).all().all()
+    assert (rows["threads"] == 1).all() and (rows["mode"] == "quick").all()
