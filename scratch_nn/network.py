@@ -148,7 +148,7 @@ class _Step:
     """One step of a network on a batch: the arrays it writes, allocated once, and every view it reads through,
     derived once. Running it allocates nothing.
 
-    NOTE: at XOR size a step is ~30 NumPy calls of 0.5 to 1.5 us each, and the Python work between them (views,
+    NOTE: at XOR size a step is 26 NumPy calls of 0.5 to 1.5 us each, and the Python work between them (views,
     tuples, lists of blocks, temporaries, lookups) had cost as much again. train() builds one _Step and runs it
     every epoch; the one-off methods (forward, loss, backward, predict) build one per call, so they run the same
     code and give the same bits.
@@ -157,7 +157,8 @@ class _Step:
     tanh); X: the inputs. grads: a Params the backward writes into, or None for a step that only runs forward
     and loss. cache: the arrays of an earlier forward to run backward from (the one-off backward), or None.
     Arrays: h and dz1 like the hidden activations (R?, n_hidden, m); zeros (ReLU), factor (tanh) and dact one
-    block of their rows (see _blocks), zeros all 0; the others like the output (R?, n_out, m).
+    block of their rows (see _blocks), zeros all 0; exponents and exps pairs of output-sized arrays (2, R?, n_out,
+    m); the others like the output (R?, n_out, m).
     """
 
     def __init__(
