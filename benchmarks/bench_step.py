@@ -12,19 +12,20 @@ Per size (n_in, n_hidden, batch) and dtype, ReLU hidden layer, one output, full 
 - torch:  k turns of reference/training.py's loop: ``zero_grad(set_to_none=True)``, forward,
   ``binary_cross_entropy_with_logits``, ``backward()``, ``torch.optim.SGD.step()``.
 - floor:  k turns of the engine's own matrix products at the same shapes and dtype, into preallocated ``out=``
-  arrays: ``W1 @ X``, ``W2 @ h``, ``dz2 @ h^T``, ``dz1 @ X^T``. (With one output, ``W2^T dz2`` is an outer
-  product, which the engine computes with a broadcast multiply, not a matmul.) The engine cannot be faster.
+  arrays, with the engine's routine (np.dot, as a single network's): ``W1 @ X``, ``W2 @ h``, ``dz2 @ h^T``,
+  ``dz1 @ X^T``. (With one output, ``W2^T dz2`` is an outer product, which the engine computes with a broadcast
+  multiply, not a matmul.) The engine cannot be faster.
 
 Timing on a shared machine: both sides pinned to the same thread count (the BLAS/OpenMP environment variables
 are set before numpy and torch load; threadpoolctl and torch.set_num_threads after); a warm-up block per side,
 which also sizes k so that one block lasts at least --min-block seconds; in every repeat the three blocks run
 in rotating order, one right after another; the garbage collector is off while timing; each side's figure is
-the median over the repeats of (block time / k). A ratio (engine / torch, engine / floor) is the median over
-the repeats of that repeat's ratio: the blocks it compares ran within a fraction of a second of each other, so a
-slow spell of a shared machine that slows both alike cancels out (a ratio of medians mixes blocks run minutes apart;
-it is kept as ratio_of_medians). Parameters are reset before every block, so every block trains from the same
-point. The load average is recorded, and so is numpy_call_ns, the median time of one ``np.add`` of two
-4-element arrays just before the row's timing: about 450 ns on the quiet project machine. A slow spell of a
+the median over the repeats of (block time / k), and a ratio (engine / torch, engine / floor) is the ratio of
+two medians: the targets are judged on these. Also recorded: each side's fastest block (``*_min_ms``, timeit's
+figure: the run least disturbed by the rest of the machine), and ratio_paired, the median over the repeats of
+each repeat's own engine / torch ratio, whose blocks ran back to back, with its spread (IQR / median).
+Parameters are reset before every block, so every block trains from the same point. The load average is recorded, and so is numpy_call_ns, the time of one ``np.add`` of two 4-element
+arrays, probed after every repeat (the median): about 450 ns on the quiet project machine. A slow spell of a
 shared machine raises it (to 1100 ns and more on the project machine): it slows NumPy's per-call overhead,
 most of the engine's time at XOR size, more than torch's step. XOR-size ratios measured in such
 a spell are high, and should be rerun.
@@ -179,12 +180,12 @@ class Floor:
         pass
 
     def run(self, k: int):
-        X, XT, h, hT = self.X, self.X.T, self.h, self.h.T
+        X, XT, h, hT, dot = self.X, self.X.T, self.h, self.h.T, np.dot
         for _ in range(k):
-            np.matmul(self.W1, X, out=h)
-            np.matmul(self.W2, h, out=self.z2)
-            np.matmul(self.dz2, hT, out=self.dW2)
-            np.matmul(self.dz1, XT, out=self.dW1)
+            dot(self.W1, X, out=h)
+            dot(self.W2, h, out=self.z2)
+            dot(self.dz2, hT, out=self.dW2)
+            dot(self.dz1, XT, out=self.dW1)
 
 
 # -- timing ---------------------------------------------------------------------------------------------------
@@ -226,14 +227,16 @@ def steps_per_block(side, min_steps: int, min_block: float) -> int:
 
 def time_sides(sides: dict, repeats: int, min_block: float, min_steps: dict) -> dict[str, dict]:
     """Per side: steps per block, the seconds per step of every repeat (an array), their median, minimum and
-    spread (IQR / median)."""
+    spread (IQR / median); and numpy_call_ns, probed after every repeat, its median."""
     steps = {name: steps_per_block(side, min_steps.get(name, 1), min_block) for name, side in sides.items()}
     per_step = {name: [] for name in sides}
     names = list(sides)
+    call_ns = []
     for r in range(repeats):
         for name in names[r % len(names):] + names[: r % len(names)]:
             per_step[name].append(block_seconds(sides[name], steps[name]) / steps[name])
-    out = {}
+        call_ns.append(numpy_call_ns(repeats=1))
+    out = {"numpy_call_ns": float(np.median(call_ns))}
     for name, times in per_step.items():
         q25, median, q75 = np.percentile(times, [25, 50, 75])
         out[name] = {"k": steps[name], "times": np.array(times), "median": float(median),
@@ -366,16 +369,17 @@ def run(args) -> list[dict]:
         n_in, n_hidden, m = SIZES[size]
         for dtype in args.dtypes:
             X, y, params = problem(size, dtype)
-            load_before, call_ns = os.getloadavg()[0], numpy_call_ns()
+            load_before = os.getloadavg()[0]
             sides = {"engine": Engine(X, y, params), "torch": Torch(X, y, params), "floor": Floor(X, y, params)}
             t = time_sides(sides, args.repeats, args.min_block, args.min_steps)
             eng, tor, flo = t["engine"]["median"], t["torch"]["median"], t["floor"]["median"]
-            ratio, ratio_spread = paired_ratio(t, "engine", "torch")
+            ratio_paired, ratio_paired_spread = paired_ratio(t, "engine", "torch")
             row = {
                 "size": size, "n_in": n_in, "n_hidden": n_hidden, "batch": m, "dtype": dtype,
-                "engine_ms": eng * 1e3, "torch_ms": tor * 1e3, "ratio": ratio,
-                "floor_ms": flo * 1e3, "engine_over_floor": paired_ratio(t, "engine", "floor")[0],
-                "ratio_spread": ratio_spread, "ratio_of_medians": eng / tor,
+                "engine_ms": eng * 1e3, "torch_ms": tor * 1e3, "ratio": eng / tor,
+                "floor_ms": flo * 1e3, "engine_over_floor": eng / flo,
+                "ratio_paired": ratio_paired, "ratio_paired_spread": ratio_paired_spread,
+                "ratio_of_mins": t["engine"]["min"] / t["torch"]["min"],
                 "floor_gflops": 4 * n_hidden * m * (n_in + 1) / flo / 1e9,
                 "engine_min_ms": t["engine"]["min"] * 1e3, "torch_min_ms": t["torch"]["min"] * 1e3,
                 "floor_min_ms": t["floor"]["min"] * 1e3,
@@ -397,7 +401,7 @@ def run(args) -> list[dict]:
                 row["target"] += "; engine_peak_alloc_mib <= torch_peak_alloc_mib"
                 row["target_met"] &= bool(row["engine_peak_alloc_mib"] <= row["torch_peak_alloc_mib"])
             row.update(threads=args.threads, load_1min_before=load_before, load_1min_after=os.getloadavg()[0],
-                       numpy_call_ns=call_ns,
+                       numpy_call_ns=t["numpy_call_ns"],
                        mode="quick" if args.quick else "full", **env)
             rows.append(row)
             print(format_row(row), flush=True)

@@ -112,9 +112,9 @@ def gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float = 
             f"gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); got {net.dtype}: "
             "cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y with .astype(np.float64)"
         )
+    cache = net.cache
     net.forward(X)
     analytic = net.backward(y)
-    cache = net.cache
 
     def loss_of_run(run):
         def f(_):

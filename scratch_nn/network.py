@@ -20,7 +20,8 @@ both cases: matrix products (np.matmul, or np.dot with the same bits for one net
 The backward is this derivation written out, not a chain of gate objects, for speed; the test suite proves it
 equal to chaining the gates' backwards (MatMul, Add, ReLU/Tanh, Sigmoid): it computes the same operations in
 the same order as those gates, so the two agree bit for bit on finite values (given inputs that BLAS takes as they
-are, C- or F-contiguous: for others NumPy's matmul runs its own loop, which rounds differently).
+are, C- or F-contiguous: for others NumPy's matmul runs its own loop, which rounds differently; the network
+makes X C-contiguous).
 
 Like torch and the gates, the arithmetic follows IEEE silently: a diverging run shows inf/NaN in its losses,
 with no floating-point warnings (the methods run under np.errstate(all="ignore")). Inputs are validated.
@@ -80,8 +81,8 @@ class History:
 class ForwardCache(NamedTuple):
     """What one forward pass leaves for loss and backward. m samples; a leading R for a stacked network.
 
-    X: (n_in, m) or (R, n_in, m); h: (R?, n_hidden, m) the hidden activations; z2, p, log_p: (R?, n_out, m)
-    the logits, sigmoid(z2) and log_sigmoid(z2).
+    X: (n_in, m) or (R, n_in, m), the inputs (a C-contiguous copy if they were not); h: (R?, n_hidden, m) the
+    hidden activations; z2, p, log_p: (R?, n_out, m) the logits, sigmoid(z2) and log_sigmoid(z2).
     """
 
     X: np.ndarray
@@ -146,7 +147,7 @@ _CONSTANTS = {dtype: tuple(_constant(v, dtype) for v in (0, 1, -1)) for dtype in
 
 class _Step:
     """One step of a network on a batch: the arrays it writes, allocated once, and every view it reads through,
-    derived once. Running it allocates nothing but the loss sums it returns.
+    derived once. Running it allocates no array of its own (NumPy still takes buffers for casts and reductions).
 
     NOTE: at XOR size a step is 26 NumPy calls of 0.5 to 1.5 us each, and the Python work between them (views,
     tuples, lists of blocks, temporaries, lookups) had cost as much again. train() builds one _Step and runs it
@@ -168,6 +169,9 @@ class _Step:
         hidden_shape = (*P.W1.shape[:-1], X.shape[-1])  # (R?, n_hidden, m): X's lead is () or W1's (R,)
         out_shape = (*P.W2.shape[:-1], X.shape[-1])
         block_shape = _block_shape(hidden_shape, dtype)
+        # NOTE: BLAS takes a C-contiguous X as it is; a strided one np.dot would copy at every product, and
+        # np.matmul (the gate chain's, the stacked network's) would multiply with its own loop, rounding otherwise.
+        X = np.ascontiguousarray(X)
         self.P, self.relu, self.X = P, relu, X
         # NOTE: a bias of one element (one output) is added as a 0-d view of it: the same value, without NumPy's
         # broadcasting machinery (0.45 instead of 1.1 us at XOR size)
@@ -176,9 +180,14 @@ class _Step:
         # values: a Python scalar is cast to the array's dtype anyway).
         self.zero, self.one, self.minus_one = _CONSTANTS[dtype]
         self.exp, self.tanh, self.log1p = (_precise.into(fn, dtype) for fn in (np.exp, np.tanh, np.log1p))
-        # NOTE: for 2-D operands np.dot and np.matmul give the same bits (both call BLAS gemm), and at XOR size
-        # np.dot takes 0.7 us where np.matmul takes 1.3 to 2 us (gufunc machinery). A stacked network needs matmul.
-        self.matmul = np.dot if P.W1.ndim == 2 else np.matmul
+        # NOTE: np.dot takes 0.7 us at XOR size where np.matmul takes 1.3 to 2 us (gufunc machinery), and for 2-D
+        # operands BLAS takes as they are, both call the same BLAS routine: the same bits. But np.dot multiplies
+        # by a (1, 1) operand as by a scalar, x * y where BLAS sums 0 + x * y (the sign of a zero product
+        # differs), so a network with such an operand keeps matmul, as a stacked one must.
+        n_hidden, n_in = P.W1.shape[-2:]
+        n_out, m = P.W2.shape[-2], X.shape[-1]
+        operands = ((n_hidden, n_in), (n_in, m), (n_out, n_hidden), (n_hidden, m), (n_out, m))  # and transposes
+        self.matmul = np.dot if P.W1.ndim == 2 and (1, 1) not in operands else np.matmul
         if cache is None:
             # NOTE: the sigmoid's two exponentials, of -|z2| and of min(z2, 0), run as one call over a stacked
             # pair (elementwise: the bits of two calls); at XOR size a call costs more than its arithmetic, and

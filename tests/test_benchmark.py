@@ -10,11 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 COLUMNS = [
     "size", "n_in", "n_hidden", "batch", "dtype", "engine_ms", "torch_ms", "ratio", "floor_ms", "engine_over_floor",
+    "ratio_paired", "ratio_paired_spread", "ratio_of_mins", "engine_min_ms", "torch_min_ms",
     "engine_peak_alloc_mib", "torch_peak_alloc_mib", "target", "target_met", "threads", "numpy_call_ns",
     "python", "numpy", "torch", "blas", "cpu",
 ]
@@ -27,9 +29,11 @@ def test_quick_benchmark_writes_one_row_per_size_and_dtype_with_every_column(tmp
            "--threads", "1", "--out", str(out)]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "engine ms" in done.stdout and f"wrote {out}" in done.stdout
+    assert "engine ms" in done.stdout and "wrote " in done.stdout  # the path, relative under the repository
     rows = pd.read_csv(out)
     assert list(rows["dtype"]) == ["float32", "float64"] and set(rows["size"]) == {"xor"}
     assert [c for c in COLUMNS if c not in rows.columns] == []
     assert (rows[["engine_ms", "torch_ms", "floor_ms", "ratio", "numpy_call_ns"]] > 0).all().all()
+    assert np.allclose(rows["ratio"], rows["engine_ms"] / rows["torch_ms"])  # the table's columns divide
+    assert np.allclose(rows["engine_over_floor"], rows["engine_ms"] / rows["floor_ms"])
     assert (rows["threads"] == 1).all() and (rows["mode"] == "quick").all()

@@ -313,3 +313,40 @@ def test_forward_shapes_and_probabilities():
     p = net.forward(X)
     assert p.shape == (3, 2, 5) and np.all((0 <= p) & (p <= 1))
     assert net.cache.h.shape == (3, 4, 5) and net.cache.X is X
+
+
+def _bytes_of(net, X, y):
+    """Everything a single network computes, as raw bytes (the signs of zeros too), run axis dropped."""
+    p = net.forward(X)
+    grads = net.backward(y)
+    history = net.train(X, y, 3, 0.5)
+    squeeze = (lambda a: a[0]) if net.n_runs else (lambda a: a)
+    return [squeeze(a).tobytes() for a in (p, *grads, *net.params)] + [history.losses.reshape(-1).tobytes()]
+
+
+BYTE_CASES = {
+    # (n_in, n_hidden, m): every (1, 1) operand np.dot would take as a scalar, one hidden unit, XOR's size
+    "1x1x1": (1, 1, 1), "in1-m1": (1, 3, 1), "hidden1-m1": (3, 1, 1), "hidden1": (16, 1, 64), "xor-size": (2, 4, 4),
+}
+
+
+@pytest.mark.parametrize("strided", [False, True], ids=["contiguous-X", "strided-X"])
+@pytest.mark.parametrize("case", BYTE_CASES.values(), ids=BYTE_CASES.keys())
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_one_network_gives_the_bits_of_itself_stacked_once(activation, dtype, case, strided):
+    """A single network multiplies with np.dot where it can, a stacked one with np.matmul, as the gate chain:
+    the same bits, zeros' signs included, for any X (strided: made contiguous first) and for (1, 1) operands."""
+    n_in, n_hidden, m = case
+    rng = np.random.default_rng(7)
+    params = sn.Params(rng.standard_normal((n_hidden, n_in)), np.zeros((n_hidden, 1)),
+                       rng.standard_normal((1, n_hidden)), np.zeros((1, 1))).astype(dtype)
+    params.W1[0, 0] = -1.0  # with X = 2 and y = 1 below: zero products whose sign np.dot's scalar path flips
+    X = np.abs(rng.standard_normal((n_in, 2 * m) if strided else (n_in, m))).astype(dtype)
+    X = X[:, ::2] if strided else X
+    X[0, 0] = 2.0
+    y = np.ones((1, m), dtype)
+    single = _bytes_of(sn.TwoLayerNet(params, activation), X, y)
+    stacked = _bytes_of(sn.TwoLayerNet(sn.Params(*(a[None] for a in params)), activation), X, y)
+    names = ["p", "dW1", "db1", "dW2", "db2", "W1", "b1", "W2", "b2", "losses"]
+    assert [n for n, a, b in zip(names, single, stacked) if a != b] == []
