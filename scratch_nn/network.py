@@ -182,12 +182,12 @@ class _Step:
         self.exp, self.tanh, self.log1p = (_precise.into(fn, dtype) for fn in (np.exp, np.tanh, np.log1p))
         # NOTE: np.dot takes 0.7 us at XOR size where np.matmul takes 1.3 to 2 us (gufunc machinery), and for 2-D
         # operands BLAS takes as they are, both call the same BLAS routine: the same bits. But np.dot multiplies
-        # by a (1, 1) operand as by a scalar, x * y where BLAS sums 0 + x * y (the sign of a zero product
-        # differs), so a network with such an operand keeps matmul, as a stacked one must.
+        # two (1, 1) operands as scalars, x * y where BLAS sums 0 + x * y (the sign of a zero product differs),
+        # so a network with a 1 x 1 x 1 product keeps matmul, as a stacked network must.
         n_hidden, n_in = P.W1.shape[-2:]
         n_out, m = P.W2.shape[-2], X.shape[-1]
-        operands = ((n_hidden, n_in), (n_in, m), (n_out, n_hidden), (n_hidden, m), (n_out, m))  # and transposes
-        self.matmul = np.dot if P.W1.ndim == 2 and (1, 1) not in operands else np.matmul
+        one_by_one = m == 1 and n_hidden == 1 and 1 in (n_in, n_out)  # W1 X, dz1 X^T; W2 h, dz2 h^T
+        self.matmul = np.dot if P.W1.ndim == 2 and not one_by_one else np.matmul
         if cache is None:
             # NOTE: the sigmoid's two exponentials, of -|z2| and of min(z2, 0), run as one call over a stacked
             # pair (elementwise: the bits of two calls); at XOR size a call costs more than its arithmetic, and

@@ -325,8 +325,9 @@ def _bytes_of(net, X, y):
 
 
 BYTE_CASES = {
-    # (n_in, n_hidden, m): every (1, 1) operand np.dot would take as a scalar, one hidden unit, XOR's size
-    "1x1x1": (1, 1, 1), "in1-m1": (1, 3, 1), "hidden1-m1": (3, 1, 1), "hidden1": (16, 1, 64), "xor-size": (2, 4, 4),
+    # (n_in, n_hidden, m): with 1 x 1 x 1 products (np.dot's scalar path), without, one hidden unit, XOR's size
+    "1x1x1": (1, 1, 1), "in1-m1": (1, 3, 1), "hidden1-m1": (3, 1, 1), "m1": (3, 3, 1), "hidden1": (16, 1, 64),
+    "xor-size": (2, 4, 4),
 }
 
 
@@ -341,10 +342,9 @@ def test_one_network_gives_the_bits_of_itself_stacked_once(activation, dtype, ca
     rng = np.random.default_rng(7)
     params = sn.Params(rng.standard_normal((n_hidden, n_in)), np.zeros((n_hidden, 1)),
                        rng.standard_normal((1, n_hidden)), np.zeros((1, 1))).astype(dtype)
-    params.W1[0, 0] = -1.0  # with X = 2 and y = 1 below: zero products whose sign np.dot's scalar path flips
-    X = np.abs(rng.standard_normal((n_in, 2 * m) if strided else (n_in, m))).astype(dtype)
-    X = X[:, ::2] if strided else X
-    X[0, 0] = 2.0
+    params.W1[0] = -np.abs(params.W1[0])  # X >= 0 and y = 1: a ReLU unit off, its h = 0 times dz2 < 0, whose
+    X = np.abs(rng.standard_normal((n_in, 2 * m) if strided else (n_in, m))).astype(dtype)  # sign np.dot's
+    X = X[:, ::2] if strided else X  # scalar path for two (1, 1) operands flips
     y = np.ones((1, m), dtype)
     single = _bytes_of(sn.TwoLayerNet(params, activation), X, y)
     stacked = _bytes_of(sn.TwoLayerNet(sn.Params(*(a[None] for a in params)), activation), X, y)
