@@ -82,24 +82,29 @@ def test_a_large_hidden_layer_is_cut_at_the_default_block_size(monkeypatch):
         assert_same_bits(a, b, f"result {i}")
 
 
+def train_peak_bytes(net, X, y, *, epochs: int) -> int:
+    """tracemalloc's peak over net.train(X, y, epochs), above what was allocated before it; a first train()
+    runs untraced, so that first-call costs are not counted as the loop's."""
+    net.train(X, y, 1, 0.1)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        net.train(X, y, epochs, 0.1)
+        return tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+
+
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_train_holds_two_hidden_sized_arrays_and_two_blocks(activation):
     """h and dz1; the activation's derivative and one more block (the zeros ReLU is compared with, or tanh's
     factor 1 + h) take one block of rows each. A hidden-sized or block-sized temporary in the loop shows."""
     params, X, y = problem(activation, np.float64, n_in=8, n_hidden=512, m=2048)
-    net = sn.TwoLayerNet(params, activation)
-    net.train(X, y, 1, 0.1)  # first-call costs are not the loop's
+    peak = train_peak_bytes(sn.TwoLayerNet(params, activation), X, y, epochs=2)
     hidden_bytes = 512 * 2048 * 8
     block_bytes = math.prod(network._block_shape((512, 2048), np.dtype(np.float64))) * 8
     assert block_bytes < hidden_bytes / 8  # the hidden layer is cut
     expected = 2 * hidden_bytes + 2 * block_bytes + 9 * y.nbytes + sum(a.nbytes for a in params)
-    tracemalloc.start()
-    try:
-        start = tracemalloc.get_traced_memory()[0]
-        net.train(X, y, 2, 0.1)
-        peak = tracemalloc.get_traced_memory()[1] - start
-    finally:
-        tracemalloc.stop()
     assert expected <= peak < expected + block_bytes / 2, (peak - expected) / block_bytes
 
 
@@ -111,16 +116,8 @@ def test_train_allocates_each_output_sized_array_once(activation, dtype):
     -|z2| and min(z2, 0) -> log_p, their exponentials e and p, the sigmoid's denominator, the loss terms, dz2).
     A temporary in the loop, say an `out=` dropped, is a 10th."""
     params, X, y = problem(activation, dtype, n_in=2, n_hidden=2, m=2048, n_out=64)
-    net = sn.TwoLayerNet(params, activation)
-    net.train(X, y, 1, 0.1)  # first-call costs are not the loop's
+    peak = train_peak_bytes(sn.TwoLayerNet(params, activation), X, y, epochs=5)
     out_bytes = y.nbytes  # 512 KiB in float32
-    tracemalloc.start()
-    try:
-        start = tracemalloc.get_traced_memory()[0]
-        net.train(X, y, 5, 0.1)
-        peak = tracemalloc.get_traced_memory()[1] - start
-    finally:
-        tracemalloc.stop()
     hidden_bytes = 2 * 2048 * np.dtype(dtype).itemsize  # h, dz1, and two blocks of one block each: small here
     expected = 9 * out_bytes + 4 * hidden_bytes + sum(a.nbytes for a in params)
     # the slack: NumPy's own buffers for casts (float32 through float64) and reductions, 64 KiB each
