@@ -17,14 +17,6 @@ pytest_plugins = ("parity.plugin", "pytester")
 
 
 @pytest.fixture(scope="session")
-def engine(pytestconfig):
-    """The engine under validation, reached only through the seam (``--parity-engine``)."""
-    from parity.seam import load_engine
-
-    return load_engine(pytestconfig.getoption("parity_engine"))
-
-
-@pytest.fixture(scope="session")
 def torch_ref():
     """The torch reference, with torch pinned to the harness's thread count."""
     import reference

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from parity.returns import EngineProblem, as_result
 from parity.tolerance import normwise_tolerance
 
 
@@ -53,7 +54,9 @@ class Comparison:
     tolerance: float
     rule: str
     passed: bool
-    problem: str = ""  # shape, dtype or non-finite mismatch, when there is one
+    problem: str = ""  # what the engine did wrong (raised, returned nothing, ...) or a shape, dtype or
+    # non-finite mismatch, when there is one
+    warnings: str = ""  # floating-point (or other) warnings the engine emitted computing it; they do not fail it
     inputs: str = ""  # property-based cases: the (shrunk) example that produced the inputs
     nodeid: str = ""
     rerun: str = field(default="", compare=False)
@@ -68,6 +71,8 @@ class Comparison:
             f"{verdict}: {self.suite} / {self.case} / tensor {self.tensor!r} "
             f"({self.dtype}, shape {self.shape}, {self.kind}, seed {self.seed})",
         ]
+        if self.warnings:
+            lines.append(f"  engine warnings (recorded, not judged): {self.warnings}")
         if self.problem:
             lines.append(f"  {self.problem}")
         else:
@@ -99,16 +104,22 @@ class ParityError(AssertionError):
         super().__init__("\n".join([head] + [f.describe() for f in failures]))
 
 
-def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None) -> Comparison:
+def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, warnings: str = "") -> Comparison:
     """Compare one scratch array with torch's, by the tolerance policy for ``dtype``.
 
-    actual: the scratch result. desired: torch's result at the same dtype. reference: for float32, torch's
-    float64 result from the same float32 inputs (required); ignored for float64.
+    actual: the scratch result, or the :class:`EngineProblem` that kept the engine from producing it.
+    desired: torch's result at the same dtype. reference: for float32, torch's float64 result from the same
+    float32 inputs (required); ignored for float64. warnings: what the engine warned, recorded only.
     """
     dtype = np.dtype(dtype)
-    a = np.asarray(actual)
     d = np.asarray(desired)
-    problem = _structure_problem(a, d, dtype)
+    try:
+        if isinstance(actual, EngineProblem):
+            raise actual
+        a = as_result(actual, dtype, tensor)
+        problem = _structure_problem(a, d, dtype)
+    except EngineProblem as exc:
+        a, problem = d, str(exc)
     metrics = _metrics(a, d) if not problem else _FAILED_METRICS
     torch_error = math.nan
     checked = metrics["normwise_error"]
@@ -126,7 +137,7 @@ def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None) 
     return Comparison(
         suite=case.suite, case=case.case, tensor=tensor, dtype=str(dtype), kind=case.kind,
         seed=case.seed, shape=str(tuple(d.shape)), torch_error=torch_error, checked_error=float(checked),
-        tolerance=tol.bound, rule=tol.rule, passed=bool(passed), problem=problem,
+        tolerance=tol.bound, rule=tol.rule, passed=bool(passed), problem=problem, warnings=warnings,
         nodeid=case.nodeid, rerun=case.rerun, **metrics,
     )
 

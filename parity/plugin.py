@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import shlex
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from parity import environment, report
 from parity.compare import Case, Comparison, ParityError, compare
-from parity.seam import DEFAULT_ENGINE
+from parity.seam import CAPABILITIES, DEFAULT_ENGINE, Engine, EngineError, load_engine
 
 ROWS_KEY = pytest.StashKey[list]()
 INDEX_KEY = pytest.StashKey[int]()
@@ -34,8 +35,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where the CSV reports go, relative to the rootdir unless absolute (default: reports)")
     group.addoption("--parity-seed", type=int, default=0, metavar="N",
                     help="base seed; every case derives its own seed from it and its node id (default: 0)")
-    group.addoption("--parity-engine", default=DEFAULT_ENGINE, metavar="MODULE",
-                    help=f"the engine module validated against torch (default: {DEFAULT_ENGINE})")
+    group.addoption("--parity-engine", default=DEFAULT_ENGINE, metavar="TARGET",
+                    help="the engine validated against torch: a module name, or a path to a .py file or a package "
+                         f"directory (default: {DEFAULT_ENGINE}); see docs/engine-api.md")
     group.addoption("--parity-selftest", default="quick", choices=("off", "quick", "full"),
                     help="planted-bug self-test: a few bugs (quick, default), the whole catalogue (full), or none")
 
@@ -59,9 +61,12 @@ class RunState:
     run: dict = field(default_factory=dict)
     summary: object = None
     incomplete: bool = False
+    loaded: Engine | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "parity_check: a check of the engine against torch (the only tests that "
+                                       "run against a foreign --parity-engine)")
     report_dir = Path(config.getoption("parity_report_dir"))
     if not report_dir.is_absolute():
         report_dir = config.rootpath / report_dir
@@ -73,9 +78,28 @@ def pytest_configure(config: pytest.Config) -> None:
         is_controller=not hasattr(config, "workerinput"),
     )
     config.stash[STATE_KEY] = state
+    state.loaded = _load(config, state.engine)
     config.pluginmanager.register(ParityHooks(config, state), "parity-hooks")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "parity-xdist")
+
+
+def _load(config: pytest.Config, target: str) -> Engine:
+    """The engine, loaded once per process; a target that cannot be used is one usage error (exit 4)."""
+    path = Path(target).expanduser()
+    if target and not path.is_absolute() and (target.endswith(".py") or "/" in target or path.is_dir()):
+        target_path = str(Path(config.invocation_params.dir) / path)  # relative to where pytest was started
+    else:
+        target_path = target
+    try:
+        return load_engine(target_path)
+    except EngineError as exc:
+        raise pytest.UsageError(str(exc).replace(f"={target_path}", f"={target}")) from None
+
+
+def is_foreign(config: pytest.Config) -> bool:
+    """Another engine than the one this project ships: only the parity checks run against it."""
+    return config.stash[STATE_KEY].engine != DEFAULT_ENGINE
 
 
 def case_seed(base_seed: int, nodeid: str) -> int:
@@ -87,7 +111,7 @@ def rerun_command(config: pytest.Config, nodeid: str) -> str:
     state = config.stash[STATE_KEY]
     cmd = f'pytest "{nodeid}" --parity-seed={state.base_seed}'
     if state.engine != DEFAULT_ENGINE:
-        cmd += f" --parity-engine={state.engine}"
+        cmd += f" --parity-engine={shlex.quote(state.engine)}"
     return cmd
 
 
@@ -127,23 +151,29 @@ class Recorder:
         self._rows.append(report.plain_row(full))
 
     def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-                 seed: int | None = None) -> list[Comparison]:
+                 seed: int | None = None, warnings: str = "") -> list[Comparison]:
         """Compare every tensor of a case; records nothing and raises nothing.
 
         tensors: name -> (actual, desired) or (actual, desired, reference); float32 needs the reference.
+        actual may be the EngineProblem that kept the engine from producing it (a failing row).
         """
         results = []
         for name, arrays in tensors.items():
             actual, desired, *rest = arrays
             results.append(compare(actual, desired, tensor=name, dtype=dtype, case=self.case(kind, case, seed),
-                                   reference=rest[0] if rest else None))
+                                   reference=rest[0] if rest else None, warnings=warnings))
         return results
 
-    def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-              seed: int | None = None) -> list[Comparison]:
+    @staticmethod
+    def torch_runs(run, dtype):
+        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else None."""
+        return run(dtype), (run(np.float64) if np.dtype(dtype) == np.float32 else None)
+
+    def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None, seed: int | None = None,
+              warnings: str = "") -> list[Comparison]:
         """Compare every tensor of a case, record a gradients.csv row for each, then raise one ParityError
         naming every failure (so that one bad tensor does not hide the others)."""
-        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed)
+        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed, warnings=warnings)
         for result in results:
             row = result.row()
             row.pop("rerun")
@@ -163,6 +193,12 @@ def parity_seed(pytestconfig: pytest.Config):
     """``seed(key)``: a stable seed derived from the base seed and ``key``, for data shared across tests."""
     base = pytestconfig.stash[STATE_KEY].base_seed
     return lambda key: case_seed(base, key)
+
+
+@pytest.fixture(scope="session")
+def engine(pytestconfig: pytest.Config) -> Engine:
+    """The engine under validation (``--parity-engine``), reached only through the seam."""
+    return pytestconfig.stash[STATE_KEY].loaded
 
 
 @pytest.fixture
@@ -201,6 +237,11 @@ class ParityHooks:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items) -> None:
+        if is_foreign(config):  # only the parity checks run against a foreign engine (README)
+            dropped = [item for item in items if not item.get_closest_marker("parity_check")]
+            if dropped:
+                config.hook.pytest_deselected(items=dropped)
+                items[:] = [item for item in items if item.get_closest_marker("parity_check")]
         for index, item in enumerate(items):
             item.stash[INDEX_KEY] = index
         if self.state.is_controller:
@@ -234,7 +275,8 @@ class ParityHooks:
             hypothesis_profile=_hypothesis_profile(), start_time=state.start_time,
             report_dir=str(state.report_dir),
         )
-        state.written, state.summary = report.write_reports(rows, state.report_dir, run=state.run, environment=env)
+        state.written, state.summary = report.write_reports(rows, state.report_dir, run=state.run, environment=env,
+                                                            capabilities=capability_rows(state.loaded))
         if state.incomplete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -253,6 +295,9 @@ class ParityHooks:
                 )
         else:
             tr.write_line("no comparisons ran")
+        for capability, status in capability_rows(state.loaded):
+            if status != "engine":
+                tr.write_line(f"{state.loaded.name}: {capability}: {status}", yellow=True)
         run = state.run
         if state.incomplete:
             tr.write_line(
@@ -275,6 +320,14 @@ class _XdistHooks:
     def pytest_testnodedown(self, node, error):
         if error:
             self.state.crashed_workers.append(node.gateway.id)
+
+
+def capability_rows(engine: Engine | None) -> list[tuple[str, str]]:
+    """(capability, how it is checked) for every capability: "engine", how the harness composes it, or
+    "not provided: <why>"."""
+    if engine is None:
+        return []
+    return [(c, engine.provided.get(c) or f"not provided: {engine.missing[c]}") for c in CAPABILITIES]
 
 
 def _hypothesis_profile() -> str:

@@ -100,7 +100,8 @@ def _at_overflow_threshold(x, dtype) -> bool:
 def decidable(tensors: dict, dtype) -> bool:
     """Whether ``compare`` can decide every tensor of an example: no element at the overflow threshold, no
     tensor whose norm overflows."""
-    arrays = [array for arrays in tensors.values() for array in arrays if array is not None]
+    arrays = [array for arrays in tensors.values() for array in arrays
+              if array is not None and not isinstance(array, Exception)]  # an engine's problem is decided
     return not any(_at_overflow_threshold(array, dtype) or _norm_overflows(array) for array in arrays)
 
 
@@ -125,6 +126,10 @@ class PropertyRecorder:
         self._worst_ratio = -1.0
         self._reported = False
         self.examples = 0
+
+    def torch_runs(self, run, dtype):
+        """The torch runs of one example: at its dtype, and the float64 reference for float32."""
+        return self._parity.torch_runs(run, dtype)
 
     def check(self, tensors: dict, *, dtype, case: str, inputs: str, record: bool = True) -> list[Comparison]:
         """Compare one example's tensors, ``name -> (actual, desired[, float64 reference])``, by the policy;

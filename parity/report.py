@@ -55,14 +55,15 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
 GRADIENTS = register_table(
     "gradients",
     ("tensor", "shape", "max_abs_error", "max_rel_error", "normwise_error", "ulp_distance", "worst_index",
-     "actual", "desired", "torch_error", "rule", "problem", "inputs"),
+     "actual", "desired", "torch_error", "rule", "problem", "warnings", "inputs"),
     "one row per compared tensor: gates, worked graphs, the network, properties",
 )
 
 CLIPPING = register_table(
     "clipping",
     ("norm_type", "max_norm", "error_if_nonfinite", "n_tensors", "total_norm", "torch_total_norm", "coef",
-     "torch_coef", "worst_tensor", "worst_tensor_error", "torch_error", "raised", "torch_raised", "rule"),
+     "torch_coef", "worst_tensor", "worst_tensor_error", "torch_error", "raised", "torch_raised", "rule",
+     "failed_tensors", "problem", "warnings"),
     "one row per clipping case: totals, coefficients, the worst clipped-tensor error",
 )
 
@@ -70,7 +71,8 @@ TRAJECTORIES = register_table(
     "trajectories",
     ("activation", "dataset", "n_in", "n_hidden", "m", "epochs", "lr", "max_norm", "worst_loss_diff",
      "worst_epoch", "final_param_diff", "final_param_tolerance", "worst_norm_diff", "torch_deviation", "final_loss", "torch_final_loss",
-     "accuracy", "torch_accuracy", "converged", "torch_converged", "outlier", "torch_outlier", "rule"),
+     "accuracy", "torch_accuracy", "converged", "torch_converged", "outlier", "torch_outlier", "rule",
+     "failed_tensors", "problem", "warnings"),
     "one row per training run: the worst loss difference over all epochs and its epoch, final parameters",
 )
 
@@ -93,6 +95,8 @@ SUMMARY_COLUMNS = (
     "worst_ratio_case",
 )
 RUN_COLUMNS = ("tests", "tests_failed", "missing_tests", "crashed_workers")
+# one "(engine)" row per capability of the contract: how it was checked, or why it was not
+CAPABILITY_COLUMNS = ("capability", "status")
 
 
 _PLAIN = (str, int, float, bool, type(None))
@@ -161,8 +165,8 @@ def write_csv_atomic(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def write_reports(rows: list[dict], directory: Path, *, run: dict,
-                  environment: list[tuple[str, str]]) -> tuple[list[Path], pd.DataFrame]:
+def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: list[tuple[str, str]],
+                  capabilities: list[tuple[str, str]] = ()) -> tuple[list[Path], pd.DataFrame]:
     """Write every registered table (header only when this run produced no rows for it), the summary and the
     environment. ``rows`` are dicts with a ``table`` key, already in report order. ``run`` holds the counts of
     the run row of the summary (``RUN_COLUMNS``). Returns the paths written and the per-suite summary."""
@@ -175,9 +179,10 @@ def write_reports(rows: list[dict], directory: Path, *, run: dict,
         by_table[name].append(row)
     paths = [write_csv_atomic(table_frame(TABLES[n], r), directory / TABLES[n].filename) for n, r in by_table.items()]
     summary = per_suite = summarize(by_table)
-    run_row = pd.DataFrame.from_records([dict(suite="(run)", **run)])
+    run_row = pd.DataFrame.from_records([dict(suite="(run)", **run)]
+                                        + [dict(suite="(engine)", capability=c, status=s) for c, s in capabilities])
     summary = pd.concat([summary, run_row], ignore_index=True) if len(summary) else run_row
-    summary = summary.reindex(columns=list(SUMMARY_COLUMNS + RUN_COLUMNS))
+    summary = summary.reindex(columns=list(SUMMARY_COLUMNS + RUN_COLUMNS + CAPABILITY_COLUMNS))
     counts = ["comparisons", "failed", "tests", "tests_failed", "missing_tests"]
     summary[counts] = summary[counts].astype("Int64")  # integers, blank where a row has none
     paths.append(write_csv_atomic(summary, directory / "summary.csv"))

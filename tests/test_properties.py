@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from parity import strategies as hs
 from parity.property_harness import PropertyRecorder
 
+pytestmark = pytest.mark.parity_check
+
 CLASS = {"add": "Add", "multiply": "Multiply", "power": "Power", "exp": "Exp", "sigmoid": "Sigmoid",
          "relu": "ReLU", "tanh": "Tanh", "matmul": "MatMul"}
 
@@ -73,38 +75,30 @@ def prop(parity):
 
 
 def check_gate(engine, torch_ref, prop, ex: hs.GateExample) -> None:
+    engine.require(f"gate {CLASS[ex.gate]}")
     dtype = np.dtype(ex.dtype)
-    cls = getattr(engine, CLASS[ex.gate])
-    gate = cls(ex.exponent) if ex.gate == "power" else cls()
-    out = np.asarray(gate.forward(*ex.inputs))
-    grads = gate.backward(ex.upstream)
-
-    ref = torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=dtype)
-    ref64 = (torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=np.float64)
-             if dtype == np.float32 else None)
-    tensors = {"out": (out, ref.output, ref64.output if ref64 else None)}
-    assert len(grads) == len(ex.input_names), f"{CLASS[ex.gate]}.backward must return one gradient per input"
+    ref, ref64 = prop.torch_runs(
+        lambda dt: torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=dt), dtype)
+    forward, backward = engine.gate(CLASS[ex.gate], list(ex.inputs), ex.upstream, exponent=ex.exponent)
+    tensors = {"out": (forward.get(), ref.output, ref64.output if ref64 else None)}
     for i, name in enumerate(ex.input_names):
-        tensors[f"grad_{name}"] = (grads[i], ref.grads[i], ref64.grads[i] if ref64 else None)
+        tensors[f"grad_{name}"] = (backward.get(lambda g, i=i: g[i]), ref.grads[i], ref64.grads[i] if ref64 else None)
     prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), record=True)
 
 
 def check_network(engine, torch_ref, prop, ex: hs.NetworkExample) -> None:
+    engine.require(f"network {ex.activation}")
     dtype = np.dtype(ex.dtype)
-    net = engine.TwoLayerNet(engine.Params(**ex.params), ex.activation)
-    p = net.forward(ex.X)
-    loss = net.loss(ex.y)
-    grads = net.backward(ex.y).as_dict()
-
-    ref = torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dtype)
-    ref64 = (torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=np.float64)
-             if dtype == np.float32 else None)
+    ref, ref64 = prop.torch_runs(
+        lambda dt: torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dt), dtype)
+    result = engine.network(ex.params, ex.X, ex.y, ex.activation)
     tensors = {
-        "p": (p, ref.p, ref64.p if ref64 else None),
-        "loss": (np.asarray(loss), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
+        "p": (result.get(lambda r: r[0]), ref.p, ref64.p if ref64 else None),
+        "loss": (result.get(lambda r: r[1]), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
     }
     for name in ("W1", "b1", "W2", "b2"):
-        tensors[f"d{name}"] = (grads[name], ref.grads[name], ref64.grads[name] if ref64 else None)
+        tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
+                               ref64.grads[name] if ref64 else None)
     prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary())
 
 

@@ -39,7 +39,7 @@ def test_a_property_check_fails_on_a_planted_wrong_gradient(engine, torch_ref, p
     @settings(max_examples=50, database=None, deadline=None, derandomize=True, phases=[Phase.generate])
     @given(hs.gate_examples("multiply", "float64"))
     def planted(ex):
-        gate = engine.Multiply()
+        gate = engine.module.Multiply()
         out = gate.forward(*ex.inputs)
         grad_a, grad_b = gate.backward(ex.upstream)
         ref = torch_ref.gate("multiply", list(ex.inputs), ex.upstream, dtype=np.float64)

@@ -18,7 +18,11 @@ import numpy as np
 import pytest
 
 from parity import tolerance
+from parity.datasets import he_init
+from parity.returns import EngineProblem, as_result
 from parity.trajectory import Side, curve_epochs, judge_float32_case, judge_run
+
+pytestmark = pytest.mark.parity_check
 
 NAMES = ("W1", "b1", "W2", "b2")
 X_XOR = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
@@ -27,17 +31,31 @@ DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="f
 CONVERGED_LOSS = 0.1
 
 
-def initial_params(engine, seeds, n_in, n_hidden, activation):
+def initial_params(seeds, n_in, n_hidden):
     """Stacked (R, ...) He-initialized float32 parameters, one run per seed, as a float64-exact dict."""
-    runs = [engine.TwoLayerNet.init(n_in, n_hidden, activation=activation, rng=np.random.default_rng(s),
-                                    dtype=np.float32).params.as_dict() for s in seeds]
+    runs = [{n: v.astype(np.float32) for n, v in he_init(np.random.default_rng(s), n_in, n_hidden).items()}
+            for s in seeds]
     return {n: np.stack([r[n] for r in runs]) for n in NAMES}
 
 
-def train_scratch(engine, params, X, y, *, epochs, lr, activation, dtype, max_norm=None):
-    net = engine.TwoLayerNet(engine.Params(**{n: params[n].astype(dtype) for n in NAMES}), activation)
-    history = net.train(X.astype(dtype), y.astype(dtype), epochs, lr, max_norm=max_norm)
-    return history, net
+def trained(attempt, dtype, epochs: int, params: dict, clip: bool):
+    """(losses (epochs, R) float64, final params dict, total norms (epochs, R) or None) from the engine's
+    answer, each checked for shape and dtype; EngineProblem names the one that is wrong."""
+    losses, final, norms = attempt.value
+    runs = len(params["W1"])
+    losses = _shaped(losses, (epochs, runs), "losses", None)
+    final = {n: _shaped(final[n], params[n].shape, f"final {n}", dtype) for n in NAMES}
+    norms = _shaped(norms, (epochs, runs), "total_norms", None) if clip else None
+    return losses, final, norms
+
+
+def _shaped(value, shape, what, dtype):
+    arr = as_result(value, dtype or np.float64, what)
+    if arr.shape != shape:
+        raise EngineProblem(f"{what} has shape {arr.shape}, expected {shape}")
+    if dtype is not None and arr.dtype != dtype:
+        raise EngineProblem(f"{what} has dtype {arr.dtype}, expected {np.dtype(dtype)}")
+    return arr.astype(np.float64)
 
 
 class Setting:
@@ -48,7 +66,7 @@ class Setting:
         self.dataset, self.X, self.y, self.seeds = dataset, X, y, list(seeds)
         self.activation, self.epochs, self.lr, self.max_norm = activation, epochs, lr, max_norm
         self.n_in, self.n_hidden, self.m = X.shape[0], n_hidden, X.shape[1]
-        self.params = initial_params(engine, self.seeds, self.n_in, n_hidden, activation)
+        self.params = initial_params(self.seeds, self.n_in, n_hidden)
         self.torch = {
             np.dtype(dt): torch_ref.train({n: v.astype(dt) for n, v in self.params.items()}, X.astype(dt),
                                           y.astype(dt), epochs=epochs, lr=lr, activation=activation, dtype=dt,
@@ -57,18 +75,24 @@ class Setting:
         }
 
     def check(self, engine, parity, dtype, kind):
-        """Train scratch at dtype, record a trajectories row and curve rows per run, raise on any failure."""
+        """Train the engine at dtype, record a trajectories row and curve rows per run, raise on any failure."""
         dtype = np.dtype(dtype)
-        history, net = train_scratch(engine, self.params, self.X, self.y, epochs=self.epochs, lr=self.lr,
-                                     activation=self.activation, dtype=dtype, max_norm=self.max_norm)
-        mine = history.losses.astype(np.float64)
+        engine.require(f"network {self.activation}", "training", "stacked training")
+        start = {n: v.astype(dtype) for n, v in self.params.items()}
+        attempt = engine.train(start, self.X.astype(dtype), self.y.astype(dtype), epochs=self.epochs, lr=self.lr,
+                               activation=self.activation, max_norm=self.max_norm)
+        try:
+            if not attempt.ok:
+                raise EngineProblem(attempt.problem)
+            mine, final, norms = trained(attempt, dtype, self.epochs, start, self.max_norm is not None)
+        except EngineProblem as exc:
+            self.record_problem(parity, dtype, kind, str(exc), attempt.warned(attempt))
+            raise AssertionError(f"{self.dataset}-{self.activation}-{dtype.name}: {exc}\nrerun: {parity.rerun}")
         t, t64 = self.torch[dtype], self.torch[np.dtype(np.float64)]
-        final = net.params.as_dict()
-        p_scratch = net.predict(self.X.astype(dtype))
         verdicts = []
         for r in range(len(self.seeds)):
             sides = [
-                Side(mine[:, r], flat(final, r), None if history.total_norms is None else history.total_norms[:, r]),
+                Side(mine[:, r], flat(final, r), None if norms is None else norms[:, r]),
                 Side(t.losses[:, r], flat(t.params, r), None if t.total_norms is None else t.total_norms[:, r]),
                 Side(t64.losses[:, r], flat(t64.params, r), None if t64.total_norms is None else t64.total_norms[:, r]),
             ]
@@ -76,13 +100,11 @@ class Setting:
         case_verdict = judge_float32_case(verdicts) if dtype == np.float32 else None
         failures = []
         for r, (seed, verdict) in enumerate(zip(self.seeds, verdicts)):
-            acc = float(np.mean((p_scratch[r] > 0.5) == (self.y > 0.5)))
-            torch_acc = _torch_accuracy(t.params, r, self.X, self.y, self.activation)
+            acc = _accuracy(final, r, self.X, self.y, self.activation)
+            torch_acc = _accuracy(t.params, r, self.X, self.y, self.activation)
             case = f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}"
             parity.record("trajectories", dict(
-                case=case, dtype=dtype.name, kind=kind, seed=seed, activation=self.activation,
-                dataset=self.dataset, n_in=self.n_in, n_hidden=self.n_hidden, m=self.m, epochs=self.epochs,
-                lr=self.lr, max_norm=self.max_norm, worst_loss_diff=verdict.worst_loss_diff,
+                self.row(dtype, kind, r), case=case, seed=seed, worst_loss_diff=verdict.worst_loss_diff,
                 worst_epoch=verdict.worst_epoch, final_param_diff=verdict.final_param_diff,
                 final_param_tolerance=verdict.final_param_tolerance, worst_norm_diff=verdict.norm_diff,
                 torch_deviation=verdict.torch_deviation, final_loss=float(mine[-1, r]),
@@ -92,6 +114,7 @@ class Setting:
                 outlier=bool(case_verdict is not None and not verdict.passed), torch_outlier=verdict.torch_outlier,
                 checked_error=verdict.checked_error, tolerance=verdict.tolerance,
                 passed=case_verdict.passed if case_verdict else verdict.passed, rule=verdict.rule,
+                failed_tensors=";".join(failed_tensors(verdict)), warnings=attempt.warned(attempt),
             ))
             for epoch in curve_epochs(self.epochs, verdict.worst_epoch):
                 parity.record("trajectory_curves", dict(
@@ -114,12 +137,34 @@ class Setting:
             + "\n".join(failures) + f"\nrerun: {parity.rerun}"
         )
 
+    def row(self, dtype, kind, r) -> dict:
+        """The columns of a trajectories row that describe the run, not its verdict."""
+        return dict(dtype=dtype.name, kind=kind, activation=self.activation, dataset=self.dataset, n_in=self.n_in,
+                    n_hidden=self.n_hidden, m=self.m, epochs=self.epochs, lr=self.lr, max_norm=self.max_norm)
+
+    def record_problem(self, parity, dtype, kind, problem: str, warned: str) -> None:
+        """One failing row per run when the engine's training gave nothing to compare."""
+        for r, seed in enumerate(self.seeds):
+            parity.record("trajectories", dict(
+                self.row(dtype, kind, r), case=f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}",
+                seed=seed, checked_error=np.inf, tolerance=np.nan, passed=False, rule="the engine must train",
+                failed_tensors="losses;final_params", problem=problem, warnings=warned,
+            ))
+
+
+def failed_tensors(verdict) -> list[str]:
+    checks = (("losses", verdict.checked_error, verdict.tolerance),
+              ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
+              ("total_norms", verdict.norm_diff, verdict.norm_tolerance))
+    return [name for name, error, bound in checks if error > bound]
+
 
 def flat(params, r):
     return np.concatenate([np.asarray(params[n][r], dtype=np.float64).ravel() for n in NAMES])
 
 
-def _torch_accuracy(params, r, X, y, activation):
+def _accuracy(params, r, X, y, activation):
+    """Accuracy of run r's final parameters, evaluated in float64 by the harness for both sides alike."""
     W1, b1, W2, b2 = (params[n][r].astype(np.float64) for n in NAMES)
     z1 = W1 @ X + b1
     h = np.maximum(z1, 0) if activation == "relu" else np.tanh(z1)
@@ -134,6 +179,7 @@ XOR_RUNS, XOR_EPOCHS, XOR_LR, XOR_HIDDEN = 32, 10_000, 1.0, 4
 @pytest.fixture(scope="module")
 def xor_setting(request, engine, torch_ref, parity_seed):
     activation = request.param
+    engine.require(f"network {activation}", "training", "stacked training")  # before torch trains
     seeds = [parity_seed(f"training/xor/{r}") for r in range(XOR_RUNS)]
     return Setting(engine, torch_ref, dataset="xor", X=X_XOR, y=Y_XOR, seeds=seeds, n_hidden=XOR_HIDDEN,
                    activation=activation, epochs=XOR_EPOCHS, lr=XOR_LR)
@@ -171,11 +217,12 @@ def random_data(parity_seed, dataset):
 @pytest.fixture(scope="module")
 def random_setting(request, engine, torch_ref, parity_seed):
     dataset, activation, clip = request.param
+    engine.require(f"network {activation}", "training", "stacked training")  # before torch trains
     X, y, n_hidden = random_data(parity_seed, dataset)
     seeds = [parity_seed(f"training/{dataset}/{r}") for r in range(RANDOM_RUNS)]
     max_norm = None
     if CLIP_FRACTIONS[clip] is not None:
-        params = initial_params(engine, seeds[:1], X.shape[0], n_hidden, activation)
+        params = initial_params(seeds[:1], X.shape[0], n_hidden)
         probe = torch_ref.train({n: v[0].astype(np.float64) for n, v in params.items()}, X, y,
                                 epochs=RANDOM_EPOCHS, lr=RANDOM_LR, activation=activation, dtype=np.float64,
                                 max_norm=1e300)
@@ -207,20 +254,21 @@ ONE_RUN_EPOCHS = 1_000
 def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activation):
     """Stacked training, on both sides, gives the losses and parameters of training each run alone (float64,
     to rounding: torch's sigmoid may round an element differently inside a longer tensor)."""
+    engine.require(f"network {activation}", "training", "stacked training")
     seeds = [parity_seed(f"training/xor/{r}") for r in range(3)]
-    params = initial_params(engine, seeds, 2, XOR_HIDDEN, activation)
+    params = initial_params(seeds, 2, XOR_HIDDEN)
     p64 = {n: v.astype(np.float64) for n, v in params.items()}
-    kw = dict(epochs=ONE_RUN_EPOCHS, lr=XOR_LR, activation=activation, dtype=np.float64)
-    stacked_torch = torch_ref.train(p64, X_XOR, Y_XOR, **kw)
-    stacked_scratch, net = train_scratch(engine, params, X_XOR, Y_XOR, **kw)
+    kw = dict(epochs=ONE_RUN_EPOCHS, lr=XOR_LR, activation=activation)
+    stacked_torch = torch_ref.train(p64, X_XOR, Y_XOR, dtype=np.float64, **kw)
+    stacked_scratch = engine_losses(engine.train(p64, X_XOR, Y_XOR, **kw), runs=len(seeds))
     tol = tolerance.trajectory_tolerance(np.float64)
     problems = []
     for r, seed in enumerate(seeds):
         single = {n: v[r] for n, v in p64.items()}
-        one_torch = torch_ref.train(single, X_XOR, Y_XOR, **kw)
-        one_scratch, _ = train_scratch(engine, single, X_XOR, Y_XOR, **kw)
+        one_torch = torch_ref.train(single, X_XOR, Y_XOR, dtype=np.float64, **kw)
+        one_scratch = engine_losses(engine.train(single, X_XOR, Y_XOR, **kw), runs=1)
         for side, stacked, one in (("torch", stacked_torch.losses[:, r], one_torch.losses),
-                                   ("scratch", stacked_scratch.losses[:, r], one_scratch.losses)):
+                                   ("scratch", stacked_scratch[:, r], one_scratch[:, 0])):
             diff = float(np.abs(stacked - one).max())
             parity.record("trajectories", dict(
                 case=f"one-run-vs-stacked-{side}-{activation}-run{r}", dtype="float64", kind="xor", seed=seed,
@@ -231,3 +279,10 @@ def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activati
             if diff > tol.bound:
                 problems.append(f"{side} run {r} (seed {seed}): stacked and one-run losses differ by {diff:.3g}")
     assert not problems, "\n".join(problems)
+
+
+def engine_losses(attempt, runs: int) -> np.ndarray:
+    """The (epochs, runs) losses of an engine's training, or the failure that kept it from training."""
+    if not attempt.ok:
+        raise AssertionError(attempt.problem)
+    return np.asarray(attempt.value[0], dtype=np.float64).reshape(ONE_RUN_EPOCHS, runs)
