@@ -44,7 +44,8 @@ h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
 table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
 td { font-family: ui-monospace, monospace; white-space: nowrap; } th { background: #f4f4f4; }
-table.wrap td { white-space: normal; } .scroll { overflow-x: auto; }
+table.wrap td { white-space: normal; } table.wrap td:last-child { min-width: 24em; overflow-wrap: anywhere; }
+.scroll { overflow-x: auto; }
 img.plot { max-width: 100%; height: auto; display: block; margin: .5em 0; }
 .note { color: #555; } details { margin: .5em 0; } summary { cursor: pointer; }
 """
