@@ -405,7 +405,8 @@ def table_html(df: pd.DataFrame, highlight: pd.Series | None = None, *, exact: b
     """A table through pandas' Styler: no index, failing rows (``highlight``) in red, floats to 4 digits or
     (``exact``) as written and in wrapping cells; scrolled sideways when wider than the page."""
     styler = df.style.hide(axis="index")
-    styler = styler.set_table_attributes('class="wrap"') if exact else styler.format(_short)
+    styler = (styler.set_table_attributes('class="wrap"').format(escape="html") if exact
+              else styler.format(_short, escape="html"))
     if highlight is not None:
         mask = highlight.to_numpy()
         styler = styler.apply(lambda col: np.where(mask, "background-color: #fdd", ""), axis=0)
