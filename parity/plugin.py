@@ -40,6 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"directory (default: {DEFAULT_ENGINE}); see docs/engine-api.md")
     group.addoption("--parity-selftest", default="quick", choices=("off", "quick", "full"),
                     help="planted-bug self-test: a few bugs (quick, default), the whole catalogue (full), or none")
+    group.addoption("--parity-html", default="on", choices=("on", "off"),
+                    help="write index.html, the run's page, into the report dir after the CSVs (default: on)")
 
 
 @dataclass
@@ -279,6 +281,7 @@ class ParityHooks:
                                                             capabilities=capability_rows(state.loaded))
         if state.incomplete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        build_page(session.config, state.report_dir)
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config: pytest.Config) -> None:
         state = self.state
@@ -305,6 +308,19 @@ class ParityHooks:
                 f"{run['crashed_workers'] or 'none'}", red=True,
             )
         tr.write_line("reports: " + ", ".join(str(p) for p in state.written))
+        tr.write_line(config.stash.get(PAGE_KEY, "page: off (--parity-html=off)"))
+
+
+PAGE_KEY = pytest.StashKey[str]()
+
+
+def build_page(config: pytest.Config, report_dir: Path) -> None:
+    """The run's page, from the CSV files just written (``python -m parity.html_report`` rebuilds it alike).
+    Its one-line outcome goes to the terminal summary; a failure to build it changes no verdict."""
+    if config.getoption("parity_html") == "on":
+        from parity import html_report
+
+        config.stash[PAGE_KEY] = html_report.build_line(report_dir)
 
 
 class _XdistHooks:
