@@ -444,7 +444,7 @@ def command(bug: Bug, report_dir: Path, *, base_seed: int = 0, python: str = sys
     """The pytest command that runs the bug's selection against its variant (one process: never mixes engines)."""
     return [python, "-m", "pytest", *bug.selection, "-p", "no:cacheprovider", "-n", "0", "-q",
             f"--parity-engine={bug.module}", f"--parity-report-dir={report_dir}", f"--parity-seed={base_seed}",
-            "--parity-selftest=off"]
+            "--parity-selftest=off", "--parity-html=off"]
 
 
 def child_environment(variant_root: Path) -> dict[str, str]:

@@ -31,7 +31,7 @@ def notebook_run(pytestconfig, tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     cmd = [sys.executable, "-m", "pytest", *SELECTION, "-n", "2", "-p", "no:cacheprovider", "-q",
            f"--parity-engine={ADAPTER}", f"--parity-report-dir={reports}",
-           f"--parity-seed={pytestconfig.getoption('parity_seed')}"]
+           f"--parity-seed={pytestconfig.getoption('parity_seed')}", "--parity-html=off"]
     proc = subprocess.run(cmd, cwd=pytestconfig.rootpath, env=env, capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
     text = {c: "string" for c in ("problem", "failed_tensors", "warnings", "crashed_workers", "status")}
