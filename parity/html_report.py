@@ -449,8 +449,9 @@ def render(tables: dict, report_dir: Path) -> str:
     parts.append('<h2 id="suites">Per suite and dtype</h2>')
     summary = tables.get("summary")
     if summary is not None and "suite" in summary:
-        per_suite = summary[summary["suite"] != "(run)"].drop(columns=["tests", "tests_failed", "missing_tests",
-                                                                       "crashed_workers", "run_id"], errors="ignore")
+        per_suite = summary[~summary["suite"].isin(["(run)", "(engine)"])].drop(
+            columns=["tests", "tests_failed", "missing_tests", "crashed_workers", "run_id", "capability", "status"],
+            errors="ignore")
         bad = (num(per_suite, "failed").fillna(0) > 0) | (num(per_suite, "worst_ratio") > 1)
         if "selftest" in set(per_suite["suite"]):
             bad &= per_suite["suite"] != "selftest"  # there error > tolerance is the success
@@ -459,6 +460,8 @@ def render(tables: dict, report_dir: Path) -> str:
                      "the selftest suite it is how far the least visible planted bug exceeded its bound).</p>")
     else:
         parts.append(_missing("summary"))
+
+    parts.append(_capabilities(summary))
 
     with matplotlib.rc_context(STYLE):
         parts.append('<h2 id="ratios">Error / tolerance of every comparison</h2>')
@@ -474,6 +477,18 @@ def render(tables: dict, report_dir: Path) -> str:
     title = f"parity {'PASSED' if ok else 'FAILED'} {rid}".strip()
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f"<style>{CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+
+
+def _capabilities(summary: pd.DataFrame | None) -> str:
+    """What the engine provides, how each capability was checked, and what could not be (never a silent green)."""
+    head = '<h2 id="capabilities">What was checked</h2>'
+    if summary is None or "capability" not in summary:
+        return head + _missing("summary (engine capabilities)")
+    caps = summary[summary["suite"] == "(engine)"][["capability", "status"]].fillna("")
+    missing = caps["status"].str.startswith("not provided")
+    note = (f"<p>{int(missing.sum())} of {len(caps)} capabilities not provided: their checks were skipped, "
+            "not passed.</p>" if missing.any() else f"<p>All {len(caps)} capabilities of the contract were checked.</p>")
+    return "\n".join([head, note, table_html(caps.reset_index(drop=True), missing.reset_index(drop=True))])
 
 
 def _training(tables: dict) -> str:
