@@ -469,6 +469,7 @@ def render(tables: dict, report_dir: Path) -> str:
         parts.append(_img(fig, "error over tolerance per suite and dtype") if fig else _missing("gradients"))
         parts.append(_training(tables))
         parts.append(_clipping(tables))
+        parts.append(_gradient_flow(tables))
         parts.append(_selftest(tables))
 
     parts.append('<h2 id="environment">Environment</h2>')
@@ -532,6 +533,43 @@ def _clipping(tables: dict) -> str:
     return "\n".join([head, _img(clipping_plot(clip), "clipping total norm and coefficient differences"),
                       table_html(per, per["failed"] > 0),
                       details_html(f"All {len(clip)} cases, engine against torch", _pick(clip, columns))])
+
+
+def gradient_flow_plot(gf: pd.DataFrame):
+    """The notebook's two figures, measured: weight-gradient norm against layer, per activation at the He / Xavier
+    scale (vanishing), and per weight scale for ReLU (exploding), at the deepest depth recorded; torch dashed."""
+    from matplotlib.figure import Figure
+
+    gf = gf.assign(**{c: num(gf, c) for c in ("depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm")})
+    depth = gf["depth"].max()
+    gf = gf[gf["depth"] == depth]
+    fig = Figure(figsize=(14, 4.6))
+    axes = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.99, "top": 0.88, "bottom": 0.12, "wspace": 0.18})
+    panels = ((axes[0], gf[gf["weight_scale"] == 1.0], "activation", "vanishing: each activation at 1 x He / Xavier"),
+              (axes[1], gf[gf["activation"] == "relu"], "weight_scale", "exploding: ReLU at k x He"))
+    for ax, rows, by, title in panels:
+        for k, (key, g) in enumerate(rows.groupby(by, sort=True)):
+            g = g.sort_values("layer")
+            ax.plot(g["layer"], g["grad_norm"], marker="o", ms=3, color=f"C{k}", label=f"{by} {key:g}"
+                    if by == "weight_scale" else str(key))
+            ax.plot(g["layer"], g["torch_grad_norm"], ls="--", color=f"C{k}", alpha=0.6)
+        _log(ax)
+        ax.set_xlabel(f"layer (1 = first hidden; {int(depth) + 1} = output), depth {int(depth)}")
+        ax.set_ylabel("||dW|| (engine solid, torch dashed)")
+        ax.set_title(title)
+        ax.legend(fontsize="small")
+    return fig
+
+
+def _gradient_flow(tables: dict) -> str:
+    gf = tables.get("gradient_flow")
+    head = '<h2 id="gradient-flow">Gradient flow in deep networks</h2>'
+    if gf is None or not len(gf):
+        return head + _missing("gradient_flow")
+    columns = ("case", "activation", "depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm",
+               "checked_error", "tolerance", "passed")
+    return "\n".join([head, _img(gradient_flow_plot(gf), "gradient norm against layer"),
+                      details_html(f"All {len(gf)} layers, engine against torch", _pick(gf, columns))])
 
 
 def _selftest(tables: dict) -> str:

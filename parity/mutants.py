@@ -113,6 +113,10 @@ NET_CASES = "3x5x7 or walkthrough-xor"
 CLIP_CASES = "l2-float64 and (above or at- or below)"
 CLIP_COEF = "coef = np.minimum(max_norm / (total + 1e-6)"
 TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
+DEEP = "tests/test_deep.py"
+# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers differ
+DEEP_CASE = "d4-square-w32 and float64"
+DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
 
 CATALOGUE: tuple[Bug, ...] = (
     # -- gates -----------------------------------------------------------------------------------------------
@@ -179,6 +183,18 @@ CATALOGUE: tuple[Bug, ...] = (
               "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7) + one_minus_y * np.log(1 - self.p + 1e-7))",
               line=True),
          ("loss",), (NETWORK, "-k", NET_CASES)),
+    # -- networks of any depth ------------------------------------------------------------------------------
+    _bug("deep-missing-activation-derivative",
+         "the top hidden layer's gradient misses its activation derivative (dz = W^T dz, no act')",
+         Edit("deep.py", "dz = da * _derivative(self.activations[l - 1], a)",
+              "dz = da if l == len(W) - 1 else da * _derivative(self.activations[l - 1], a)"),
+         ("dW1", "db1", "dW2", "db2", "dW3", "db3", "dW4", "db4"), (DEEP, "-k", DEEP_CASE)),
+    _bug("deep-skipped-layer", "the backward chain skips layer 3: its W^T is never applied, dz passes through",
+         Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if l == 2 else np.matmul(W[l].swapaxes(-1, -2), dz)"),
+         ("dW1", "db1", "dW2", "db2"), (DEEP, "-k", DEEP_CASE)),
+    _bug("deep-transposed-middle-weight", "layer 3's backward multiplies by W instead of W^T (a square W runs)",
+         Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[l] if l == 2 else W[l].swapaxes(-1, -2), dz)"),
+         ("dW1", "db1", "dW2", "db2"), (DEEP, "-k", DEEP_CASE)),
     # -- clipping --------------------------------------------------------------------------------------------
     _bug("clip-without-eps", "clip coefficient max_norm / total instead of max_norm / (total + 1e-6)",
          Edit("clip.py", CLIP_COEF, "coef = np.minimum(max_norm / total, 1.0)", line=True),

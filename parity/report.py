@@ -83,6 +83,13 @@ TRAJECTORY_CURVES = register_table(
     summarized=False,
 )
 
+GRADIENT_FLOW = register_table(
+    "gradient_flow",
+    ("activation", "depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm", "rule", "problem", "warnings"),
+    "one row per (activation, depth, weight scale, layer) of a deep network: the norm of that layer's weight "
+    "gradient, the engine's and torch's, and their agreement",
+)
+
 SELFTEST = register_table(
     "selftest",
     ("bug", "description", "module", "expected_tensors", "caught", "caught_on_tensor", "first_failing_test",

@@ -53,6 +53,18 @@ def as_param_dict(grads, what: str) -> dict:
     raise EngineProblem(f"{what} returned {type(grads).__name__}; expected a dict of W1, b1, W2, b2")
 
 
+def as_layer_dict(grads, names: tuple[str, ...], what: str) -> dict:
+    """A network of any depth's tensors by name (``W1`` or ``dW1`` keys, an ``as_dict()`` or a sequence in
+    ``names`` order). A missing one becomes a problem of that tensor only (None in the dict)."""
+    if hasattr(grads, "as_dict"):
+        grads = grads.as_dict()
+    if isinstance(grads, Mapping):
+        return {n: grads.get(n, grads.get(f"d{n}")) for n in names}
+    if isinstance(grads, (list, tuple)) and len(grads) == len(names):
+        return dict(zip(names, grads))
+    raise EngineProblem(f"{what} returned {type(grads).__name__}; expected a dict of {', '.join(names)}")
+
+
 def gradient_tuple(grads, n_inputs: int, what: str) -> tuple:
     """One gradient per input; a unary gate may return its gradient bare instead of a 1-tuple."""
     if n_inputs == 1 and not isinstance(grads, (tuple, list)):

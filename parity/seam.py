@@ -28,7 +28,15 @@ from types import ModuleType
 import numpy as np
 
 from parity import compose
-from parity.returns import PARAM_NAMES, EngineProblem, as_param_dict, field_of, gradient_tuple, unpack
+from parity.returns import (
+    PARAM_NAMES,
+    EngineProblem,
+    as_layer_dict,
+    as_param_dict,
+    field_of,
+    gradient_tuple,
+    unpack,
+)
 
 DEFAULT_ENGINE = "scratch_nn"
 
@@ -36,6 +44,7 @@ GATES = ("Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul")
 GRAPHS = ("add_mul", "sigmoid_mul_add", "chain_square", "two_paths", "shared_input")
 ACTIVATIONS = ("relu", "tanh")
 NORM_TYPES = {"l2": 2.0, "l1": 1.0, "linf": math.inf}
+DEEP_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 def _capabilities() -> dict[str, str]:
@@ -47,6 +56,9 @@ def _capabilities() -> dict[str, str]:
     caps["stacked training"] = "R networks trained in one call (else the harness trains them one at a time)"
     caps.update({f"clipping {k}": f"global-norm gradient clipping, norm type {v:g}" for k, v in NORM_TYPES.items()})
     caps["clipping error_if_nonfinite"] = "clipping that raises on a non-finite total norm when asked"
+    caps.update({f"deep network {a}": f"a network of any depth: p, loss and every layer's gradients, {a} hidden "
+                                      "layers (alone or mixed)" for a in DEEP_ACTIVATIONS})
+    caps["deep training"] = "SGD training of a network of any depth, with optional clipping"
     return caps
 
 
@@ -210,6 +222,13 @@ class Engine:
         flag = has_clip and getattr(m, "CLIP_ERROR_IF_NONFINITE", True)
         self._set("clipping error_if_nonfinite", bool(flag),
                   "no `clip_grad_norm`" if not has_clip else "CLIP_ERROR_IF_NONFINITE is False")
+        has_deep = callable(getattr(m, "deep_network", None))
+        deep_activations = tuple(getattr(m, "DEEP_ACTIVATIONS", DEEP_ACTIVATIONS))
+        for a in DEEP_ACTIVATIONS:
+            why = "no `deep_network` function" if not has_deep else \
+                f"DEEP_ACTIVATIONS = {deep_activations!r} leaves it out"
+            self._set(f"deep network {a}", has_deep and a in deep_activations, why)
+        self._set("deep training", callable(getattr(m, "deep_train", None)), "no `deep_train` function")
 
     def _set(self, capability: str, ok: bool, why: str) -> None:
         if ok:
@@ -328,4 +347,22 @@ class Engine:
             out = self.module.clip_grad_norm(grads, **kwargs)
             clipped, total, coef = unpack(out, ("grads", "total_norm", "coef"), "clip_grad_norm")
             return list(clipped), total, coef
+        return self.attempt(run)
+
+    def deep(self, params: Mapping[str, np.ndarray], X, y, activations: tuple[str, ...]) -> Attempt:
+        """p, loss and the gradient dict (W1, b1, ..., W<k>, b<k>) of a network of any depth at ``params``."""
+        def run():
+            out = self.module.deep_network(dict(params), X, y, activations=tuple(activations))
+            p, loss, grads = unpack(out, ("p", "loss", "grads"), "deep_network")
+            return p, loss, as_layer_dict(grads, tuple(params), "deep_network's grads")
+        return self.attempt(run)
+
+    def deep_train(self, params: Mapping[str, np.ndarray], X, y, *, epochs: int, lr: float,
+                   activations: tuple[str, ...], max_norm=None) -> Attempt:
+        """(losses (epochs,), final params dict, pre-clip total norms (epochs,) or None) of a network of any depth."""
+        def run():
+            out = self.module.deep_train(dict(params), X, y, epochs=epochs, lr=lr, activations=tuple(activations),
+                                         max_norm=max_norm)
+            losses, final, norms = unpack(out, ("losses", "params", "total_norms"), "deep_train")
+            return losses, as_layer_dict(final, tuple(params), "deep_train's params"), norms
         return self.attempt(run)

@@ -6,6 +6,7 @@ judges: never imports scratch_nn (nor pytest). Layout as in docs/engine-api.md (
 """
 
 from .clip import ClipResult, clip
+from .deep import deep_network, deep_train
 from .network import PARAM_NAMES, NetResult, network
 from .ops import GATES, GRAPHS, GateResult, GraphResult, gate, graph
 from .threads import set_threads
@@ -21,6 +22,8 @@ __all__ = [
     "NetResult",
     "TrainResult",
     "clip",
+    "deep_network",
+    "deep_train",
     "gate",
     "graph",
     "network",

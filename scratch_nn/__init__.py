@@ -5,6 +5,7 @@ The contract (names, signatures, array layout) is docs/engine-api.md. Samples ar
 
 from . import graphs
 from .clip import ClipResult, clip_grad_norm, clip_grad_norm_per_run
+from .deep import HIDDEN_ACTIVATIONS, DeepNet, Layers, deep_network, deep_train
 from .gates import Add, Exp, MatMul, Multiply, Power, ReLU, Sigmoid, Tanh
 from .gradcheck import (
     DirectionalCheckResult,
@@ -32,6 +33,11 @@ __all__ = [
     "Params",
     "TwoLayerNet",
     "History",
+    "DeepNet",
+    "Layers",
+    "HIDDEN_ACTIVATIONS",
+    "deep_network",
+    "deep_train",
     "clip_grad_norm",
     "clip_grad_norm_per_run",
     "ClipResult",

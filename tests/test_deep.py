@@ -1,0 +1,151 @@
+"""Networks of any depth against torch.autograd: probabilities, loss and every layer's weight and bias gradient,
+for every depth from 1 to 12, relu, tanh and sigmoid alone and mixed, widths from 1 to 256, float32 and float64;
+and the notebook's exploding gradients trained with and without clipping, both sides diverging (or not) alike.
+
+The initial parameters are the harness's (``parity.datasets.deep_init``: He before a ReLU, Xavier before tanh
+and sigmoid), with non-zero biases so that every bias path carries information.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from parity import tolerance
+from parity.compare import normwise_error
+from parity.datasets import deep_init
+from parity.returns import EngineProblem, as_result
+from parity.trajectory import Side, judge_run
+
+pytestmark = pytest.mark.parity_check
+
+DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
+ACTS = ("relu", "tanh", "sigmoid")
+N_IN, M = 6, 64
+# hidden widths, taken in turn: 1 and 256 included; a ReLU never gets a width-1 layer (it would be dead for every
+# sample, and every gradient below it 0)
+WIDTHS = (7, 1, 32, 256, 3, 64, 16, 2, 128, 5, 48, 9)
+
+
+def _stack(depth: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    acts = tuple(ACTS[(depth + i) % 3] for i in range(depth))
+    hidden = [WIDTHS[(depth + i) % len(WIDTHS)] for i in range(depth)]
+    hidden = [2 if w == 1 and a == "relu" else w for w, a in zip(hidden, acts)]
+    return (N_IN, *hidden, 1), acts
+
+
+CASES = {f"d1-{a}": ((N_IN, 5, 1), (a,)) for a in ACTS}
+CASES.update({f"d{d}-mixed": _stack(d) for d in range(2, 13)})
+# four square middle layers: a transposed weight or a skipped layer still runs, and only the numbers show it
+CASES["d4-square-w32"] = ((N_IN, 32, 32, 32, 32, 1), ("tanh", "sigmoid", "relu", "tanh"))
+
+
+def case_data(rng, widths, acts):
+    params = deep_init(rng, widths, acts, bias=0.1)
+    X = rng.standard_normal((widths[0], M))
+    y = (rng.uniform(size=(1, M)) < 0.5).astype(np.float64)
+    return params, X, y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES)
+def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
+    widths, acts = CASES[case]
+    engine.require(*(f"deep network {a}" for a in dict.fromkeys(acts)))
+    params, X, y = case_data(parity.rng(), widths, acts)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    X, y = X.astype(dtype), y.astype(dtype)
+    ref, ref64 = parity.torch_runs(lambda dt: torch_ref.deep_network(params, X, y, activations=acts, dtype=dt),
+                                   dtype)
+    result = engine.deep(params, X, y, acts)
+    tensors = {
+        "p": (result.get(lambda r: r[0]), ref.p, ref64.p if ref64 else None),
+        "loss": (result.get(lambda r: r[1]), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
+    }
+    for name in params:
+        tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
+                               ref64.grads[name] if ref64 else None)
+    parity.check(tensors, dtype=dtype, kind="random", warnings=result.warned(result))
+
+
+# -- exploding gradients, trained with and without clipping ---------------------------------------------------
+
+# ReLU at 1.5 times the He scale, 10 hidden layers of 32: every layer's gradient ~100 times the He network's
+# (gradient_flow.csv). At lr 0.1 the unclipped run overflows within a few steps; clipped at max_norm 1 it trains.
+EXPLODING_WIDTHS, EXPLODING_SCALE, EXPLODING_LR, EXPLODING_EPOCHS, EXPLODING_M = (8, *[32] * 10, 1), 1.5, 0.1, 12, 64
+MAX_NORMS = {"unclipped": None, "clipped": 1.0}
+
+
+def _first_nonfinite(losses: np.ndarray) -> int | None:
+    bad = ~np.isfinite(losses)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+@pytest.mark.parametrize("clip", MAX_NORMS)
+def test_exploding_training_against_torch(engine, torch_ref, parity, parity_seed, clip):
+    """float64, both sides from the same parameters: a finite run is judged as every trajectory
+    (parity.trajectory.judge_run); a diverging one must turn non-finite at the same epoch on both sides, its
+    finite losses before that within the float64 normwise bound (they grow past 1e80: an absolute bound means
+    nothing there)."""
+    engine.require("deep network relu", "deep training")
+    rng = np.random.default_rng(parity_seed("deep/exploding"))
+    depth = len(EXPLODING_WIDTHS) - 2
+    acts = ("relu",) * depth
+    params = deep_init(rng, EXPLODING_WIDTHS, "relu", scale=EXPLODING_SCALE)
+    X = rng.standard_normal((EXPLODING_WIDTHS[0], EXPLODING_M))
+    y = (rng.uniform(size=(1, EXPLODING_M)) < 0.5).astype(np.float64)
+    max_norm = MAX_NORMS[clip]
+    kw = dict(epochs=EXPLODING_EPOCHS, lr=EXPLODING_LR, activations=acts, max_norm=max_norm)
+    t = torch_ref.deep_train(params, X, y, dtype=np.float64, **kw)
+    attempt = engine.deep_train(params, X, y, **kw)
+    row = dict(case=f"deep-exploding-relu-{clip}", dtype="float64", kind="random", activation="relu",
+               dataset=f"deep-{depth}x{EXPLODING_WIDTHS[1]}-he{EXPLODING_SCALE:g}", n_in=EXPLODING_WIDTHS[0],
+               n_hidden=EXPLODING_WIDTHS[1], m=EXPLODING_M, epochs=EXPLODING_EPOCHS, lr=EXPLODING_LR,
+               max_norm=max_norm, torch_final_loss=float(t.losses[-1]), warnings=attempt.warned(attempt))
+    try:
+        if not attempt.ok:
+            raise EngineProblem(attempt.problem)
+        losses, final, norms = attempt.value
+        losses = as_result(losses, np.float64, "losses").astype(np.float64).reshape(-1)
+        if losses.shape != t.losses.shape:
+            raise EngineProblem(f"losses has shape {losses.shape}, expected {t.losses.shape}")
+        mine = np.concatenate([as_result(final[n], np.float64, n).ravel() for n in params])
+        norms = None if max_norm is None else as_result(norms, np.float64, "total_norms").reshape(-1)
+    except EngineProblem as exc:
+        parity.record("trajectories", dict(row, checked_error=np.inf, tolerance=np.nan, passed=False,
+                                           rule="the engine must train", failed_tensors="losses;final_params",
+                                           problem=str(exc)))
+        raise AssertionError(f"{row['case']}: {exc}\nrerun: {parity.rerun}") from None
+    theirs = np.concatenate([t.params[n].ravel() for n in params])
+    diverged, torch_diverged = _first_nonfinite(losses), _first_nonfinite(t.losses)
+    if torch_diverged is None:
+        verdict = judge_run(np.float64, Side(losses, mine, norms), Side(t.losses, theirs, t.total_norms))
+        failed = [n for n, e, b in (("losses", verdict.checked_error, verdict.tolerance),
+                                    ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
+                                    ("total_norms", verdict.norm_diff, verdict.norm_tolerance)) if e > b]
+        row.update(worst_loss_diff=verdict.worst_loss_diff, worst_epoch=verdict.worst_epoch,
+                   final_param_diff=verdict.final_param_diff, final_param_tolerance=verdict.final_param_tolerance,
+                   worst_norm_diff=verdict.norm_diff, checked_error=verdict.checked_error,
+                   tolerance=verdict.tolerance, rule=verdict.rule)
+        problem = "" if diverged is None else f"scratch diverges at epoch {diverged}, torch stays finite"
+    else:
+        before = min(torch_diverged, diverged if diverged is not None else torch_diverged)
+        bound = tolerance.normwise_tolerance(np.float64)
+        error = normwise_error(losses[:before], t.losses[:before])
+        failed = ["losses"] if diverged != torch_diverged or not error <= bound.bound else []
+        row.update(worst_loss_diff=float(np.max(np.abs(losses[:before] - t.losses[:before]), initial=0.0)),
+                   worst_epoch=before, checked_error=error, tolerance=bound.bound,
+                   rule=f"diverges at the same epoch; finite losses normwise, {bound.rule}")
+        problem = "" if diverged == torch_diverged else (
+            f"non-finite loss from epoch {diverged} in scratch, {torch_diverged} in torch")
+    parity.record("trajectories", dict(row, final_loss=float(losses[-1]), passed=not failed and not problem,
+                                       failed_tensors=";".join(failed), problem=problem))
+    assert not failed and not problem, (
+        f"{row['case']} (seed {parity_seed('deep/exploding')}): {problem or 'differs from torch'} on "
+        f"{', '.join(failed) or 'losses'}; checked error {row['checked_error']:.3g} > tolerance "
+        f"{row['tolerance']:.3g} [{row['rule']}]\nrerun: {parity.rerun}")
+    # the experiment itself: the configuration explodes without clipping and trains with it, on torch's side
+    if max_norm is None:
+        assert torch_diverged is not None, "the exploding configuration no longer diverges without clipping"
+    else:
+        assert torch_diverged is None, "the clipped run diverges"
