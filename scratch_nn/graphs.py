@@ -29,7 +29,7 @@ class GraphResult:
 def _seed(value: np.ndarray, upstream) -> np.ndarray:
     """A Python number upstream fills the output's shape and dtype; an array must match it (the gate checks)."""
     if isinstance(upstream, (int, float)) and not isinstance(upstream, bool):
-        return np.full(value.shape, upstream, dtype=value.dtype)
+        return np.full(value.shape, _checks.python_float("upstream", upstream), dtype=value.dtype)
     upstream = _checks.operand("upstream", upstream)
     if upstream.shape != value.shape:
         raise ValueError(f"upstream must have the graph output's shape {value.shape}; got {upstream.shape}")
