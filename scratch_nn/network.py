@@ -320,6 +320,7 @@ class TwoLayerNet:
 
     _flat = None  # no parameters yet
     _version = 0  # counts the changes of the parameters: a forward pass is stale once it moves on
+    _cache_version = None  # the version the saved forward pass was computed at
 
     def __init__(self, params: Params, activation: str) -> None:
         self.activation = _checks.activation(activation)
@@ -368,7 +369,7 @@ class TwoLayerNet:
         """with net.preserved(): ... -- inside, set net.params and run passes freely; on leaving, the parameters
         are as before bit for bit (copied back into the same arrays) and so is the last forward pass (still usable
         by loss and backward if it was). What the gradient checkers probe a network with."""
-        saved, state = self._params_view.copy(), (self._cache, getattr(self, "_cache_version", None))
+        saved, state = self._params_view.copy(), (self._cache, self._cache_version)
         version = self._version
         try:
             yield self
