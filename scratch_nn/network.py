@@ -382,6 +382,16 @@ class TwoLayerNet:
         self._cache_version = version
 
     @property
+    def activation(self) -> str:
+        """"relu" or "tanh". Setting it is checked, and makes the last forward pass stale (another function)."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, value: str) -> None:
+        self._activation = _checks.activation(value)
+        self._version += 1
+
+    @property
     def n_runs(self) -> int | None:
         """R for a stacked network, None for a single one."""
         return self._layout.n_runs
@@ -467,7 +477,7 @@ class TwoLayerNet:
 
     @property
     def _relu(self) -> bool:
-        return self.activation == "relu"
+        return self._activation == "relu"
 
     def _n_averaged(self, y: np.ndarray) -> np.ndarray:
         """N, the number of loss terms averaged per run, as a 0-d array of the network's dtype (exact)."""
@@ -479,8 +489,8 @@ class TwoLayerNet:
         if self._cache_version != self._version:
             raise RuntimeError(
                 f"{caller}() needs the forward pass of the current parameters, but they were modified by an inplace "
-                "operation (sgd_step or train) after the last forward(X): its values are those of the old "
-                "parameters; call forward(X) again"
+                "operation (sgd_step, train, or a new activation) after the last forward(X): its values are "
+                "those of the old parameters; call forward(X) again"
             )
         return self._cache
 

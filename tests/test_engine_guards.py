@@ -76,6 +76,17 @@ def set_foreign_cache():
     net.cache = other.cache
 
 
+def activation_changed_after_forward():
+    net = make_net()
+    net.forward(XOR_X)
+    net.activation = "tanh"
+    net.backward(XOR_Y)
+
+
+def activation_set_to_unknown():
+    make_net().activation = "sigmoid"
+
+
 def matmul_input_changed():
     a, b = np.ones((2, 3)), np.ones((3, 2))
     gate = sn.MatMul()
@@ -119,6 +130,9 @@ ERRORS = {
     "params-field-replaced": (replace_param_field, AttributeError,
                               r"^net\.params\.W1 cannot be replaced: .*net\.params = Params\(\.\.\.\)"),
     "cache-replaced": (set_foreign_cache, TypeError, r"^net\.cache can only be set to None"),
+    "activation-changed-after-forward": (activation_changed_after_forward, RuntimeError, rf"^backward\(\) needs .* {INPLACE}"),
+    "activation-set-to-unknown": (activation_set_to_unknown, ValueError,
+                                  r"^activation must be one of \('relu', 'tanh'\); got 'sigmoid'$"),
     # a gate's input changed between forward and backward (MatMul keeps the caller's arrays: see gates.py)
     "matmul-input-changed": (matmul_input_changed, RuntimeError, rf"^MatMul\.backward\(\): input b was {INPLACE}"),
     # masked arrays: the mask would be ignored (a masked NaN passed the finiteness check)
