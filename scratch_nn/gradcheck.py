@@ -223,8 +223,11 @@ def _directional(net: TwoLayerNet, X, y, n_directions: int, rng: np.random.Gener
     net.forward(X)
     grads = net.backward(y)
     saved = net.params.copy()
-    analytic, numeric, rounding = (np.empty(n_directions) for _ in range(3))
-    kinks = np.zeros(n_directions, dtype=np.int64)
+    analytic, numeric, rounding = (
+        _checks.allocation(f"n_directions={n_directions}", (n_directions,), np.float64) for _ in range(3)
+    )
+    kinks = _checks.allocation(f"n_directions={n_directions}", (n_directions,), np.int64)
+    kinks[...] = 0
     relu = net.activation == "relu"
     for k in range(n_directions):
         u = [rng.standard_normal(a.shape) for a in saved]

@@ -415,11 +415,15 @@ class TwoLayerNet:
         activation = _checks.activation(activation)
         rng = _checks.generator("rng", rng)
         dtype = _checks.float_dtype("dtype", dtype)
-        W1 = rng.standard_normal((*lead, n_hidden, n_in)) * np.sqrt(2.0 / n_in)
-        W2 = rng.standard_normal((*lead, n_out, n_hidden)) * np.sqrt(2.0 / n_hidden)
-        b1 = np.zeros((*lead, n_hidden, 1), dtype)
-        b2 = np.zeros((*lead, n_out, 1), dtype)
-        return cls(Params(W1.astype(dtype), b1, W2.astype(dtype), b2), activation)
+        try:
+            W1 = rng.standard_normal((*lead, n_hidden, n_in)) * np.sqrt(2.0 / n_in)
+            W2 = rng.standard_normal((*lead, n_out, n_hidden)) * np.sqrt(2.0 / n_hidden)
+            b1 = np.zeros((*lead, n_hidden, 1), dtype)
+            b2 = np.zeros((*lead, n_out, 1), dtype)
+            return cls(Params(W1.astype(dtype), b1, W2.astype(dtype), b2), activation)
+        except (MemoryError, ValueError) as error:  # ValueError: a size beyond what an array can index
+            sizes = f"n_in={n_in}, n_hidden={n_hidden}, n_out={n_out}" + (f", n_runs={n_runs}" if lead else "")
+            raise MemoryError(f"{sizes}: parameters of that size cannot be allocated ({error})") from None
 
     # -- one step, in pieces ------------------------------------------------------------------------------
 

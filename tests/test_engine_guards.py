@@ -168,6 +168,13 @@ ERRORS = {
     "epochs-2**62": (lambda: make_net().train(XOR_X, XOR_Y, 2**62, 0.1), MemoryError,
                      r"^epochs=4611686018427387904 asks for an array of shape \(4611686018427387904,\) .*more than can be"),
     "n_hidden-2**70": (init(n_hidden=2**70), ValueError, r"^n_hidden must be a positive integer up to 2\*\*63 - 1"),
+    "n_in-2**45": (init(n_in=2**45), MemoryError,
+                   r"^n_in=35184372088832, n_hidden=4, n_out=1: parameters of that size cannot be allocated"),
+    "n_hidden-n_runs-2**40": (init(n_hidden=2**40, n_runs=2**40), MemoryError,
+                              r"^n_in=2, n_hidden=1099511627776, n_out=1, n_runs=1099511627776: parameters of that"),
+    "n_directions-2**62": (lambda: sn.directional_gradient_check(make_net(), XOR_X, XOR_Y, 2**62,
+                                                                 rng=np.random.default_rng(0)),
+                           MemoryError, r"^n_directions=4611686018427387904 asks for an array of shape"),
     # taylor_check's steps
     "taylor-steps-negative": (taylor([1e-1, -1e-2, 1e-3, 1e-4]), ValueError, STEPS_MESSAGE + r".*; steps\[1\] = -0\.01$"),
     "taylor-steps-empty": (taylor([]), ValueError, STEPS_MESSAGE + r".*; got shape \(0,\)"),
