@@ -15,7 +15,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 ACTIVATIONS = ("relu", "tanh")
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
     return f"{type(value).__name__} {value!r}"
@@ -28,14 +28,14 @@ def _where(name: str, index) -> str:
 def _dtype_hint(name: str, dtype: np.dtype) -> str:
     if dtype.kind == "c":
         return "complex values have no order for a loss; pass the real part if that is what you mean"
-    return f"convert with {name}.astype(np.float64)"
+    return f"convert with {name}.astype(np.float64)" if name.isidentifier() else "convert with .astype(np.float64)"
 
 
 def float_array(name: str, value) -> np.ndarray:
     """A float32 or float64 ndarray, else TypeError. Subclasses that change what the values mean are refused:
     a masked array's mask (NumPy's functions would use the values under it), np.matrix's ``*``."""
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a float32 or float64 NumPy array; got {_describe(value)}")
+        raise TypeError(f"{name} must be a float32 or float64 NumPy array; got {describe(value)}")
     if type(value) is not np.ndarray and not isinstance(value, np.memmap):
         hint = f"{name}.filled(fill_value)" if isinstance(value, np.ma.MaskedArray) else f"np.asarray({name})"
         raise TypeError(
@@ -61,7 +61,7 @@ def operand(name: str, value):
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a float array or a Python number; got {_describe(value)}")
+        raise TypeError(f"{name} must be a float array or a Python number; got {describe(value)}")
     return float_array(name, value)
 
 
@@ -102,7 +102,7 @@ MAX_COUNT = int(np.iinfo(np.intp).max)
 
 def positive_int(name: str, value) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer; got {_describe(value)}")
+        raise TypeError(f"{name} must be a positive integer; got {describe(value)}")
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer; got {value}")
     if value > MAX_COUNT:
@@ -121,7 +121,7 @@ def allocation(what: str, shape: tuple, dtype) -> np.ndarray:
 
 def _real(name: str, value, expected: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {expected}; got {_describe(value)}")
+        raise TypeError(f"{name} must be {expected}; got {describe(value)}")
     try:
         return float(value)
     except OverflowError:
@@ -148,7 +148,7 @@ def positive(name: str, value) -> float:
 
 def flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {_describe(value)}")
+        raise TypeError(f"{name} must be True or False; got {describe(value)}")
     return bool(value)
 
 
@@ -161,7 +161,7 @@ def activation(value) -> str:
 def generator(name: str, value) -> np.random.Generator:
     if not isinstance(value, np.random.Generator):
         raise TypeError(
-            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {_describe(value)}"
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {describe(value)}"
         )
     return value
 
@@ -251,7 +251,7 @@ def params_layout(params) -> Layout:
     from .network import Params  # local: network imports this module
 
     if not isinstance(params, Params):
-        raise TypeError(f"params must be a scratch_nn.Params; got {_describe(params)}")
+        raise TypeError(f"params must be a scratch_nn.Params; got {describe(params)}")
     W1, b1, W2, b2 = (float_array(n, a) for n, a in zip(Params.NAMES, params))
     if W1.ndim not in (2, 3) or 0 in W1.shape:
         raise ValueError(
@@ -316,7 +316,7 @@ def grads_like(grads, params) -> None:
     from .network import Params
 
     if not isinstance(grads, Params):
-        raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {_describe(grads)}")
+        raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {describe(grads)}")
     for name, g, p in zip(Params.NAMES, grads, params):
         float_array(f"grads.{name}", g)
         if g.shape != p.shape:

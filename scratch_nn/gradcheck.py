@@ -9,6 +9,7 @@ Relative error = |a - n| / max(|a|, |n|, tiny), so an exact zero matched by an e
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -73,6 +74,15 @@ def _float64(name: str, x) -> np.ndarray:
     return x
 
 
+def _value(value) -> float:
+    """f's result as a float: a real number, or a float array with one element (a 0-d loss)."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind == "f":
+        return float(value.reshape(()))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"f must return the function's value, a real number; got {_checks.describe(value)}")
+    return _checks.python_float("f's value", value)
+
+
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of the scalar f at x, one element at a time.
 
@@ -88,9 +98,9 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: flo
         old = x[index]
         try:
             x[index] = old + eps
-            up, f_up = x[index], float(f(x))
+            up, f_up = x[index], _value(f(x))
             x[index] = old - eps
-            down, f_down = x[index], float(f(x))
+            down, f_down = x[index], _value(f(x))
         finally:
             x[index] = old
         grad[index] = (f_up - f_down) / (up - down)

@@ -143,7 +143,13 @@ def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.rand
     if net.dtype != np.float64:
         raise TypeError(f"taylor_check needs a float64 network (float32 rounding hides h**2); got {net.dtype}")
     rng = _checks.generator("rng", rng)
-    tensors = tuple(Params.NAMES if tensors is None else tensors)
+    if isinstance(tensors, str):
+        tensors = (tensors,)  # one name, not its letters
+    elif tensors is None:
+        tensors = Params.NAMES
+    elif not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"tensors must be a list or tuple of names from {Params.NAMES}; got {type(tensors).__name__}")
+    tensors = tuple(tensors)
     unknown = [t for t in tensors if t not in Params.NAMES]
     if unknown or not tensors:
         raise ValueError(f"tensors must be names from {Params.NAMES}; got {tensors}")

@@ -187,6 +187,19 @@ ERRORS = {
     "taylor-steps-str": (taylor("1e-3"), TypeError, STEPS_MESSAGE + r".*; got str '1e-3'$"),
     "taylor-steps-bools": (taylor([True, True, True]), TypeError, STEPS_MESSAGE),
     "taylor-steps-10**400": (taylor([10**400, 1.0, 0.1]), ValueError, STEPS_MESSAGE + ".*beyond float64's range$"),
+    "taylor-tensors-not-a-sequence": (lambda: sn.taylor_check(make_net(activation="tanh"), XOR_X, XOR_Y,
+                                                              rng=np.random.default_rng(0), tensors=3),
+                                      TypeError, r"^tensors must be a list or tuple of names from .*; got int$"),
+    # a graph's inputs are named as the graph names them, not as its first gate does
+    "graph-input-int-array": (lambda: sn.graphs.add_mul(np.ones(3), np.ones(3, np.int64), 1.0), TypeError,
+                              r"^y must be a float32 or float64 array; got int64 \(convert with y\.astype"),
+    "graph-inputs-not-broadcastable": (lambda: sn.graphs.shared_input(np.ones(3), np.ones(2), 1.0), ValueError,
+                                       r"^shared_input inputs must broadcast together; got a \(3,\), b \(2,\), c \(\)$"),
+    # numerical_gradient's f must return a number
+    "numerical-gradient-f-returns-array": (lambda: sn.numerical_gradient(lambda v: v * 2, np.ones(2)), TypeError,
+                                           r"^f must return the function's value, a real number; got float64 array"),
+    "numerical-gradient-f-returns-str": (lambda: sn.numerical_gradient(lambda v: "1", np.ones(2)), TypeError,
+                                         r"^f must return the function's value, a real number; got str '1'$"),
 }
 
 
@@ -305,6 +318,12 @@ def dtype_spellings_accepted():
         assert make_net().params.astype(spelling).W1.dtype == dtype
 
 
+def taylor_tensors_one_name():
+    net = make_net(activation="tanh")
+    result = sn.taylor_check(net, XOR_X, XOR_Y, rng=np.random.default_rng(0), tensors="W1")
+    assert result.tensors == ("W1",)  # one name, not the letters W and 1
+
+
 def large_python_numbers_within_range():
     out = sn.Add().forward(np.ones(2), 10**300)  # an int that is a float64
     np.testing.assert_array_equal(out, np.full(2, 1e300))
@@ -328,6 +347,7 @@ RESULTS = {
     "relu-minus-zero-float64": relu_keeps_minus_zero(np.float64),
     "dtype-spellings-accepted": dtype_spellings_accepted,
     "large-python-numbers-within-range": large_python_numbers_within_range,
+    "taylor-tensors-one-name": taylor_tensors_one_name,
 }
 
 
