@@ -65,14 +65,17 @@ def operand(name: str, value):
     return float_array(name, value)
 
 
+def big_int(value: int) -> str:
+    """How an int too large for a float is shown (str() of an int over 4300 digits is itself an error)."""
+    return f"an int of about 1e{math.log10(abs(value)):.0f}"
+
+
 def python_float(name: str, value: float) -> float:
     """A Python int or float as a float64 value; an int beyond float64's range is a ValueError, not inf."""
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(
-            f"{name} must be a number within float64's range (|x| < 1.8e308); got an int of {len(str(abs(value)))} digits"
-        ) from None
+        raise ValueError(f"{name} must be a number within float64's range (|x| < 1.8e308); got {big_int(value)}") from None
 
 
 def finite(name: str, a: np.ndarray) -> None:
@@ -116,7 +119,9 @@ def allocation(what: str, shape: tuple, dtype) -> np.ndarray:
         return np.empty(shape, dtype)
     except (MemoryError, ValueError):
         size = math.prod(shape) * np.dtype(dtype).itemsize
-        raise MemoryError(f"{what} asks for an array of shape {shape} ({size / 2**30:.3g} GiB), more than can be allocated") from None
+        raise MemoryError(
+            f"{what} asks for an array of shape {shape} ({size / 2**30:.3g} GiB), more than can be allocated"
+        ) from None
 
 
 def _real(name: str, value, expected: str) -> float:
@@ -125,7 +130,7 @@ def _real(name: str, value, expected: str) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"{name} must be {expected}; got an int of {len(str(abs(value)))} digits") from None
+        raise ValueError(f"{name} must be {expected}; got {big_int(value)}") from None
 
 
 def finite_positive(name: str, value) -> float:

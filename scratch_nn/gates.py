@@ -146,8 +146,7 @@ class Power(_Gate):
         elif -(2**63) <= exponent < 2**63:
             self.exponent = int(exponent)
         else:  # NumPy (and torch) take an integer exponent as a C int64
-            raise ValueError(f"Power exponent must be an int64 (|n| < 2**63) or a float; got an int of "
-                             f"{len(str(abs(exponent)))} digits")
+            raise ValueError(f"Power exponent must be an int64 (|n| < 2**63) or a float; got {_checks.big_int(exponent)}")
 
     @_silent
     def forward(self, x) -> np.ndarray:
