@@ -337,7 +337,13 @@ class TwoLayerNet:
 
     @params.setter
     def params(self, params: Params) -> None:
-        layout = _checks.params_layout(params)
+        if self._flat is not None and isinstance(params, Params) and all(
+            type(a) is np.ndarray and a.shape == mine.shape and a.dtype == mine.dtype
+            for a, mine in zip(params, self._params)
+        ):
+            layout = self._layout  # the arrays of the current, checked layout: nothing to check again
+        else:
+            layout = _checks.params_layout(params)
         if self._flat is None or [a.shape for a in params] != [a.shape for a in self._params] or (
             layout.dtype != self._layout.dtype
         ):
