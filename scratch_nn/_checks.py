@@ -5,6 +5,7 @@ Nothing past these checks should ever raise a NumPy error or return a silently w
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import NamedTuple
 
@@ -14,7 +15,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 ACTIVATIONS = ("relu", "tanh")
 
 
-def _describe(value) -> str:
+def describe(value) -> str:
     if isinstance(value, np.ndarray):
         return f"{value.dtype} array of shape {value.shape}"
     return f"{type(value).__name__} {value!r}"
@@ -27,13 +28,20 @@ def _where(name: str, index) -> str:
 def _dtype_hint(name: str, dtype: np.dtype) -> str:
     if dtype.kind == "c":
         return "complex values have no order for a loss; pass the real part if that is what you mean"
-    return f"convert with {name}.astype(np.float64)"
+    return f"convert with {name}.astype(np.float64)" if name.isidentifier() else "convert with .astype(np.float64)"
 
 
 def float_array(name: str, value) -> np.ndarray:
-    """A float32 or float64 ndarray, else TypeError."""
+    """A float32 or float64 ndarray, else TypeError. Subclasses that change what the values mean are refused:
+    a masked array's mask (NumPy's functions would use the values under it), np.matrix's ``*``."""
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a float32 or float64 NumPy array; got {_describe(value)}")
+        raise TypeError(f"{name} must be a float32 or float64 NumPy array; got {describe(value)}")
+    if type(value) is not np.ndarray and not isinstance(value, np.memmap):
+        hint = f"{name}.filled(fill_value)" if isinstance(value, np.ma.MaskedArray) else f"np.asarray({name})"
+        raise TypeError(
+            f"{name} must be a plain NumPy array; got {type(value).__module__}.{type(value).__name__} "
+            f"(its values would be used as they are, ignoring what the subclass adds); pass {hint}"
+        )
     if value.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"{name} must be a float32 or float64 array; got {value.dtype} ({_dtype_hint(name, value.dtype)})"
@@ -49,12 +57,25 @@ def operand(name: str, value):
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a float array or a Python number; got bool {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
+        return python_float(name, value)
     if isinstance(value, np.generic):
         value = np.asarray(value)
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{name} must be a float array or a Python number; got {_describe(value)}")
+        raise TypeError(f"{name} must be a float array or a Python number; got {describe(value)}")
     return float_array(name, value)
+
+
+def big_int(value: int) -> str:
+    """How an int too large for a float is shown (str() of an int over 4300 digits is itself an error)."""
+    return f"an int of about 1e{math.log10(abs(value)):.0f}"
+
+
+def python_float(name: str, value: float) -> float:
+    """A Python int or float as a float64 value; an int beyond float64's range is a ValueError, not inf."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a number within float64's range (|x| < 1.8e308); got {big_int(value)}") from None
 
 
 def finite(name: str, a: np.ndarray) -> None:
@@ -78,18 +99,38 @@ def labels(name: str, y: np.ndarray) -> None:
         raise ValueError(f"{name} must hold labels in [0, 1]; {_where(name, index)} = {y[index]}")
 
 
+#: the largest size or count any argument may have: an array axis (np.intp), what NumPy can index
+MAX_COUNT = int(np.iinfo(np.intp).max)
+
+
 def positive_int(name: str, value) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer; got {_describe(value)}")
+        raise TypeError(f"{name} must be a positive integer; got {describe(value)}")
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer; got {value}")
+    if value > MAX_COUNT:
+        raise ValueError(f"{name} must be a positive integer up to 2**63 - 1 (an array size); got {value}")
     return int(value)
+
+
+def allocation(what: str, shape: tuple, dtype) -> np.ndarray:
+    """np.empty(shape, dtype), or a MemoryError that names the argument behind the size (what)."""
+    try:
+        return np.empty(shape, dtype)
+    except (MemoryError, ValueError):
+        size = math.prod(shape) * np.dtype(dtype).itemsize
+        raise MemoryError(
+            f"{what} asks for an array of shape {shape} ({size / 2**30:.3g} GiB), more than can be allocated"
+        ) from None
 
 
 def _real(name: str, value, expected: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be {expected}; got {_describe(value)}")
-    return float(value)
+        raise TypeError(f"{name} must be {expected}; got {describe(value)}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be {expected}; got {big_int(value)}") from None
 
 
 def finite_positive(name: str, value) -> float:
@@ -112,7 +153,7 @@ def positive(name: str, value) -> float:
 
 def flag(name: str, value) -> bool:
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False; got {_describe(value)}")
+        raise TypeError(f"{name} must be True or False; got {describe(value)}")
     return bool(value)
 
 
@@ -125,19 +166,26 @@ def activation(value) -> str:
 def generator(name: str, value) -> np.random.Generator:
     if not isinstance(value, np.random.Generator):
         raise TypeError(
-            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {_describe(value)}"
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {describe(value)}"
         )
     return value
 
 
 def float_dtype(name: str, value) -> np.dtype:
-    try:
-        dtype = np.dtype(value)
-    except TypeError:
-        dtype = None
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name} must be np.float32 or np.float64; got {value!r}")
-    return dtype
+    """np.dtype float32 or float64 from its name, its NumPy type or its dtype; anything else (None, a typo,
+    "float", Python's float, "f8", another dtype) is a TypeError: np.dtype(None) and np.dtype(float) are float64,
+    "float" is float32 in torch, and a typo must not pass for the default."""
+    # NOTE: `np.dtype(value) in FLOAT_DTYPES` let None and typos through: a NumPy dtype compares equal to None
+    # (np.dtype(None) is float64). Each kind of spelling is compared on its own.
+    if isinstance(value, str):
+        ok = value in ("float32", "float64")
+    elif isinstance(value, np.dtype):
+        ok = value in FLOAT_DTYPES and value.isnative
+    else:
+        ok = value is np.float32 or value is np.float64
+    if not ok:
+        raise TypeError(f"{name} must be np.float32 or np.float64 (or the name 'float32' or 'float64'); got {value!r}")
+    return np.dtype(value)
 
 
 def same_dtype(name: str, a: np.ndarray, dtype: np.dtype, owner_has: str) -> None:
@@ -156,7 +204,7 @@ def upstream(gate: str, value, shape: tuple, dtype: np.dtype) -> np.ndarray:
     """The gradient arriving at a gate's output: same shape and dtype as that output."""
     name = f"{gate}.backward upstream"
     if isinstance(value, (int, float)) and not isinstance(value, bool) and shape == ():
-        return np.asarray(value, dtype=dtype)
+        return np.asarray(python_float(name, value), dtype=dtype)
     value = operand(name, value)
     if not isinstance(value, np.ndarray) or value.shape != shape:
         got = value.shape if isinstance(value, np.ndarray) else "a Python number"
@@ -208,7 +256,7 @@ def params_layout(params) -> Layout:
     from .network import Params  # local: network imports this module
 
     if not isinstance(params, Params):
-        raise TypeError(f"params must be a scratch_nn.Params; got {_describe(params)}")
+        raise TypeError(f"params must be a scratch_nn.Params; got {describe(params)}")
     W1, b1, W2, b2 = (float_array(n, a) for n, a in zip(Params.NAMES, params))
     if W1.ndim not in (2, 3) or 0 in W1.shape:
         raise ValueError(
@@ -273,7 +321,7 @@ def grads_like(grads, params) -> None:
     from .network import Params
 
     if not isinstance(grads, Params):
-        raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {_describe(grads)}")
+        raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {describe(grads)}")
     for name, g, p in zip(Params.NAMES, grads, params):
         float_array(f"grads.{name}", g)
         if g.shape != p.shape:

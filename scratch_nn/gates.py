@@ -10,6 +10,11 @@ Inputs are float32/float64 arrays or Python numbers; a Python number is a weak s
 arithmetic silently, as in torch: ``Exp`` overflows to inf, ``0 ** -1`` is inf, ``inf * 0`` is NaN, and no
 floating-point warning is raised (``_silent``). The one exception is ``Sigmoid.forward``, which is stable by
 construction and only lets exp underflow to 0, so that a test under ``np.errstate(all="raise")`` proves it.
+
+What backward reads cannot change behind its back (torch refuses the same with its version counters): the
+elementwise gates keep copies of the inputs they need, the output-saving gates return a copy of their output,
+and MatMul, whose products round by the operands' memory layout, keeps the caller's arrays and refuses a
+backward after either was modified in place.
 """
 
 from __future__ import annotations
@@ -87,6 +92,11 @@ def _binary(gate: str, a, b):
     return a, b
 
 
+def _own(x):
+    """A copy of an array input that backward will read (a Python number is immutable already)."""
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
 def _unary(gate: str, x) -> np.ndarray:
     # NOTE: a Python number becomes a float64 0-d array; Python arithmetic would raise on 0.0 ** -1
     # and return a complex number for (-8.0) ** (1 / 3) where NumPy (and torch) give inf and nan.
@@ -112,7 +122,7 @@ class Multiply(_Gate):
 
     @_silent
     def forward(self, a, b) -> np.ndarray:
-        self.a, self.b = _binary("Multiply", a, b)
+        self.a, self.b = (_own(v) for v in _binary("Multiply", a, b))
         return self._record(self.a * self.b, self.a, self.b)
 
     @_silent
@@ -131,11 +141,16 @@ class Power(_Gate):
     def __init__(self, exponent) -> None:
         if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, numbers.Real):
             raise TypeError(f"Power exponent must be an int or a float; got {type(exponent).__name__} {exponent!r}")
-        self.exponent = int(exponent) if isinstance(exponent, numbers.Integral) else float(exponent)
+        if not isinstance(exponent, numbers.Integral):
+            self.exponent = _checks.python_float("Power exponent", exponent)
+        elif -(2**63) <= exponent < 2**63:
+            self.exponent = int(exponent)
+        else:  # NumPy (and torch) take an integer exponent as a C int64
+            raise ValueError(f"Power exponent must be an int64 (|n| < 2**63) or a float; got {_checks.big_int(exponent)}")
 
     @_silent
     def forward(self, x) -> np.ndarray:
-        self.x = _unary("Power", x)
+        self.x = _unary("Power", x).copy()
         return self._record(_precise.power(self.x, self.exponent), self.x)
 
     @_silent
@@ -154,7 +169,7 @@ class Exp(_Gate):
     def forward(self, x) -> np.ndarray:
         x = _unary("Exp", x)
         self.out = self._record(_precise.exp(x), x)
-        return self.out
+        return self.out.copy()
 
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray]:
@@ -178,7 +193,7 @@ class Sigmoid(_Gate):
     def forward(self, x) -> np.ndarray:
         x = _unary("Sigmoid", x)
         self.out = self._record(_sigmoid(x), x)
-        return self.out
+        return self.out.copy()
 
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray]:
@@ -187,7 +202,8 @@ class Sigmoid(_Gate):
 
 
 class ReLU(_Gate):
-    """out = max(x, 0), NaN propagating (as torch.relu). backward: g where out > 0, else 0.
+    """out = x where x < 0 is false, else 0: max(x, 0) keeping NaN and -0.0, as torch.relu. backward: g where
+    out > 0, else 0.
 
     NOTE: the derivative at exactly 0 is 0, as torch's threshold_backward(g, out, 0) which zeroes where
     out <= 0; a NaN output passes g through, also as torch.
@@ -196,8 +212,10 @@ class ReLU(_Gate):
     @_silent
     def forward(self, x) -> np.ndarray:
         x = _unary("ReLU", x)
-        self.out = self._record(np.maximum(x, 0), x)  # np.maximum propagates NaN; np.fmax would not
-        return self.out
+        # NOTE: np.where, not np.maximum(x, 0), which returns +0.0 for -0.0 (then Power(-1) gives +inf where torch
+        # gives -inf); NaN < 0 is false, so NaN propagates (np.fmax would drop it)
+        self.out = self._record(np.where(x < 0, 0, x), x)
+        return self.out.copy()
 
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray]:
@@ -213,7 +231,7 @@ class Tanh(_Gate):
     def forward(self, x) -> np.ndarray:
         x = _unary("Tanh", x)
         self.out = self._record(_precise.tanh(x), x)
-        return self.out
+        return self.out.copy()
 
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray]:
@@ -235,10 +253,26 @@ class MatMul(_Gate):
         a = _checks.operand("MatMul input a", a)
         b = _checks.operand("MatMul input b", b)
         _checks.matmul_shapes(a, b)
+        # NOTE: the caller's arrays, not copies: matmul rounds by memory layout (BLAS for C- or F-ordered operands,
+        # its own loop for others), and a copy would change the layout. The copies only witness the values.
         self.a, self.b = a, b
+        self._seen = (a.copy(), b.copy())
         return self._record(a @ b, a, b)
 
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray, np.ndarray]:
         g = self._upstream(upstream)
+        for name, now, seen in zip("ab", (self.a, self.b), self._seen):
+            if not _same_bits(now, seen):
+                raise RuntimeError(
+                    f"MatMul.backward(): input {name} was modified by an inplace operation after forward() (torch "
+                    "refuses this too: 'one of the variables needed for gradient computation has been modified by "
+                    "an inplace operation'); call forward() again with the new values"
+                )
         return self._grads(g @ self.b.swapaxes(-1, -2), self.a.swapaxes(-1, -2) @ g)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal bit for bit (so -0.0 differs from 0.0, and a NaN equals itself)."""
+    unsigned = f"u{a.itemsize}"
+    return bool(np.array_equal(a.view(unsigned), b.view(unsigned)))

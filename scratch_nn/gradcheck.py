@@ -9,6 +9,7 @@ Relative error = |a - n| / max(|a|, |n|, tiny), so an exact zero matched by an e
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -73,24 +74,33 @@ def _float64(name: str, x) -> np.ndarray:
     return x
 
 
+def _value(value) -> float:
+    """f's result as a float: a real number, or a float array with one element (a 0-d loss)."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind == "f":
+        return float(value.reshape(()))
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"f must return the function's value, a real number; got {_checks.describe(value)}")
+    return _checks.python_float("f's value", value)
+
+
 def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """Central differences of the scalar f at x, one element at a time.
 
-    f: f(x) -> float, reading x. x: a float64 array of any shape; each element is set to x_i + eps and
-    x_i - eps in place and then restored bit for bit (also when f raises).
+    f: f(x) -> float, reading its argument: a copy of x with one element set to x_i + eps, then to x_i - eps
+    (x itself is never written). x: a float64 array of any shape.
     Returns an array shaped like x: (f(x_i + eps) - f(x_i - eps)) / (actual step), the actual step being the
     difference of the two perturbed values as stored, which is 2 eps up to the rounding of x_i +- eps.
     """
-    x = _float64("x", x)
+    x = _float64("x", x).copy()
     eps = _checks.finite_positive("eps", eps)
     grad = np.empty_like(x)
     for index in np.ndindex(x.shape):
         old = x[index]
         try:
             x[index] = old + eps
-            up, f_up = x[index], float(f(x))
+            up, f_up = x[index], _value(f(x))
             x[index] = old - eps
-            down, f_down = x[index], float(f(x))
+            down, f_down = x[index], _value(f(x))
         finally:
             x[index] = old
         grad[index] = (f_up - f_down) / (up - down)
@@ -102,7 +112,7 @@ def gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float = 
     every parameter. The net must be float64 (refused otherwise); X, y as for net.forward and net.loss.
 
     A stacked network is checked run by run, each run's elements against that run's loss.
-    The parameters and the net's forward cache are as before when this returns.
+    The parameters and the net's forward cache are as before when this returns (net.preserved()).
     """
     if not isinstance(net, TwoLayerNet):
         raise TypeError(f"net must be a scratch_nn.TwoLayerNet; got {type(net).__name__}")
@@ -112,12 +122,26 @@ def gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float = 
             f"gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); got {net.dtype}: "
             "cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y with .astype(np.float64)"
         )
-    cache = net.cache
+    with net.preserved():
+        return _gradient_check(net, X, y, eps)
+
+
+def _gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float) -> GradCheckResult:
     net.forward(X)
     analytic = net.backward(y)
+    theta = net.params.copy()
 
-    def loss_of_run(run):
-        def f(_):
+    def loss_of(i: int, run):
+        """The loss (of one run) as a function of tensor i (of that run), the others at theta."""
+
+        def f(part):
+            arrays = list(theta)
+            if run is None:
+                arrays[i] = part
+            else:
+                arrays[i] = arrays[i].copy()
+                arrays[i][run] = part
+            net.params = Params(*arrays)
             net.forward(X)
             loss = net.loss(y)
             return loss if run is None else loss[run]
@@ -125,17 +149,14 @@ def gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float = 
         return f
 
     checks = []
-    try:
-        for name, param, a in zip(Params.NAMES, net.params, analytic):
-            numeric = np.empty_like(param)
-            if net.n_runs is None:
-                numeric[...] = numerical_gradient(loss_of_run(None), param, eps)
-            else:
-                for run in range(net.n_runs):
-                    numeric[run] = numerical_gradient(loss_of_run(run), param[run], eps)
-            checks.append(_compare(name, a, numeric))
-    finally:
-        net.cache = cache
+    for i, (name, param, a) in enumerate(zip(Params.NAMES, theta, analytic)):
+        numeric = np.empty_like(param)
+        if net.n_runs is None:
+            numeric[...] = numerical_gradient(loss_of(i, None), param, eps)
+        else:
+            for run in range(net.n_runs):
+                numeric[run] = numerical_gradient(loss_of(i, run), param[run], eps)
+        checks.append(_compare(name, a, numeric))
     return GradCheckResult(tuple(checks), eps)
 
 
@@ -204,37 +225,37 @@ def directional_gradient_check(
             f"{net.dtype}: cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y with "
             ".astype(np.float64)"
         )
-    cache = net.cache
+    with net.preserved():
+        return _directional(net, X, y, n_directions, rng, eps)
+
+
+def _directional(net: TwoLayerNet, X, y, n_directions: int, rng: np.random.Generator, eps: float):
     net.forward(X)
     grads = net.backward(y)
-    params = net.params
-    saved = params.copy()
-    analytic, numeric, rounding = (np.empty(n_directions) for _ in range(3))
-    kinks = np.zeros(n_directions, dtype=np.int64)
+    saved = net.params.copy()
+    analytic, numeric, rounding = (
+        _checks.allocation(f"n_directions={n_directions}", (n_directions,), np.float64) for _ in range(3)
+    )
+    kinks = _checks.allocation(f"n_directions={n_directions}", (n_directions,), np.int64)
+    kinks[...] = 0
     relu = net.activation == "relu"
-    try:
-        for k in range(n_directions):
-            u = [rng.standard_normal(a.shape) for a in params]
-            norm = np.sqrt(sum(np.vdot(d, d) for d in u))
-            losses, moved, active = [], [], []
-            for sign in (1.0, -1.0):
-                for p, theta, d in zip(params, saved, u):
-                    np.add(theta, (sign * eps / norm) * d, out=p)
-                moved.append([p.copy() for p in params])
-                net.forward(X)
-                losses.append(float(np.sum(net.loss(y))))
-                if relu:
-                    active.append(net.cache.h > 0)
-            step = [plus - minus for plus, minus in zip(*moved)]
-            analytic[k] = sum(np.vdot(g, d) for g, d in zip(grads, step)) / (2 * eps)
-            numeric[k] = (losses[0] - losses[1]) / (2 * eps)
-            rounding[k] = 8 * np.spacing(max(abs(losses[0]), abs(losses[1]))) / (2 * eps)
+    for k in range(n_directions):
+        u = [rng.standard_normal(a.shape) for a in saved]
+        norm = np.sqrt(sum(np.vdot(d, d) for d in u))
+        losses, moved, active = [], [], []
+        for sign in (1.0, -1.0):
+            moved.append([theta + (sign * eps / norm) * d for theta, d in zip(saved, u)])
+            net.params = Params(*moved[-1])
+            net.forward(X)
+            losses.append(float(np.sum(net.loss(y))))
             if relu:
-                kinks[k] = np.count_nonzero(active[0] != active[1])
-    finally:
-        for p, theta in zip(params, saved):
-            p[...] = theta
-        net.cache = cache
+                active.append(net.cache.h > 0)
+        step = [plus - minus for plus, minus in zip(*moved)]
+        analytic[k] = sum(np.vdot(g, d) for g, d in zip(grads, step)) / (2 * eps)
+        numeric[k] = (losses[0] - losses[1]) / (2 * eps)
+        rounding[k] = 8 * np.spacing(max(abs(losses[0]), abs(losses[1]))) / (2 * eps)
+        if relu:
+            kinks[k] = np.count_nonzero(active[0] != active[1])
     return DirectionalCheckResult(analytic, numeric, rounding, kinks, eps)
 
 

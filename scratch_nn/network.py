@@ -25,12 +25,17 @@ makes X C-contiguous).
 
 Like torch and the gates, the arithmetic follows IEEE silently: a diverging run shows inf/NaN in its losses,
 with no floating-point warnings (the methods run under np.errstate(all="ignore")). Inputs are validated.
+
+No gradient is computed from values other than those its forward saw (torch's version counters refuse the same):
+net.params and net.cache are read-only views, forward keeps its own copy of X and returns a copy of p, and
+loss() and backward() refuse a forward made before the parameters last changed (sgd_step, train, net.params = ...).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
@@ -66,6 +71,39 @@ class Params:
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return dict(zip(self.NAMES, self))
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+class NetworkParams(Params):
+    """A network's own parameters as net.params gives them: read-only views of its buffer, fields fixed.
+
+    Writing into them (net.params.W2 *= 3) or replacing one (net.params.W1 = a) would change what the last forward
+    pass computed from, or leave the network with an array it does not own; net.params = Params(...) is the way.
+    copy() and astype() give a plain, writable Params.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *arrays: np.ndarray) -> None:
+        for name, a in zip(self.NAMES, arrays):
+            object.__setattr__(self, name, _read_only(a))
+
+    def __setattr__(self, name, value) -> None:
+        raise AttributeError(
+            f"net.params.{name} cannot be replaced: net.params holds read-only views of the network's own buffer. "
+            f"Assign a whole Params instead (net.params = Params(...), checked and copied in), e.g. "
+            f"p = net.params.copy(); p.{name} = ...; net.params = p"
+        )
+
+    __delattr__ = __setattr__
+
+    def __reduce__(self):  # copy.deepcopy and pickle give a plain Params
+        return (Params, tuple(self))
 
 
 @dataclass(frozen=True)
@@ -280,25 +318,84 @@ class TwoLayerNet:
     values from net.params. activation: "relu" or "tanh".
     """
 
+    _flat = None  # no parameters yet
+    _version = 0  # counts the changes of the parameters: a forward pass is stale once it moves on
+    _cache_version = None  # the version the saved forward pass was computed at
+
     def __init__(self, params: Params, activation: str) -> None:
         self.activation = _checks.activation(activation)
         self.params = params
 
     @property
     def params(self) -> Params:
-        """The network's parameters (views into its flat buffer; sgd_step and train update them in place).
+        """The network's parameters: read-only views into its flat buffer, which sgd_step and train update in
+        place (so they show the current values). Their fields cannot be replaced.
 
         To replace them, assign a Params (net.params = ...): it is checked and copied in.
         """
-        return self._params
+        return self._params_view
 
     @params.setter
     def params(self, params: Params) -> None:
-        self._layout = _checks.params_layout(params)
-        self._flat, self._params = _packed([a.shape for a in params], self._layout.dtype)
+        if self._flat is not None and isinstance(params, Params) and all(
+            type(a) is np.ndarray and a.shape == mine.shape and a.dtype == mine.dtype
+            for a, mine in zip(params, self._params)
+        ):
+            layout = self._layout  # the arrays of the current, checked layout: nothing to check again
+        else:
+            layout = _checks.params_layout(params)
+        if self._flat is None or [a.shape for a in params] != [a.shape for a in self._params] or (
+            layout.dtype != self._layout.dtype
+        ):
+            self._flat, self._params = _packed([a.shape for a in params], layout.dtype)
+            self._params_view = NetworkParams(*self._params)
+        elif any(np.may_share_memory(a, self._flat) for a in params):
+            params = params.copy()  # parts of this network's own buffer, which the copy below overwrites
+        # NOTE: the same layout is copied into the same buffer: no fresh pages, and net.params views stay valid
         for mine, theirs in zip(self._params, params):
             mine[...] = theirs
-        self.cache: ForwardCache | None = None
+        self._layout = layout
+        self._version += 1
+        self._cache = None
+
+    @property
+    def cache(self) -> ForwardCache | None:
+        """What the last forward(X) saved for loss and backward (read-only views), or None. After train(), its
+        last epoch's forward, stale (the update followed it): loss() and backward() refuse it."""
+        return self._cache
+
+    @cache.setter
+    def cache(self, value: None) -> None:
+        if value is not None:
+            raise TypeError("net.cache can only be set to None (to drop it); forward(X) fills it")
+        self._cache = None
+
+    @contextlib.contextmanager
+    def preserved(self) -> Iterator[TwoLayerNet]:
+        """with net.preserved(): ... -- inside, set net.params and run passes freely; on leaving, the parameters
+        are as before bit for bit (copied back into the same arrays) and so is the last forward pass (still usable
+        by loss and backward if it was). What the gradient checkers probe a network with."""
+        saved, state = self._params_view.copy(), (self._cache, self._cache_version)
+        version = self._version
+        try:
+            yield self
+        finally:
+            self.params = saved
+            (self._cache, self._cache_version), self._version = state, version
+
+    def _keep(self, cache: ForwardCache, version: int) -> None:
+        self._cache = ForwardCache(*(_read_only(a) for a in cache))
+        self._cache_version = version
+
+    @property
+    def activation(self) -> str:
+        """"relu" or "tanh". Setting it is checked, and makes the last forward pass stale (another function)."""
+        return self._activation
+
+    @activation.setter
+    def activation(self, value: str) -> None:
+        self._activation = _checks.activation(value)
+        self._version += 1
 
     @property
     def n_runs(self) -> int | None:
@@ -324,11 +421,15 @@ class TwoLayerNet:
         activation = _checks.activation(activation)
         rng = _checks.generator("rng", rng)
         dtype = _checks.float_dtype("dtype", dtype)
-        W1 = rng.standard_normal((*lead, n_hidden, n_in)) * np.sqrt(2.0 / n_in)
-        W2 = rng.standard_normal((*lead, n_out, n_hidden)) * np.sqrt(2.0 / n_hidden)
-        b1 = np.zeros((*lead, n_hidden, 1), dtype)
-        b2 = np.zeros((*lead, n_out, 1), dtype)
-        return cls(Params(W1.astype(dtype), b1, W2.astype(dtype), b2), activation)
+        try:
+            W1 = rng.standard_normal((*lead, n_hidden, n_in)) * np.sqrt(2.0 / n_in)
+            W2 = rng.standard_normal((*lead, n_out, n_hidden)) * np.sqrt(2.0 / n_hidden)
+            b1 = np.zeros((*lead, n_hidden, 1), dtype)
+            b2 = np.zeros((*lead, n_out, 1), dtype)
+            return cls(Params(W1.astype(dtype), b1, W2.astype(dtype), b2), activation)
+        except (MemoryError, ValueError) as error:  # ValueError: a size beyond what an array can index
+            sizes = f"n_in={n_in}, n_hidden={n_hidden}, n_out={n_out}" + (f", n_runs={n_runs}" if lead else "")
+            raise MemoryError(f"{sizes}: parameters of that size cannot be allocated ({error})") from None
 
     # -- one step, in pieces ------------------------------------------------------------------------------
 
@@ -338,11 +439,13 @@ class TwoLayerNet:
         Keeps what loss and backward need in self.cache (a ForwardCache).
         """
         X = _checks.inputs(X, self._layout)
-        step = _Step(self._params, self._relu, X)
+        # NOTE: its own C-ordered copy, so that the caller changing X before backward changes nothing (the layout
+        # _Step would make of X anyway: the same products, the same bits)
+        step = _Step(self._params, self._relu, np.array(X, order="C"))
         with np.errstate(all="ignore"):
             step.forward()
-        self.cache = step.cache
-        return step.p
+        self._keep(step.cache, self._version)
+        return step.p.copy()
 
     def loss(self, y: np.ndarray):
         """y: labels in [0, 1] shaped like the last forward's output (or shared (n_out, m) when stacked).
@@ -366,12 +469,13 @@ class TwoLayerNet:
         return grads
 
     def sgd_step(self, grads: Params, lr: float) -> None:
-        """params -= lr * grads, in place (grads is left untouched)."""
+        """params -= lr * grads, in place (grads is left untouched). The last forward pass is then stale."""
         _checks.grads_like(grads, self._params)
         lr = _checks.finite_positive("lr", lr)
         with np.errstate(all="ignore"):
             for p, g in zip(self._params, grads):
                 p -= lr * g
+        self._version += 1
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Probabilities sigmoid(z2) for X, as forward, without touching the cache of the last forward."""
@@ -383,16 +487,22 @@ class TwoLayerNet:
 
     @property
     def _relu(self) -> bool:
-        return self.activation == "relu"
+        return self._activation == "relu"
 
     def _n_averaged(self, y: np.ndarray) -> np.ndarray:
         """N, the number of loss terms averaged per run, as a 0-d array of the network's dtype (exact)."""
         return np.array(y.shape[-2] * y.shape[-1], self.dtype)
 
     def _cached(self, caller: str) -> ForwardCache:
-        if self.cache is None:
+        if self._cache is None:
             raise RuntimeError(f"{caller}() needs the forward pass of the current parameters: call forward(X) first")
-        return self.cache
+        if self._cache_version != self._version:
+            raise RuntimeError(
+                f"{caller}() needs the forward pass of the current parameters, but they were modified by an inplace "
+                "operation (sgd_step, train, or a new activation) after the last forward(X): its values are "
+                "those of the old parameters; call forward(X) again"
+            )
+        return self._cache
 
     # -- training -----------------------------------------------------------------------------------------
 
@@ -402,10 +512,8 @@ class TwoLayerNet:
         X: (n_in, m) or (R, n_in, m); y: (n_out, m) or (R, n_out, m); epochs >= 1; lr > 0.
         max_norm: clip the global gradient norm before every update with clip_grad_norm's semantics (each run
         of a stacked network over its own four tensors); norm_type: its p.
-        Returns History; afterwards self.cache holds the last epoch's forward (before its update).
+        Returns History; afterwards self.cache holds the last epoch's forward (before its update: stale).
         """
-        if any(a.base is not self._flat for a in self._params):
-            self.params = self._params  # an array of net.params was replaced: check it and pack again
         layout = self._layout
         X = _checks.inputs(X, layout)
         lead = () if layout.n_runs is None else (layout.n_runs,)
@@ -418,8 +526,8 @@ class TwoLayerNet:
         if clip:
             max_norm = _checks.positive("max_norm", max_norm)
 
-        losses = np.empty((epochs, *lead), layout.dtype)
-        total_norms = np.empty_like(losses) if clip else None
+        losses = _checks.allocation(f"epochs={epochs}", (epochs, *lead), layout.dtype)  # the losses
+        total_norms = _checks.allocation(f"epochs={epochs}", losses.shape, layout.dtype) if clip else None
         flat_grads, grads = _packed([a.shape for a in self._params], layout.dtype)
         step = _Step(self._params, self._relu, X, grads)
         flat, one_minus_y, n, lr_ = self._flat, 1 - y, self._n_averaged(y), np.array(lr, layout.dtype)
@@ -435,5 +543,6 @@ class TwoLayerNet:
                 np.multiply(flat_grads, lr_, out=flat_grads)
                 flat -= flat_grads
             losses /= n  # the mean losses: each epoch's sum divided by N, as loss() divides
-        self.cache = step.cache
+        self._keep(step.cache, self._version)  # the forward of the parameters before the last update: stale now
+        self._version += 1
         return History(losses, total_norms)

@@ -21,6 +21,7 @@ its gradient, a step too small), the Taylor test still says "correct"; a truly w
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
@@ -102,6 +103,31 @@ def _slope(steps: np.ndarray, remainders: np.ndarray, floor: float) -> tuple[np.
     return judged, fitted, slope, verdict
 
 
+def _steps(steps) -> np.ndarray:
+    """The steps argument as a float64 array: 1-d, at least MIN_POINTS finite values > 0, decreasing."""
+    expected = f"at least {MIN_POINTS} finite steps > 0 in decreasing order (a 1-d sequence of numbers)"
+    if isinstance(steps, np.ndarray):
+        steps = _checks.float_array("steps", steps)
+    elif isinstance(steps, (str, bytes)) or not isinstance(steps, (list, tuple)):
+        raise TypeError(f"steps must be {expected}; got {type(steps).__name__} {steps!r}")
+    elif any(isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Real) for h in steps):
+        raise TypeError(f"steps must be {expected}; got {steps!r}")
+    try:
+        steps = np.array(steps, dtype=np.float64)
+    except OverflowError:
+        raise ValueError(f"steps must be {expected}; got a value beyond float64's range") from None
+    if steps.ndim != 1 or steps.size < MIN_POINTS:
+        raise ValueError(f"steps must be {expected}; got shape {steps.shape} (fewer steps can only say 'noisy')")
+    bad = np.flatnonzero(~(np.isfinite(steps) & (steps > 0)))
+    if bad.size:
+        raise ValueError(f"steps must be {expected}; steps[{bad[0]}] = {steps[bad[0]]}")
+    unsorted = np.flatnonzero(np.diff(steps) >= 0)
+    if unsorted.size:
+        i = unsorted[0]
+        raise ValueError(f"steps must be {expected}; steps[{i}] = {steps[i]} is not above steps[{i + 1}] = {steps[i + 1]}")
+    return steps
+
+
 def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.random.Generator,
                  grads: Params | None = None, tensors=None, steps=STEPS) -> TaylorResult:
     """The Taylor test of a network's gradient (net.backward(y) after net.forward(X), unless ``grads`` is given)
@@ -109,6 +135,7 @@ def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.rand
 
     net: a float64 TwoLayerNet (a stacked one is judged on the sum of its runs' losses). X, y: as for forward
     and loss. tensors: names from Params.NAMES that v spans (default all four), to tell which one is wrong.
+    steps: the h to measure, at least MIN_POINTS finite values > 0 in decreasing order (default STEPS).
     The network (parameters and forward cache) is left as it was.
     """
     if not isinstance(net, TwoLayerNet):
@@ -116,15 +143,21 @@ def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.rand
     if net.dtype != np.float64:
         raise TypeError(f"taylor_check needs a float64 network (float32 rounding hides h**2); got {net.dtype}")
     rng = _checks.generator("rng", rng)
-    tensors = tuple(Params.NAMES if tensors is None else tensors)
+    if isinstance(tensors, str):
+        tensors = (tensors,)  # one name, not its letters
+    elif tensors is None:
+        tensors = Params.NAMES
+    elif not isinstance(tensors, (list, tuple)):
+        raise TypeError(f"tensors must be a list or tuple of names from {Params.NAMES}; got {type(tensors).__name__}")
+    tensors = tuple(tensors)
     unknown = [t for t in tensors if t not in Params.NAMES]
     if unknown or not tensors:
         raise ValueError(f"tensors must be names from {Params.NAMES}; got {tensors}")
+    steps = _steps(steps)
     if grads is None:
-        cache = net.cache
-        net.forward(X)
-        grads = net.backward(y)
-        net.cache = cache
+        with net.preserved():
+            net.forward(X)
+            grads = net.backward(y)
     else:
         _checks.grads_like(grads, net.params)
 
@@ -142,7 +175,6 @@ def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.rand
         probe.forward(X)
         return float(np.sum(probe.loss(y)))
 
-    steps = np.asarray(steps, dtype=np.float64)
     remainders, floor = taylor_remainders(loss, flat_theta, flat_g, v, steps)
     judged, fitted, slope, verdict = _slope(steps, remainders, floor)
     return TaylorResult(steps, remainders, judged, fitted, floor, slope, verdict, float(np.vdot(flat_g, v)), v, tensors)

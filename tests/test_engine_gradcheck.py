@@ -154,19 +154,22 @@ def test_numerical_gradient_of_a_known_function():
     np.testing.assert_array_equal(x, x0)
 
 
-def test_numerical_gradient_restores_the_element_when_f_raises():
+def test_numerical_gradient_never_writes_into_x_even_when_f_raises():
     x = np.array([1.0, 2.0])
     calls = []
 
     def f(v):
+        assert v is not x  # f reads a copy
         calls.append(v.copy())
         if len(calls) == 2:
             raise ZeroDivisionError("boom")
         return float(v.sum())
 
+    x.flags.writeable = False  # a write into x would raise
     with pytest.raises(ZeroDivisionError):
         sn.numerical_gradient(f, x)
     np.testing.assert_array_equal(x, [1.0, 2.0])
+    np.testing.assert_array_equal(calls, [[1.0 + 1e-6, 2.0], [1.0 - 1e-6, 2.0]])
 
 
 # -- directional_gradient_check: central differences along random directions, at any size --------------------
@@ -304,7 +307,7 @@ def test_directional_check_refuses_float32_and_bad_arguments():
     with pytest.raises(ValueError, match="^eps must be a finite number > 0; got -1e-06$"):
         directional(net, X, y, eps=-1e-6)
     with pytest.raises(TypeError, match="^net must be a scratch_nn.TwoLayerNet; got Params$"):
-        directional(net.params, X, y)
+        directional(net.params.copy(), X, y)
 
 
 def test_directional_result_carries_its_step_kink_counts_and_rounding_allowance():

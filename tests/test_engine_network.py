@@ -270,7 +270,9 @@ def test_network_keeps_its_own_copy_of_the_parameters():
 def test_replacing_one_parameter_array_is_honoured_by_train():
     net = sn.TwoLayerNet.init(2, 4, activation="relu", rng=np.random.default_rng(0))
     twin = sn.TwoLayerNet(net.params.copy(), "relu")
-    net.params.W1 = net.params.W1 * 2
+    params = net.params.copy()
+    params.W1 = params.W1 * 2
+    net.params = params
     twin.params = sn.Params(twin.params.W1 * 2, twin.params.b1, twin.params.W2, twin.params.b2)
     net.train(XOR_X, XOR_Y, 3, 0.5)
     twin.train(XOR_X, XOR_Y, 3, 0.5)
@@ -312,7 +314,9 @@ def test_forward_shapes_and_probabilities():
     net, X, y = random_case("relu", n_runs=3, n_out=2)
     p = net.forward(X)
     assert p.shape == (3, 2, 5) and np.all((0 <= p) & (p <= 1))
-    assert net.cache.h.shape == (3, 4, 5) and net.cache.X is X
+    assert net.cache.h.shape == (3, 4, 5)
+    np.testing.assert_array_equal(net.cache.X, X)
+    assert not np.shares_memory(net.cache.X, X)  # its own copy: the caller may change X before backward
 
 
 def _bytes_of(net, X, y):

@@ -274,10 +274,11 @@ def test_gate_backward_matches_central_differences(make, shapes, transform):
     upstream = rng.standard_normal(out.shape)  # a backward that ignored its upstream would fail here
     analytic = gate.backward(upstream)
 
-    def weighted_output(_):
-        return float(np.sum(upstream * make().forward(*inputs)))
-
     for i, x in enumerate(inputs):
+
+        def weighted_output(xi, i=i):
+            return float(np.sum(upstream * make().forward(*inputs[:i], xi, *inputs[i + 1 :])))
+
         numeric = sn.numerical_gradient(weighted_output, x)
         np.testing.assert_allclose(analytic[i], numeric, rtol=GRAD_RTOL, atol=1e-9, err_msg=f"input {i}")
 
