@@ -8,6 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from parity.seam import Attempt
+
+pytestmark = pytest.mark.parity_check
+
 DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 ZEROS = {
     "plus-zero": [0.0],
@@ -22,22 +26,26 @@ def assert_same_signs(actual: np.ndarray, desired: np.ndarray, what: str) -> Non
     )
 
 
-def torch_gate(torch_ref, name, inputs, upstream, dtype, exponent=None):
+def torch_gate(torch_ref, parity, name, inputs, upstream, dtype, exponent=None):
     """torch's result at dtype, and for float32 also at float64 on the same inputs (the policy's reference)."""
-    ref = torch_ref.gate(name, inputs, upstream, exponent=exponent, dtype=dtype)
-    ref64 = torch_ref.gate(name, inputs, upstream, exponent=exponent, dtype=np.float64) if dtype == np.float32 else None
-    return ref, ref64
+    return parity.torch_runs(lambda dt: torch_ref.gate(name, inputs, upstream, exponent=exponent, dtype=dt), dtype)
+
+
+def engine_gate(engine, name, inputs, upstream, exponent=None):
+    """The engine's output and input gradient, through the seam (an exception fails the test with its row)."""
+    forward, backward = engine.gate(name, inputs, upstream, exponent=exponent)
+    assert forward.ok and backward.ok, forward.problem or backward.problem
+    return np.asarray(forward.value), np.asarray(backward.value[0]), Attempt.warned(forward, backward)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("values", ZEROS.values(), ids=ZEROS.keys())
 def test_relu_keeps_the_sign_of_zero(engine, torch_ref, parity, values, dtype):
+    engine.require("gate ReLU")
     x = np.array(values, dtype=dtype)
     upstream = parity.rng().standard_normal(x.shape).astype(dtype)
-    gate = engine.ReLU()
-    out = np.asarray(gate.forward(x))
-    (grad,) = gate.backward(upstream)
-    ref, ref64 = torch_gate(torch_ref, "relu", [x], upstream, dtype)
+    out, grad, _ = engine_gate(engine, "ReLU", [x], upstream)
+    ref, ref64 = torch_gate(torch_ref, parity, "relu", [x], upstream, dtype)
     parity.check({"out": (out, ref.output, ref64 and ref64.output),
                   "grad_x": (grad, ref.grads[0], ref64 and ref64.grads[0])}, dtype=dtype, kind="edge")
     assert_same_signs(out, ref.output, "out")
@@ -48,14 +56,13 @@ def test_relu_keeps_the_sign_of_zero(engine, torch_ref, parity, values, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("values", ZEROS.values(), ids=ZEROS.keys())
 def test_power_minus_one_after_relu_sees_the_sign(engine, torch_ref, parity, values, dtype):
+    engine.require("gate ReLU", "gate Power")
     x = np.array(values, dtype=dtype)
     upstream = parity.rng().standard_normal(x.shape).astype(dtype)
-    h = np.asarray(engine.ReLU().forward(x))
-    gate = engine.Power(-1)
-    out = np.asarray(gate.forward(h))
-    (grad,) = gate.backward(upstream)
+    h, _, _ = engine_gate(engine, "ReLU", [x], upstream)
+    out, grad, _ = engine_gate(engine, "Power", [h], upstream, exponent=-1)
     ref_h = torch_ref.gate("relu", [x], upstream, dtype=dtype).output
-    ref, ref64 = torch_gate(torch_ref, "power", [ref_h], upstream, dtype, exponent=-1)
+    ref, ref64 = torch_gate(torch_ref, parity, "power", [ref_h], upstream, dtype, exponent=-1)
     parity.check({"out": (out, ref.output, ref64 and ref64.output),
                   "grad_x": (grad, ref.grads[0], ref64 and ref64.grads[0])}, dtype=dtype, kind="edge")
     assert_same_signs(out, ref.output, "out")
