@@ -55,7 +55,7 @@ def test_failing_run_writes_every_row_with_the_failure(pytester):
     assert (int(run_row["tests"]), int(run_row["tests_failed"]), int(run_row["missing_tests"])) == (6, 1, 0)
     result.stdout.fnmatch_lines([
         "*ACTUAL  (scratch)*", "*DESIRED (torch)*", "*rerun: pytest*test_demo.py::test_cmp?case03?*--parity-seed=0*",
-        "*= parity =*", "*demo*float64*12 compared*1 failed*", "reports: *gradients.csv*summary.csv*environment.csv*",
+        "*= parity =*", "*demo*float64*12 compared*1 failed*", "reports: *gradients.csv*environment.csv*summary.csv*",
     ])
 
 
