@@ -6,11 +6,21 @@ xdist's real serialization of reports is what carries the rows.
 
 import io
 import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from parity import report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def this_checkout_first(monkeypatch):
+    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+
 
 CONFTEST = 'pytest_plugins = ("parity.plugin",)\n'
 
