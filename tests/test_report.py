@@ -6,6 +6,7 @@ xdist's real serialization of reports is what carries the rows.
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -182,3 +183,46 @@ def test_collect_only_passes_and_leaves_the_reports_alone(pytester):
     assert result.ret == pytest.ExitCode.OK
     assert (pytester.path / "reports" / "gradients.csv").read_bytes() == before
     result.stdout.no_fnmatch_line("*INCOMPLETE RUN*")
+
+
+# -- README's column tables are the files' columns -------------------------------------------------------------
+
+
+def readme_column_tables() -> dict[str, list[tuple[str, str]]]:
+    """README's "#### <heading>" sections that hold a `| column | type | meaning |` table: heading -> rows."""
+    tables: dict[str, list[tuple[str, str]]] = {}
+    heading = None
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip().strip("`") if line.startswith("#### ") else None
+        elif heading and line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            tables.setdefault(heading, []).append((cells[0].strip("`"), cells[1]))
+    return tables
+
+
+def test_readme_documents_every_written_column_with_its_type(tmp_path):
+    tables = readme_column_tables()
+    core, trailer = tables.pop("Core columns"), tables.pop("Trailer columns")
+    assert [c for c, _ in core] == list(report.CORE) and [c for c, _ in trailer] == list(report.TRAILER)
+    report.write_reports([], tmp_path, run={"status": "complete"}, environment=[("python", "3")], run_id="r")
+    written = {f"reports/{p.name}": p for p in tmp_path.glob("*.csv")}
+    assert set(written) == set(tables), "README sections vs files written"
+    for name, path in written.items():
+        header = path.read_text().splitlines()[0].split(",")
+        own = [c for c, _ in tables[name]]
+        table = report.TABLES.get(Path(name).stem)
+        if table is None:  # summary.csv, environment.csv: the README lists all their columns
+            expected = own
+        else:
+            prefix = report.CORE if table.summarized else report.CORE[:report.CORE.index("checked_error")]
+            expected = list(prefix) + own + list(report.TRAILER)
+        assert header == expected, name
+    for column, kind in core + trailer + [row for rows in tables.values() for row in rows]:
+        assert report.COLUMN_TYPES[column] == kind, column
+
+
+def test_status_values_are_the_documented_ones():
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("| `status` | meaning |"):].split("\n\n")[0]
+    assert re.findall(r"^\| `(\w+)` \|", block, re.M)[1:] == list(report.STATUSES)
