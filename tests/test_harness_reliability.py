@@ -286,3 +286,22 @@ def test_nan_is_written_nan_and_not_applicable_empty(tmp_path):
     assert str(frame["n_in"].dtype) == "Int64" and str(frame["passed"].dtype) == "boolean"
     assert pd.isna(frame["worst_epoch"].iloc[0]) and frame["n_in"].iloc[0] == 2
 
+
+
+def test_a_run_stopped_by_x_says_stopped_and_one_aborted_before_its_tests_says_aborted(pytester):
+    simple_suite(pytester, extra="\n\ndef test_two():\n    assert False\n\n\ndef test_three():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-x", "-k", "two or three")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    run = run_row(pytester)
+    assert (run["status"], run["tests"], run["missing_tests"]) == ("stopped", 1, 1)
+    pytester.makeconftest(CONFTEST + '''
+import pytest
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    raise pytest.UsageError("the engine cannot be loaded")
+''')
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert run_row(pytester)["status"] == "aborted"
+    assert all_files(pytester) == ["summary.csv"]
