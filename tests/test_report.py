@@ -85,7 +85,7 @@ def test_xdist_writes_the_same_rows_in_the_same_order_as_one_process(pytester):
     make_suite(pytester, n=24, bad=(5, 17))
     runs = {}
     for workers in ("0", "2", "auto"):
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", workers)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", workers)
         assert result.ret == pytest.ExitCode.TESTS_FAILED
         runs[workers] = {n: (pytester.path / "reports" / f"{n}.csv").read_bytes() for n in ("gradients", "summary")}
         if workers != "0":
@@ -112,7 +112,7 @@ def test_crash():
     os._exit(3)
 '''
     make_suite(pytester, n=8, bad=(), extra=crash)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", "2")
     assert result.ret != pytest.ExitCode.OK
     summary = read(pytester, "summary")
     run_row = summary[summary["suite"] == "(run)"].iloc[0]
@@ -141,7 +141,7 @@ def test_report_dir_option(pytester):
 
 
 def test_every_registered_table_is_written_even_when_empty(tmp_path):
-    paths, _ = report.write_reports([], tmp_path, run=dict(tests=0, tests_failed=0, missing_tests=0, crashed_workers=""),
+    paths, _ = report.write_reports([], tmp_path, run={"status": "complete", "tests": 0},
                                  environment=[("python", "3")])
     names = {p.name for p in paths}
     assert {f"{t}.csv" for t in report.TABLES} | {"summary.csv", "environment.csv"} == names
@@ -225,4 +225,4 @@ def test_readme_documents_every_written_column_with_its_type(tmp_path):
 def test_status_values_are_the_documented_ones():
     text = (ROOT / "README.md").read_text()
     block = text[text.index("| `status` | meaning |"):].split("\n\n")[0]
-    assert re.findall(r"^\| `(\w+)` \|", block, re.M)[1:] == list(report.STATUSES)
+    assert re.findall(r"^\| `(\w+)` \|", block, re.MULTILINE)[1:] == list(report.STATUSES)
