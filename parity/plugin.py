@@ -187,7 +187,7 @@ class Recorder:
         full.update(row)
         full["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         full["table"] = table
-        self._rows.append(report.plain_row(full))
+        self._rows.append(report.mark_not_applicable(report.plain_row(full)))
 
     def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
                  seed: int | None = None) -> list[Comparison]:

@@ -169,6 +169,27 @@ def output_files() -> list[str]:
     return [t.filename for t in TABLES.values()] + EXTRA_OUTPUTS
 
 
+# Columns whose producers hold a NaN for "does not apply" (a float field of a dataclass, e.g. torch_error of a
+# float64 comparison), and when it does not: such a NaN is written as an empty cell. A NaN anywhere else is a
+# NaN value, written ``nan``.
+NOT_APPLICABLE_WHEN = {
+    "torch_error": lambda row: row.get("dtype") != "float32",  # float32 only
+    "torch_deviation": lambda row: row.get("dtype") != "float32",  # float32 only
+    "worst_norm_diff": lambda row: row.get("max_norm") is None,  # with clipping only
+    "actual": lambda row: row.get("worst_index") == "",  # no element to show (a shape or dtype mismatch)
+    "desired": lambda row: row.get("worst_index") == "",
+}
+
+
+def mark_not_applicable(row: dict) -> dict:
+    """The row with each NaN that means "does not apply" (``NOT_APPLICABLE_WHEN``) replaced by None."""
+    for column, applies_not in NOT_APPLICABLE_WHEN.items():
+        value = row.get(column)
+        if isinstance(value, float) and math.isnan(value) and applies_not(row):
+            row[column] = None
+    return row
+
+
 _PLAIN = (str, int, float, bool, type(None))
 
 

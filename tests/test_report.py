@@ -226,3 +226,17 @@ def test_status_values_are_the_documented_ones():
     text = (ROOT / "README.md").read_text()
     block = text[text.index("| `status` | meaning |"):].split("\n\n")[0]
     assert re.findall(r"^\| `(\w+)` \|", block, re.MULTILINE)[1:] == list(report.STATUSES)
+
+
+def test_a_nan_that_means_not_applicable_is_written_empty(tmp_path):
+    nan = float("nan")
+    base = {"table": "gradients", "nodeid": "t::x", "suite": "s", "case": "c", "kind": "random", "seed": 1,
+            "checked_error": 0.0, "tolerance": 1e-12, "passed": True, "tensor": "W", "worker": "main"}
+    rows = [report.mark_not_applicable(dict(base, dtype="float64", torch_error=nan, worst_index="(0,)",
+                                            actual=nan, desired=nan)),
+            report.mark_not_applicable(dict(base, dtype="float32", torch_error=nan, worst_index="", actual=nan,
+                                            desired=nan))]
+    report.write_reports(rows, tmp_path, run={"status": "complete"}, environment=[], run_id="r")
+    frame = pd.read_csv(tmp_path / "gradients.csv", dtype=str, keep_default_na=False)
+    assert list(frame["torch_error"]) == ["", "nan"]  # float64: no torch error; float32: a NaN one
+    assert list(frame["actual"]) == ["nan", ""] and list(frame["desired"]) == ["nan", ""]
