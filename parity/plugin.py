@@ -355,10 +355,12 @@ class ParityHooks:
 
 def run_status(state: RunState, session: pytest.Session, exitstatus, missing: int) -> str:
     """How the run ended (``report.STATUSES``)."""
-    if state.crashed_workers or state.collection_errors:
+    if state.collection_errors:  # (with -n 0, pytest itself interrupts a run whose collection failed)
         return "incomplete"
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
+    if exitstatus == pytest.ExitCode.INTERRUPTED:  # Ctrl-C or SIGTERM (to a process group: workers die too)
         return "interrupted"
+    if state.crashed_workers:
+        return "incomplete"
     # -x and --maxfail leave tests unrun on purpose; a crash or a lost report does not
     if missing and (session.shouldstop or session.shouldfail):
         return "stopped"
