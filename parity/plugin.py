@@ -80,6 +80,8 @@ class RunState:
 # 3.8 may requeue work that never comes and hang the run (pytest-xdist #1323, #1327, #1378), unless a crash
 # ends the run (--max-worker-restart=0, the project's default).
 GROUPED_SCHEDULERS = ("loadgroup", "loadscope", "loadfile")
+# pytest options that run no test: such a run leaves the report directory alone
+INFORMATIONAL_OPTIONS = ("collectonly", "help", "version", "markers", "showfixtures", "show_fixtures_per_test")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,8 +104,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ParityHooks(config, state), "parity-hooks")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "parity-xdist")
-    if not state.is_controller or config.option.collectonly or getattr(config.option, "help", False):
-        return  # workers never write; --collect-only and --help leave the reports alone
+    if not state.is_controller or any(getattr(config.option, name, False) for name in INFORMATIONAL_OPTIONS):
+        return  # workers never write; --collect-only, --help, --fixtures, ... leave the reports alone
     refuse_hanging_crash_handling(config)
     owner = f"run {state.run_id}, pid {os.getpid()} on {socket.gethostname()}, started {state.start_time}"
     try:
@@ -265,7 +267,8 @@ class ParityHooks:
     def pytest_report_header(self, config: pytest.Config) -> str:
         workers = str(config.getoption("numprocesses", None) or 0)
         header = environment.header_line(self.state.base_seed, self.state.engine, workers)
-        return header + f"; reports -> {self.state.report_dir}"
+        run = f" (run {self.state.run_id})" if self.state.directory is not None else ""
+        return header + f"; reports -> {self.state.report_dir}{run}"
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items) -> None:
