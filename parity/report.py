@@ -367,10 +367,13 @@ class ReportDir:
             refuse(f"cannot create a file in it: {exc.strerror or exc}")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             refuse(f"another run is writing reports there ({holder}); wait for it, or choose another directory")
+        except OSError as exc:  # a file system without locks: one run at a time could not be ensured
+            os.close(fd)
+            refuse(f"cannot lock {LOCK_FILE} in it: {exc.strerror or exc}")
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{owner}\n".encode(), 0)
