@@ -18,6 +18,7 @@ import os
 import secrets
 import signal
 import socket
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,10 @@ def _sigterm(signum, frame):
     raise KeyboardInterrupt("SIGTERM")
 
 
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
 def case_seed(base_seed: int, nodeid: str) -> int:
     """A stable 32-bit seed for one test case: the same for every process and every run with this base."""
     return zlib.crc32(f"{base_seed}:{nodeid}".encode())
@@ -157,8 +162,7 @@ def rerun_command(config: pytest.Config, nodeid: str) -> str:
 
 
 def suite_of(item: pytest.Item) -> str:
-    stem = item.path.stem
-    return stem[len("test_"):] if stem.startswith("test_") else stem
+    return item.path.stem.removeprefix("test_")
 
 
 class Recorder:
@@ -185,7 +189,7 @@ class Recorder:
 
     def record(self, table: str, row: dict) -> None:
         """Add one row to report table ``table``; context columns not in ``row`` are filled in."""
-        full = dict(nodeid=self.nodeid, suite=self.suite, case=self.case_id, seed=self.seed)
+        full = {"nodeid": self.nodeid, "suite": self.suite, "case": self.case_id, "seed": self.seed}
         full.update(row)
         full["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         full["table"] = table
@@ -260,7 +264,8 @@ class ParityHooks:
         self._limiter = environment.pin_threads()
         state = self.state
         if state.directory is not None:
-            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            # (only over the default handler, and only in the main thread, where Python lets a handler be set)
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and _in_main_thread():
                 state.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm)
             state.directory.begin({})
 
