@@ -5,13 +5,21 @@ Rows are recorded on whichever process runs the test, attached to that test's re
 ``pytest_runtest_makereport`` (plain Python values only), and collected in ``pytest_runtest_logreport`` on the
 controller, which alone writes the files. With ``-n 0`` the same code runs in one process. Rows are sorted by
 (collection index, order within the test), so that ``-n 0`` and ``-n 2`` write the same rows in the same order.
+
+The controller holds the report directory for the whole run (``report.ReportDir``): a directory it cannot
+write, or one another run holds, is a usage error before any test runs. SIGTERM ends a run as Ctrl-C does, so
+that the rows computed so far are written and summary.csv says ``interrupted``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import os
+import secrets
 import shlex
+import signal
+import socket
+import threading
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +65,14 @@ class RunState:
     expected_tests: int | None = None
     workers: set[str] = field(default_factory=set)
     crashed_workers: list[str] = field(default_factory=list)
+    crashed_tests: list[str] = field(default_factory=list)
+    collection_errors: dict[str, None] = field(default_factory=dict)
+    expected: list[str] = field(default_factory=list)
+    worker_blas: dict[str, str] = field(default_factory=dict)
+    run_id: str = ""
+    directory: report.ReportDir | None = None
+    status: str = ""
+    previous_sigterm: object = None
     seen: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     written: list[Path] = field(default_factory=list)
@@ -66,24 +82,78 @@ class RunState:
     loaded: Engine | None = None
 
 
+# xdist schedulers that send the tests of a group, scope or file to one worker: after a worker crash, xdist
+# 3.8 may requeue work that never comes and hang the run (pytest-xdist #1323, #1327, #1378), unless a crash
+# ends the run (--max-worker-restart=0, the project's default).
+GROUPED_SCHEDULERS = ("loadgroup", "loadscope", "loadfile")
+# pytest options that run no test: such a run leaves the report directory alone
+INFORMATIONAL_OPTIONS = ("collectonly", "help", "version", "markers", "showfixtures", "show_fixtures_per_test")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "parity_check: a check of the engine against torch (the only tests that "
                                        "run against a foreign --parity-engine)")
-    report_dir = Path(config.getoption("parity_report_dir"))
+    option = config.getoption("parity_report_dir")
+    if not option.strip():
+        raise pytest.UsageError("--parity-report-dir is empty: name a directory (default: reports)")
+    report_dir = Path(option)
     if not report_dir.is_absolute():
         report_dir = config.rootpath / report_dir
+    now = _dt.datetime.now(_dt.timezone.utc)
     state = RunState(
         base_seed=config.getoption("parity_seed"),
         engine=config.getoption("parity_engine"),
         report_dir=report_dir,
-        start_time=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        start_time=now.isoformat(timespec="seconds"),
         is_controller=not hasattr(config, "workerinput"),
+        run_id=f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
     )
     config.stash[STATE_KEY] = state
     state.loaded = _load(config, state.engine)
     config.pluginmanager.register(ParityHooks(config, state), "parity-hooks")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(state), "parity-xdist")
+    if not state.is_controller or any(getattr(config.option, name, False) for name in INFORMATIONAL_OPTIONS):
+        return  # workers never write; --collect-only, --help, --fixtures, ... leave the reports alone
+    refuse_hanging_crash_handling(config)
+    owner = f"run {state.run_id}, pid {os.getpid()} on {socket.gethostname()}, started {state.start_time}"
+    try:
+        state.directory = report.ReportDir.claim(report_dir, state.run_id, owner=owner)
+    except report.ReportDirError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def refuse_hanging_crash_handling(config: pytest.Config) -> None:
+    """A usage error for a grouped xdist scheduler that replaces crashed workers: a crash could hang the run."""
+    dist = getattr(config.option, "dist", "no")
+    if not getattr(config.option, "numprocesses", None) or dist not in GROUPED_SCHEDULERS:
+        return
+    restarts = getattr(config.option, "maxworkerrestart", None)
+    if restarts is None or int(restarts) != 0:
+        raise pytest.UsageError(
+            f"--dist={dist} with --max-worker-restart={restarts if restarts is not None else 'default'}: a worker"
+            f" crash can hang the run (pytest-xdist #1323); use --max-worker-restart=0 (the project's default)"
+            f" or --dist=load")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE_KEY, None)
+    if state is None or state.directory is None:
+        return
+    if state.previous_sigterm is not None:
+        signal.signal(signal.SIGTERM, state.previous_sigterm)
+    try:
+        state.directory.finish("aborted")  # only if this run said "running" and never wrote its files
+    finally:
+        state.directory.close()
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
 
 
 def _load(config: pytest.Config, target: str) -> Engine:
@@ -118,8 +188,7 @@ def rerun_command(config: pytest.Config, nodeid: str) -> str:
 
 
 def suite_of(item: pytest.Item) -> str:
-    stem = item.path.stem
-    return stem[len("test_"):] if stem.startswith("test_") else stem
+    return item.path.stem.removeprefix("test_")
 
 
 class Recorder:
@@ -146,11 +215,11 @@ class Recorder:
 
     def record(self, table: str, row: dict) -> None:
         """Add one row to report table ``table``; context columns not in ``row`` are filled in."""
-        full = dict(nodeid=self.nodeid, suite=self.suite, case=self.case_id, seed=self.seed)
+        full = {"nodeid": self.nodeid, "suite": self.suite, "case": self.case_id, "seed": self.seed}
         full.update(row)
         full["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
         full["table"] = table
-        self._rows.append(report.plain_row(full))
+        self._rows.append(report.mark_not_applicable(report.plain_row(full)))
 
     def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
                  seed: int | None = None, warnings: str = "") -> list[Comparison]:
@@ -231,11 +300,18 @@ class ParityHooks:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._limiter = environment.pin_threads()
+        state = self.state
+        if state.directory is not None:
+            # (only over the default handler, and only in the main thread, where Python lets a handler be set)
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and _in_main_thread():
+                state.previous_sigterm = signal.signal(signal.SIGTERM, _sigterm)
+            state.directory.begin({})
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         workers = str(config.getoption("numprocesses", None) or 0)
         header = environment.header_line(self.state.base_seed, self.state.engine, workers)
-        return header + f"; reports -> {self.state.report_dir}"
+        run = f" (run {self.state.run_id})" if self.state.directory is not None else ""
+        return header + f"; reports -> {self.state.report_dir}{run}"
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, session, config, items) -> None:
@@ -248,6 +324,11 @@ class ParityHooks:
             item.stash[INDEX_KEY] = index
         if self.state.is_controller:
             self.state.expected_tests = len(items)
+            self.state.expected = [item.nodeid for item in items]
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if self.state.is_controller and report.failed:
+            self.state.collection_errors[report.nodeid] = None
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         state = self.state
@@ -260,25 +341,32 @@ class ParityHooks:
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         state = self.state
+        if not state.is_controller:
+            if hasattr(self.config, "workeroutput"):  # the BLAS this worker's tests ran on, for environment.csv
+                self.config.workeroutput["parity_blas"] = environment.blas_libraries()
+            return
         # --collect-only runs nothing: it leaves the reports of the last run as they are and judges nothing
-        if not state.is_controller or session.config.option.collectonly:
+        if state.directory is None:
             return
         rows = sorted(state.rows, key=lambda r: tuple(r["_order"]))
         for row in rows:
             row.pop("_order")
         missing = max(0, (state.expected_tests or 0) - len(state.seen))
-        # -x, --maxfail and Ctrl-C leave tests unrun on purpose; a crash or a lost report does not
-        stopped = bool(session.shouldstop or session.shouldfail) or exitstatus == pytest.ExitCode.INTERRUPTED
-        state.incomplete = bool(state.crashed_workers) or (missing > 0 and not stopped)
-        state.run = dict(tests=len(state.seen), tests_failed=len(state.failed), missing_tests=missing,
-                         crashed_workers=";".join(state.crashed_workers))
+        state.status = run_status(state, session, exitstatus, missing)
+        state.incomplete = state.status == "incomplete"
+        state.run = {"status": state.status, "tests": len(state.seen), "tests_failed": len(state.failed),
+                     "missing_tests": missing, "collection_errors": len(state.collection_errors),
+                     "crashed_workers": ";".join(state.crashed_workers),
+                     "crashed_tests": ";".join(state.crashed_tests)}
+        blas = sorted(set(state.worker_blas.values()))
         env = environment.environment_rows(
             base_seed=state.base_seed, engine=state.engine, workers=len(state.workers),
             hypothesis_profile=_hypothesis_profile(), start_time=state.start_time,
-            report_dir=str(state.report_dir),
+            report_dir=str(state.report_dir), run_id=state.run_id,
+            blas=None if not state.workers else "; ".join(blas) or "unknown (no worker finished)",
         )
-        state.written, state.summary = report.write_reports(rows, state.report_dir, run=state.run, environment=env,
-                                                            capabilities=capability_rows(state.loaded))
+        state.written, state.summary = state.directory.write(rows, run=state.run, environment=env,
+                                                               capabilities=capability_rows(state.loaded))
         if state.incomplete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         build_page(session.config, state.report_dir)
@@ -302,16 +390,30 @@ class ParityHooks:
             if status != "engine":
                 tr.write_line(f"{state.loaded.name}: {capability}: {status}", yellow=True)
         run = state.run
+        tr.write_line(f"run {state.run_id}: {state.status}; {run['tests']} tests reported, {run['tests_failed']} "
+                      f"failed", red=state.status != "complete")
         if state.incomplete:
+            lost = [n for n in state.expected if n not in state.seen]
             tr.write_line(
-                f"INCOMPLETE RUN: {run['missing_tests']} test(s) never reported; crashed workers: "
-                f"{run['crashed_workers'] or 'none'}", red=True,
+                f"INCOMPLETE RUN: {run['missing_tests']} test(s) never reported; "
+                f"{run['collection_errors']} collection error(s); crashed workers: "
+                f"{run['crashed_workers'] or 'none'}"
+                + (f" (while running {run['crashed_tests']})" if run["crashed_tests"] else ""), red=True,
             )
+            for nodeid in list(state.collection_errors)[:10]:
+                tr.write_line(f"  collection error: {nodeid}", red=True)
+            for nodeid in lost[:10]:
+                tr.write_line(f"  never reported: {nodeid}", red=True)
+            if len(lost) > 10:
+                tr.write_line(f"  ... and {len(lost) - 10} more", red=True)
         tr.write_line("reports: " + ", ".join(str(p) for p in state.written))
         tr.write_line(config.stash.get(PAGE_KEY, "page: off (--parity-html=off)"))
 
 
 PAGE_KEY = pytest.StashKey[str]()
+
+
+report.register_output("index.html")  # the page is one of the run's files: moved aside when the next run starts
 
 
 def build_page(config: pytest.Config, report_dir: Path) -> None:
@@ -323,6 +425,20 @@ def build_page(config: pytest.Config, report_dir: Path) -> None:
         config.stash[PAGE_KEY] = html_report.build_line(report_dir)
 
 
+def run_status(state: RunState, session: pytest.Session, exitstatus, missing: int) -> str:
+    """How the run ended (``report.STATUSES``)."""
+    if state.collection_errors:  # (with -n 0, pytest itself interrupts a run whose collection failed)
+        return "incomplete"
+    if exitstatus == pytest.ExitCode.INTERRUPTED:  # Ctrl-C or SIGTERM (to a process group: workers die too)
+        return "interrupted"
+    if state.crashed_workers:
+        return "incomplete"
+    # -x and --maxfail leave tests unrun on purpose; a crash or a lost report does not
+    if missing and (session.shouldstop or session.shouldfail):
+        return "stopped"
+    return "incomplete" if missing else "complete"
+
+
 class _XdistHooks:
     """Hooks that exist only with pytest-xdist (registered only then, so hook validation passes without it)."""
 
@@ -332,10 +448,17 @@ class _XdistHooks:
     def pytest_xdist_node_collection_finished(self, node, ids):
         self.state.workers.add(node.gateway.id)
         self.state.expected_tests = len(ids)
+        self.state.expected = list(ids)
 
     def pytest_testnodedown(self, node, error):
         if error:
             self.state.crashed_workers.append(node.gateway.id)
+        blas = getattr(node, "workeroutput", {}).get("parity_blas")  # a crashed worker has no workeroutput
+        if blas:
+            self.state.worker_blas[node.gateway.id] = blas
+
+    def pytest_handlecrashitem(self, crashitem, report, sched):
+        self.state.crashed_tests.append(crashitem)
 
 
 def capability_rows(engine: Engine | None) -> list[tuple[str, str]]:

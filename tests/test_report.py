@@ -6,11 +6,22 @@ xdist's real serialization of reports is what carries the rows.
 
 import io
 import os
+import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from parity import report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def this_checkout_first(monkeypatch):
+    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+
 
 CONFTEST = 'pytest_plugins = ("parity.plugin",)\n'
 
@@ -55,7 +66,7 @@ def test_failing_run_writes_every_row_with_the_failure(pytester):
     assert (int(run_row["tests"]), int(run_row["tests_failed"]), int(run_row["missing_tests"])) == (6, 1, 0)
     result.stdout.fnmatch_lines([
         "*ACTUAL  (scratch)*", "*DESIRED (torch)*", "*rerun: pytest*test_demo.py::test_cmp?case03?*--parity-seed=0*",
-        "*= parity =*", "*demo*float64*12 compared*1 failed*", "reports: *gradients.csv*summary.csv*environment.csv*",
+        "*= parity =*", "*demo*float64*12 compared*1 failed*", "reports: *gradients.csv*environment.csv*summary.csv*",
     ])
 
 
@@ -74,7 +85,7 @@ def test_xdist_writes_the_same_rows_in_the_same_order_as_one_process(pytester):
     make_suite(pytester, n=24, bad=(5, 17))
     runs = {}
     for workers in ("0", "2", "auto"):
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", workers)
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", workers)
         assert result.ret == pytest.ExitCode.TESTS_FAILED
         runs[workers] = {n: (pytester.path / "reports" / f"{n}.csv").read_bytes() for n in ("gradients", "summary")}
         if workers != "0":
@@ -101,7 +112,7 @@ def test_crash():
     os._exit(3)
 '''
     make_suite(pytester, n=8, bad=(), extra=crash)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", "2")
     assert result.ret != pytest.ExitCode.OK
     summary = read(pytester, "summary")
     run_row = summary[summary["suite"] == "(run)"].iloc[0]
@@ -130,7 +141,7 @@ def test_report_dir_option(pytester):
 
 
 def test_every_registered_table_is_written_even_when_empty(tmp_path):
-    paths, _ = report.write_reports([], tmp_path, run=dict(tests=0, tests_failed=0, missing_tests=0, crashed_workers=""),
+    paths, _ = report.write_reports([], tmp_path, run={"status": "complete", "tests": 0},
                                  environment=[("python", "3")])
     names = {p.name for p in paths}
     assert {f"{t}.csv" for t in report.TABLES} | {"summary.csv", "environment.csv"} == names
@@ -172,3 +183,60 @@ def test_collect_only_passes_and_leaves_the_reports_alone(pytester):
     assert result.ret == pytest.ExitCode.OK
     assert (pytester.path / "reports" / "gradients.csv").read_bytes() == before
     result.stdout.no_fnmatch_line("*INCOMPLETE RUN*")
+
+
+# -- README's column tables are the files' columns -------------------------------------------------------------
+
+
+def readme_column_tables() -> dict[str, list[tuple[str, str]]]:
+    """README's "#### <heading>" sections that hold a `| column | type | meaning |` table: heading -> rows."""
+    tables: dict[str, list[tuple[str, str]]] = {}
+    heading = None
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip().strip("`") if line.startswith("#### ") else None
+        elif heading and line.startswith("| `"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            tables.setdefault(heading, []).append((cells[0].strip("`"), cells[1]))
+    return tables
+
+
+def test_readme_documents_every_written_column_with_its_type(tmp_path):
+    tables = readme_column_tables()
+    core, trailer = tables.pop("Core columns"), tables.pop("Trailer columns")
+    assert [c for c, _ in core] == list(report.CORE) and [c for c, _ in trailer] == list(report.TRAILER)
+    report.write_reports([], tmp_path, run={"status": "complete"}, environment=[("python", "3")], run_id="r")
+    written = {f"reports/{p.name}": p for p in tmp_path.glob("*.csv")}
+    assert set(written) == set(tables), "README sections vs files written"
+    for name, path in written.items():
+        header = path.read_text().splitlines()[0].split(",")
+        own = [c for c, _ in tables[name]]
+        table = report.TABLES.get(Path(name).stem)
+        if table is None:  # summary.csv, environment.csv: the README lists all their columns
+            expected = own
+        else:
+            prefix = report.CORE if table.summarized else report.CORE[:report.CORE.index("checked_error")]
+            expected = list(prefix) + own + list(report.TRAILER)
+        assert header == expected, name
+    for column, kind in core + trailer + [row for rows in tables.values() for row in rows]:
+        assert report.COLUMN_TYPES[column] == kind, column
+
+
+def test_status_values_are_the_documented_ones():
+    text = (ROOT / "README.md").read_text()
+    block = text[text.index("| `status` | meaning |"):].split("\n\n")[0]
+    assert re.findall(r"^\| `(\w+)` \|", block, re.MULTILINE)[1:] == list(report.STATUSES)
+
+
+def test_a_nan_that_means_not_applicable_is_written_empty(tmp_path):
+    nan = float("nan")
+    base = {"table": "gradients", "nodeid": "t::x", "suite": "s", "case": "c", "kind": "random", "seed": 1,
+            "checked_error": 0.0, "tolerance": 1e-12, "passed": True, "tensor": "W", "worker": "main"}
+    rows = [report.mark_not_applicable(dict(base, dtype="float64", torch_error=nan, worst_index="(0,)",
+                                            actual=nan, desired=nan)),
+            report.mark_not_applicable(dict(base, dtype="float32", torch_error=nan, worst_index="", actual=nan,
+                                            desired=nan))]
+    report.write_reports(rows, tmp_path, run={"status": "complete"}, environment=[], run_id="r")
+    frame = pd.read_csv(tmp_path / "gradients.csv", dtype=str, keep_default_na=False)
+    assert list(frame["torch_error"]) == ["", "nan"]  # float64: no torch error; float32: a NaN one
+    assert list(frame["actual"]) == ["nan", ""] and list(frame["desired"]) == ["nan", ""]
