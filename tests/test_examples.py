@@ -34,7 +34,7 @@ def notebook_run(pytestconfig, tmp_path_factory):
            f"--parity-seed={pytestconfig.getoption('parity_seed')}", "--parity-html=off"]
     proc = subprocess.run(cmd, cwd=pytestconfig.rootpath, env=env, capture_output=True, text=True, timeout=900,
                           stdin=subprocess.DEVNULL)
-    text = {c: "string" for c in ("problem", "failed_tensors", "warnings", "crashed_workers", "status")}
+    text = {c: "string" for c in ("problem", "failed_tensors", "warnings", "crashed_workers", "provided")}
     tables = {name: pd.read_csv(reports / f"{name}.csv", dtype=text)
               for name in ("gradients", "clipping", "trajectories", "summary")}
     return proc, tables
@@ -79,7 +79,7 @@ def test_its_nonfinite_clipping_difference_is_flagged(notebook_run):
 
 def test_what_it_does_not_provide_is_reported_not_silently_green(notebook_run):
     proc, tables = notebook_run
-    caps = tables["summary"][tables["summary"]["suite"] == "(engine)"].set_index("capability")["status"]
+    caps = tables["summary"][tables["summary"]["suite"] == "(engine)"].set_index("capability")["provided"]
     assert list(caps.index) == list(CAPABILITIES)
     for capability in ("network tanh", "clipping l1", "clipping linf", "clipping error_if_nonfinite"):
         assert caps[capability].startswith("not provided"), capability

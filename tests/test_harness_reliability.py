@@ -119,7 +119,7 @@ def test_a_worker_crash_under_the_default_options_ends_the_run_and_is_reported(p
          "(while running test_grouped.py::test_grouped?c-float64?)*"),
     ])
     files = all_files(pytester)
-    assert set(files) == set(report.output_files())
+    assert set(files) == csv_outputs()
     for name in files:
         path = pytester.path / "reports" / name
         assert path.stat().st_mode & 0o777 == 0o644, name
@@ -212,6 +212,10 @@ def test_a_second_run_into_a_directory_in_use_is_refused(pytester):
 # -- one set, one run, and how it ended ---------------------------------------------------------------------
 
 
+def csv_outputs() -> set[str]:
+    return {name for name in report.output_files() if name.endswith(".csv")}
+
+
 def all_files(pytester, directory="reports"):
     return sorted(p.name for p in (pytester.path / directory).glob("*.csv"))
 
@@ -225,7 +229,9 @@ def test_every_file_carries_the_run_id_and_respects_the_umask(pytester):
         os.umask(old)
     assert result.ret == pytest.ExitCode.OK
     files = all_files(pytester)
-    assert set(files) == set(report.output_files())
+    assert set(files) == {name for name in report.output_files() if name.endswith(".csv")}
+    page = pytester.path / "reports" / "index.html"
+    assert page.stat().st_mode & 0o777 == 0o640 and report.output_files()[-1] == "index.html"
     run = run_row(pytester)
     for name in files:
         path = pytester.path / "reports" / name
@@ -273,7 +279,7 @@ def test_a_running_then_terminated_run_says_so_and_keeps_its_rows(pytester, work
     assert proc.returncode == pytest.ExitCode.INTERRUPTED, output
     run = run_row(pytester)
     assert run["status"] == "interrupted" and run["run_id"] != first_id
-    assert set(all_files(pytester)) == set(report.output_files())
+    assert set(all_files(pytester)) == csv_outputs()
     rows = read(pytester, "gradients")
     assert list(rows["case"]) == ["test_one"] and set(rows["run_id"]) == {run["run_id"]}
 

@@ -102,7 +102,7 @@ def test_a_foreign_engine_runs_only_the_parity_checks(pytester):
     result = pytester.runpytest("--parity-engine=mine.py", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, deselected=1)
     summary = pd.read_csv(pytester.path / "reports" / "summary.csv")
-    status = summary[summary["suite"] == "(engine)"].set_index("capability")["status"]
+    status = summary[summary["suite"] == "(engine)"].set_index("capability")["provided"]
     assert status["gate Add"] == "engine" and status["gate Tanh"] == "not provided: no class Tanh"
     result.stdout.fnmatch_lines(["*mine: gate Tanh: not provided: no class Tanh*"])
 
