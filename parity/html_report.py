@@ -177,6 +177,9 @@ def _log(ax, axis: str = "y") -> None:
     and each mathtext label a parse, and they are most of a page's build time."""
     from matplotlib.ticker import LogFormatter, LogLocator, NullLocator
 
+    low, high = ax.dataLim.intervaly if axis == "y" else ax.dataLim.intervalx
+    if not (np.isfinite(high) and high > 0):
+        return  # nothing positive to draw (a run without curve rows, an all-exact or all-NaN difference)
     getattr(ax, f"set_{axis}scale")("log")
     which = getattr(ax, f"{axis}axis")
     which.set_major_locator(LogLocator(numticks=7))
@@ -500,7 +503,9 @@ def _training(tables: dict) -> str:
     if curves is not None and len(curves):
         parts.append("<p>Representative runs: the worst (largest error / tolerance) of each activation and dtype, "
                      "and a typical one per dtype (nearest the median), at log-spaced epochs.</p>")
-        parts.append(_img(training_plot(representative_runs(runs), curves), "loss curves of representative runs"))
+        with_curves = runs[runs.set_index(["nodeid", "case"]).index.isin(curves.set_index(["nodeid", "case"]).index)]
+        parts.append(_img(training_plot(representative_runs(with_curves), curves),
+                          "loss curves of representative runs"))
         fig = all_runs_plot(runs, curves)
         if fig is not None:
             parts.append("<p>Every run: |scratch - torch| loss over epochs, one line per run, failing runs in red; "

@@ -169,3 +169,16 @@ def test_a_page_that_cannot_be_built_is_one_line_and_leaves_a_green_run_green(de
     result.stdout.fnmatch_lines(["page: not written: RuntimeError: disk on fire"])
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
     assert "second line" not in result.stdout.str()
+
+
+def test_runs_without_curves_or_with_no_positive_difference_still_draw(tmp_path):
+    """A stacked-vs-one-run row has no curve rows, and a run may agree exactly at every epoch: neither may break
+    a log axis (a real run's page once failed on 'Data cannot be log-scaled')."""
+    extra = ("t.py::one[x],training,one-run-vs-stacked-scratch-relu-run0,float64,xor,5,0.0,1e-12,True,relu,xor,"
+             ",,,1000,1.0,,0.0,0,,,,,,,,,,,r,,,main\n")
+    exact = CURVES.replace("{0.7", "{0.7").replace(",1e-16,", ",0.0,").replace(",1e-15,False", ",0.0,False")
+    exact = "\n".join(line for line in exact.splitlines() if ",2e-13," not in line) + "\n"
+    d = write_dir(tmp_path, gradients=GRADIENTS, summary=SUMMARY, environment=ENVIRONMENT,
+                  trajectories=textwrap.dedent(TRAJECTORIES).lstrip() + extra, trajectory_curves=exact)
+    text = html_report.build(d).read_text()
+    assert 'id="training"' in text and "one-run-vs-stacked" in text
