@@ -127,23 +127,28 @@ class Recorder:
         self._rows.append(report.plain_row(full))
 
     def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-                 seed: int | None = None) -> list[Comparison]:
+                 seed: int | None = None, conditioning=None) -> list[Comparison]:
         """Compare every tensor of a case; records nothing and raises nothing.
 
         tensors: name -> (actual, desired) or (actual, desired, reference); float32 needs the reference.
+        conditioning: the reference result's ``conditioning``, one per tensor in the order of ``tensors``
+        (``reference.conditioning``); it sets each tensor's bound (``parity.tolerance``).
         """
+        conditioning = [None] * len(tensors) if conditioning is None else list(conditioning)
+        if len(conditioning) != len(tensors):
+            raise ValueError(f"{len(conditioning)} conditionings for {len(tensors)} tensors ({', '.join(tensors)})")
         results = []
-        for name, arrays in tensors.items():
+        for (name, arrays), cond in zip(tensors.items(), conditioning):
             actual, desired, *rest = arrays
             results.append(compare(actual, desired, tensor=name, dtype=dtype, case=self.case(kind, case, seed),
-                                   reference=rest[0] if rest else None))
+                                   reference=rest[0] if rest else None, conditioning=cond))
         return results
 
     def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-              seed: int | None = None) -> list[Comparison]:
+              seed: int | None = None, conditioning=None) -> list[Comparison]:
         """Compare every tensor of a case, record a gradients.csv row for each, then raise one ParityError
         naming every failure (so that one bad tensor does not hide the others)."""
-        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed)
+        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed, conditioning=conditioning)
         for result in results:
             row = result.row()
             row.pop("rerun")

@@ -55,7 +55,7 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
 GRADIENTS = register_table(
     "gradients",
     ("tensor", "shape", "max_abs_error", "max_rel_error", "normwise_error", "ulp_distance", "worst_index",
-     "actual", "desired", "torch_error", "rule", "problem", "inputs"),
+     "actual", "desired", "torch_error", "condition", "depth", "rule", "problem", "inputs"),
     "one row per compared tensor: gates, worked graphs, the network, properties",
 )
 

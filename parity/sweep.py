@@ -123,6 +123,7 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
                         ratio=_ratio(o.checked_error, o.tolerance) if o else math.nan, passed=o is None,
                         test_failed=bool(failed), caught_on_tensor=o is not None,
                         margin=_ratio(o.checked_error, o.tolerance) if o else 0.0, nodeid=o.nodeid if o else ""))
+            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)  # after every seed: usable if stopped
             print(f"seed {seed} done", file=sys.stderr, flush=True)
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)
 

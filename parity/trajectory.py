@@ -44,7 +44,7 @@ class RunVerdict:
     @property
     def ratio(self) -> float:
         """float32: scratch's deviation over torch's (floored at a few float32 roundings)."""
-        floor = tolerance.FLOAT32_FLOOR_ULPS * tolerance.FLOAT32_EPS
+        floor = tolerance.TRAJECTORY_FLOAT32_FLOOR
         return self.checked_error / max(self.torch_deviation, floor)
 
     def describe(self, case: str, seed: int, scratch_loss: float, torch_loss: float) -> str:
@@ -67,7 +67,7 @@ def judge_run(dtype, scratch: Side, torch: Side, reference: Side | None = None) 
         torch_dev = math.nan
         tol = tolerance.trajectory_tolerance(dtype)
         param_err = normwise_error(scratch.params, torch.params)
-        param_tol = tolerance.normwise_tolerance(dtype)
+        param_tol = tolerance.trajectory_normwise_tolerance(dtype)
     else:
         if reference is None:
             raise ValueError("a float32 run is judged against the float64 torch run: pass reference")
@@ -76,21 +76,21 @@ def judge_run(dtype, scratch: Side, torch: Side, reference: Side | None = None) 
         tol = tolerance.trajectory_tolerance(dtype, torch_dev)
         param_err = normwise_error(scratch.params, reference.params)
         torch_param_err = normwise_error(torch.params, reference.params)
-        param_tol = tolerance.normwise_tolerance(dtype, torch_param_err)
+        param_tol = tolerance.trajectory_normwise_tolerance(dtype, torch_param_err)
     norm_err, norm_bound = math.nan, math.nan
     if scratch.norms is not None:
         if dtype == np.float64:
             norm_err = normwise_error(scratch.norms, torch.norms)
-            norm_bound = tolerance.normwise_tolerance(dtype).bound
+            norm_bound = tolerance.trajectory_normwise_tolerance(dtype).bound
         else:
             norm_err = normwise_error(scratch.norms, reference.norms)
-            norm_bound = tolerance.normwise_tolerance(dtype, normwise_error(torch.norms, reference.norms)).bound
+            norm_bound = tolerance.trajectory_normwise_tolerance(dtype, normwise_error(torch.norms, reference.norms)).bound
     passed = (checked <= tol.bound and param_err <= param_tol.bound
               and (scratch.norms is None or norm_err <= norm_bound))
     torch_outlier = False
     if dtype == np.float32:  # the same test with the roles swapped
         torch_outlier = (tolerance.trajectory_tolerance(dtype, checked).bound < torch_dev
-                         or tolerance.normwise_tolerance(dtype, param_err).bound < torch_param_err)
+                         or tolerance.trajectory_normwise_tolerance(dtype, param_err).bound < torch_param_err)
     return RunVerdict(
         worst_loss_diff=float(diff.max()), worst_epoch=worst_epoch, checked_error=checked, tolerance=tol.bound,
         rule=tol.rule, torch_deviation=torch_dev, final_param_diff=param_err,

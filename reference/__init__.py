@@ -6,6 +6,7 @@ judges: never imports scratch_nn (nor pytest). Layout as in docs/engine-api.md (
 """
 
 from .clip import ClipResult, clip
+from .conditioning import Conditioning
 from .network import PARAM_NAMES, NetResult, network
 from .ops import GATES, GRAPHS, GateResult, GraphResult, gate, graph
 from .threads import set_threads
@@ -16,6 +17,7 @@ __all__ = [
     "GRAPHS",
     "PARAM_NAMES",
     "ClipResult",
+    "Conditioning",
     "GateResult",
     "GraphResult",
     "NetResult",

@@ -109,4 +109,4 @@ def test_gate_matches_torch(engine, torch_ref, parity, case: GateCase, dtype):
     assert len(grads) == len(case.input_names), f"{CLASS[case.gate]}.backward must return one gradient per input"
     for i, name in enumerate(case.input_names):
         tensors[f"grad_{name}"] = (grads[i], ref.grads[i], ref64.grads[i] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=case.kind)
+    parity.check(tensors, dtype=dtype, kind=case.kind, conditioning=(ref64 or ref).conditioning)

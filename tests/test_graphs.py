@@ -38,4 +38,4 @@ def test_graph_matches_torch(engine, torch_ref, parity, graph, inputs, dtype):
     for name in names:
         tensors[f"grad_{name}"] = (np.asarray(result.grads[name]), ref.grads[name],
                                    ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=kind)
+    parity.check(tensors, dtype=dtype, kind=kind, conditioning=(ref64 or ref).conditioning)

@@ -83,4 +83,4 @@ def test_network_matches_torch(engine, torch_ref, parity, case, activation, dtyp
     }
     for name in ("W1", "b1", "W2", "b2"):
         tensors[f"d{name}"] = (grads[name], ref.grads[name], ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=kind)
+    parity.check(tensors, dtype=dtype, kind=kind, conditioning=(ref64 or ref).conditioning)

@@ -4,7 +4,7 @@ the pre-clip norms fails, at the epoch where it was planted; float32 is calibrat
 import numpy as np
 import pytest
 
-from parity.tolerance import FLOAT32_FLOOR_ULPS, FLOAT32_EPS, TRAJECTORY_FLOAT32_FACTOR
+from parity.tolerance import TRAJECTORY_FLOAT32_FACTOR, TRAJECTORY_FLOAT32_FLOOR
 from parity.trajectory import Side, curve_epochs, judge_float32_case, judge_run
 
 rng = np.random.default_rng(3)
@@ -51,7 +51,7 @@ def test_float32_is_bounded_by_torch_float32s_own_deviation():
 
 def test_float32_floor_when_torch_is_exact():
     v = judge_run(np.float32, side(LOSSES + 1e-9), side(), side())
-    assert v.passed and v.tolerance == pytest.approx(FLOAT32_FLOOR_ULPS * FLOAT32_EPS)
+    assert v.passed and v.tolerance == pytest.approx(TRAJECTORY_FLOAT32_FLOOR)
 
 
 def test_float32_needs_the_float64_reference():
