@@ -75,9 +75,12 @@ def run_once(selection: list[str], *, seed: int, engine: str, report_dir: Path) 
 
 
 def _ratio(err: float, tol: float) -> float:
+    """error / bound; nan for a row without a bound of its own (the pre-clip norms of a trajectory)."""
+    if math.isnan(tol):
+        return math.nan
     if err == 0:
         return 0.0
-    return err / tol if tol and not math.isnan(tol) else math.inf
+    return err / tol if tol else math.inf
 
 
 def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str, out: Path) -> None:
@@ -204,8 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     frame.to_csv(out, index=False)
     for part in parts:
         part.unlink(missing_ok=True)
-    lines = summarize(frame) + [f"{len(seeds)} seeds, {args.workers} workers, {time.perf_counter() - start:.0f} s; "
-                                f"rows in {out}"]
+    lines = [*summarize(frame),
+             f"{len(seeds)} seeds, {args.workers} workers, {time.perf_counter() - start:.0f} s; rows in {out}"]
     out.with_name(out.stem + "_summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0 if all(c == 0 for c in codes) else 1

@@ -41,14 +41,18 @@ TRAJECTORY_FLOAT64_ABS = 1e-12
 # float64 final parameters and pre-clip norms after a whole run: normwise, at rounding level.
 TRAJECTORY_FLOAT64_NORMWISE = 1e-12
 # float32 trajectories: scratch's deviation from the float64 torch run is set beside torch float32's own
-# deviation from it. A run is an outlier for one side when that side deviates TRAJECTORY_FLOAT32_FACTOR times
-# more than the other (deviations floored at TRAJECTORY_FLOAT32_FLOOR); a case fails when scratch has more than
-# TRAJECTORY_OUTLIERS_ALLOWED outliers beyond torch's count, or when its median ratio exceeds
-# TRAJECTORY_MEDIAN_RATIO (parity.trajectory.judge_float32_case; docs/tolerances.md has the sweep behind them).
+# deviation from it, per run: the ratio r. A run is an *outlier* for scratch when r > TRAJECTORY_FLOAT32_FACTOR
+# (deviations floored at TRAJECTORY_FLOAT32_FLOOR), or its final parameters are off by that factor. Chaos
+# makes outliers on both sides at random: for a correct engine, scratch and torch are exchangeable, so a run
+# is a scratch outlier with some probability q, measured over the sweep (docs/tolerances.md) and set here with
+# a margin. The runs of a case are judged together, by two one-sided tests at level TRAJECTORY_ALPHA
+# (parity.trajectory.judge_float32_case): the number of scratch outliers against Binomial(n, q), and the number
+# of runs where scratch deviates more than torch (r > 1) against Binomial(n, 1/2) (a sign test: an engine
+# typically worse than torch). The chance that a correct engine fails one case is below 2 TRAJECTORY_ALPHA.
 TRAJECTORY_FLOAT32_FACTOR = 4.0
 TRAJECTORY_FLOAT32_FLOOR = 4 * FLOAT32_EPS
-TRAJECTORY_MEDIAN_RATIO = 2.0
-TRAJECTORY_OUTLIERS_ALLOWED = 1
+TRAJECTORY_OUTLIER_RATE = 0.05
+TRAJECTORY_ALPHA = 1e-5
 
 
 @dataclass(frozen=True)

@@ -165,9 +165,8 @@ def network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activa
     dh = W2.transpose(-1, -2) @ dz2
     Mdh = W2.abs().transpose(-1, -2) @ Mdz2
     if activation == "relu":
-        dz1, Mdz1 = dh * dact, Mdh * dact
+        Mdz1 = Mdh * dact
     else:
-        dz1 = dh * dact
         Mdz1 = Mdh * dact + dh.abs() * 2 * h.abs() * (dact * Mz1 + h.abs())
     forward = n_in + h_units + 2 * ELEMENTARY + 4
     backward = forward + n_out + m + 8
