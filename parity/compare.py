@@ -125,14 +125,15 @@ def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, 
         r = np.asarray(reference, dtype=np.float64)
         if r.shape != d.shape:
             raise ValueError(f"reference for {tensor!r} has shape {r.shape}, torch result {d.shape}")
-    magnitude, depth = _conditioning(conditioning, r, tensor)
-    checked, condition, underflow = metrics["normwise_error"], 1.0, 0.0
+    magnitude, depth, jump = _conditioning(conditioning, r, tensor)
+    checked, condition, underflow, jumps = metrics["normwise_error"], 1.0, 0.0, 0.0
     if not problem:
-        finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r) & np.isfinite(magnitude)
-        checked, condition, underflow = conditioned_error(a[finite], r[finite], magnitude[finite])
+        finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r) & np.isfinite(magnitude) & np.isfinite(jump)
+        checked, condition, underflow, jumps = conditioned_error(a[finite], r[finite], magnitude[finite],
+                                                                 jump[finite])
         if dtype == np.float32:
             torch_error = normwise_error(d[finite], r[finite])
-    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow)
+    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow, jump=jumps)
     passed = not problem and checked <= tol.bound
     return Comparison(
         suite=case.suite, case=case.case, tensor=tensor, dtype=str(dtype), kind=case.kind,
@@ -142,33 +143,38 @@ def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, 
     )
 
 
-def _conditioning(conditioning, r: np.ndarray, tensor: str) -> tuple[np.ndarray, int]:
+def _conditioning(conditioning, r: np.ndarray, tensor: str) -> tuple[np.ndarray, int, np.ndarray]:
     if conditioning is None:
-        return np.abs(np.asarray(r, dtype=np.float64)), 1
+        return np.abs(np.asarray(r, dtype=np.float64)), 1, np.zeros(r.shape)
     magnitude = np.asarray(conditioning.magnitude, dtype=np.float64)
-    if magnitude.shape != r.shape:
+    jump = getattr(conditioning, "jump", None)
+    jump = np.zeros(r.shape) if jump is None else np.asarray(jump, dtype=np.float64)
+    if magnitude.shape != r.shape or jump.shape != r.shape:
         raise ValueError(f"conditioning of {tensor!r} has shape {magnitude.shape}, the result {r.shape}")
-    return magnitude, int(conditioning.depth)
+    return magnitude, int(conditioning.depth), jump
 
 
-def conditioned_error(actual, reference, magnitude) -> tuple[float, float, float]:
-    """(normwise error, condition kappa, underflow share) of ``actual`` against the float64 ``reference``.
+def conditioned_error(actual, reference, magnitude, jump=None) -> tuple[float, float, float, float]:
+    """(normwise error, condition kappa, underflow share, jump share) of ``actual`` against the float64 ``reference``.
 
     The error is ``||a - r|| / S`` and kappa ``||magnitude|| / S`` with ``S = ||r||``; when the reference is
     exactly zero (complete cancellation, or all zeros) S is ``||magnitude||``, or 1 when that is zero too. The
-    underflow share is ``sqrt(n) / S``: what n absolute losses of one unit each weigh in that relative error.
+    underflow share is ``sqrt(n) / S``: what n absolute losses of one unit each weigh in that relative error;
+    the jump share ``||jump|| / S``: what branches chosen by rounding may change.
     """
     a = np.asarray(actual, dtype=np.float64).ravel()
     r = np.asarray(reference, dtype=np.float64).ravel()
     m = np.asarray(magnitude, dtype=np.float64).ravel()
+    j = np.zeros(r.shape) if jump is None else np.asarray(jump, dtype=np.float64).ravel()
     scale = float(np.max(np.abs(np.concatenate([r, m])), initial=0.0))
     if scale == 0.0:  # all zero: any difference is an absolute one
-        return _norm(a - r), 0.0, math.sqrt(max(r.size, 1))
+        return _norm(a - r), 0.0, math.sqrt(max(r.size, 1)), _norm(j)
     r_rel, m_rel = float(np.linalg.norm(r / scale)), float(np.linalg.norm(m / scale))
     divisor = r if r_rel > 0.0 else m
     err = normwise_error(a, r, scale=divisor)
     s = (r_rel if r_rel > 0.0 else m_rel) * scale
-    return err, (max(m_rel / r_rel, 1.0) if r_rel > 0.0 else 1.0), math.sqrt(r.size) / s
+    kappa = max(m_rel / r_rel, 1.0) if r_rel > 0.0 else 1.0
+    return err, kappa, math.sqrt(r.size) / s, _norm(j) / s
 
 
 def _norm(x: np.ndarray) -> float:

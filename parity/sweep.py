@@ -134,6 +134,7 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
 def summarize(frame) -> list[str]:
     """The two rates: false fails of the correct engines, bugs caught on their tensor (with the smallest margin)."""
     lines = []
+    frame = frame.reset_index(drop=True)
     correct = frame[frame["bug"].isna() | (frame["bug"] == "")]
     if len(correct):
         tests = correct.groupby(["seed", "engine", "nodeid"])["test_failed"].any()

@@ -70,23 +70,26 @@ def unit_roundoff(dtype) -> float:
     return UNIT_ROUNDOFF[dtype]
 
 
-def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float = 0.0) -> Tolerance:
+def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float = 0.0, jump: float = 0.0) -> Tolerance:
     """The bound on the normwise relative error of a result of ``dtype`` whose float64 reference has condition
     ``kappa = ||M|| / ||r||`` and whose computation has ``depth`` roundings on its longest path.
 
     underflow: ``sqrt(n) / ||r||`` for the n compared elements (``parity.compare.conditioned_error``): each
     rounding may also lose up to the smallest subnormal in absolute terms (the standard model with
     gradual underflow), which weighs ``depth * eta * underflow`` in the relative error.
+    jump: ``||J|| / ||r||``, where ``J`` is what branches that rounding may choose either way change (a ReLU unit
+    at its kink: ``reference.conditioning``); added as it is, on top of the rounding bound.
     """
     u = unit_roundoff(dtype)
-    if not condition >= 0 or not depth >= 1 or not underflow >= 0:
+    if not condition >= 0 or not depth >= 1 or not underflow >= 0 or not jump >= 0:
         raise ValueError(f"condition and underflow must be >= 0 and depth >= 1, got {condition!r}, "
                          f"{underflow!r} and {depth!r}")
     sides = 1 if np.dtype(dtype) == np.float32 else 2
     eta = float(np.finfo(dtype).smallest_subnormal)  # (half of it is not representable in float64)
-    bound = sides * (LAMBDA * math.sqrt(depth) * u * condition + depth * eta * underflow)
+    bound = sides * (LAMBDA * math.sqrt(depth) * u * condition + depth * eta * underflow) + jump
     who = "vs float64" if sides == 1 else "2 sides"
-    return Tolerance(bound, f"{who}: {LAMBDA:g} sqrt(D={depth}) u kappa, kappa={condition:.3g}")
+    kink = f" + ReLU kink {jump:.3g}" if jump else ""
+    return Tolerance(bound, f"{who}: {LAMBDA:g} sqrt(D={depth}) u kappa, kappa={condition:.3g}{kink}")
 
 
 def trajectory_tolerance(dtype, torch_own_deviation: float | None = None) -> Tolerance:

@@ -26,16 +26,26 @@ from ._convert import to_numpy
 ELEMENTARY = 2
 
 
+# A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u M_z1,
+# u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from 0 to 1.
+KINK_WINDOW = 2.0
+FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+
+
 @dataclass(frozen=True)
 class Conditioning:
-    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest path."""
+    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest path;
+    jump: where a branch may go either way by rounding (a ReLU unit at its kink), the absolute change that
+    choice makes to each element (float64, the result's shape), else None."""
 
     magnitude: np.ndarray
     depth: int
+    jump: np.ndarray | None = None
 
     @classmethod
-    def of(cls, magnitude: torch.Tensor, depth: int) -> Conditioning:
-        return cls(to_numpy(magnitude.detach().to(torch.float64)), max(int(depth), 1))
+    def of(cls, magnitude: torch.Tensor, depth: int, jump: torch.Tensor | None = None) -> Conditioning:
+        return cls(to_numpy(magnitude.detach().to(torch.float64)), max(int(depth), 1),
+                   None if jump is None else to_numpy(jump.detach().to(torch.float64)))
 
 
 def _f64(x) -> torch.Tensor:
@@ -164,8 +174,11 @@ def network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activa
     Mdz2 = (Mp + (p - y).abs()) / N
     dh = W2.transpose(-1, -2) @ dz2
     Mdh = W2.abs().transpose(-1, -2) @ Mdz2
+    jump_dz1 = None
     if activation == "relu":
         Mdz1 = Mdh * dact
+        at_kink = (z1.abs() <= KINK_WINDOW * (n_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz1) & (Mz1 > 0)
+        jump_dz1 = dh.abs() * at_kink
     else:
         Mdz1 = Mdh * dact + dh.abs() * 2 * h.abs() * (dact * Mz1 + h.abs())
     forward = n_in + h_units + 2 * ELEMENTARY + 4
@@ -173,8 +186,10 @@ def network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activa
     return {
         "p": Conditioning.of(Mp, forward),
         "loss": Conditioning.of(Mloss, forward + N + ELEMENTARY + 3),
-        "dW1": Conditioning.of(Mdz1 @ X.abs().transpose(-1, -2), backward),
-        "db1": Conditioning.of(Mdz1.sum(dim=-1, keepdim=True), backward),
+        "dW1": Conditioning.of(Mdz1 @ X.abs().transpose(-1, -2), backward,
+                               None if jump_dz1 is None else jump_dz1 @ X.abs().transpose(-1, -2)),
+        "db1": Conditioning.of(Mdz1.sum(dim=-1, keepdim=True), backward,
+                               None if jump_dz1 is None else jump_dz1.sum(dim=-1, keepdim=True)),
         "dW2": Conditioning.of(Mdz2 @ h.abs().transpose(-1, -2) + dz2.abs() @ Mh.transpose(-1, -2), backward),
         "db2": Conditioning.of(Mdz2.sum(dim=-1, keepdim=True), backward),
     }

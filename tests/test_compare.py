@@ -154,3 +154,14 @@ def test_ulp_distance_across_zero_and_in_float32():
     tiny = np.nextafter(np.float32(0), np.float32(1))
     assert ulp_distance(np.float32([tiny]), np.float32([-tiny])) == 2
     assert ulp_distance(np.float32([1.0]), np.float32([np.nextafter(np.float32(1), np.float32(2))])) == 1
+
+
+def test_a_branch_chosen_by_rounding_is_allowed_its_jump_and_no_more():
+    r = np.array([1.0, 2.0, 3.0])
+    flipped = r + np.array([0.0, 0.5, 0.0])  # one ReLU unit at its kink took the other branch
+    cond = Conditioning(np.abs(r), 4, jump=np.array([0.0, 0.5, 0.0]))
+    assert compare(flipped, r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond).passed
+    assert not compare(flipped, r, tensor="dW1", dtype=np.float64, case=CASE,
+                       conditioning=Conditioning(np.abs(r), 4)).passed
+    c = compare(r + np.array([0.0, 0.5, 0.1]), r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond)
+    assert not c.passed and "ReLU kink" in c.rule
