@@ -74,7 +74,7 @@ def run_once(selection: list[str], *, seed: int, engine: str, report_dir: Path) 
     return mutants.read_observations(report_dir), plugin.failed, int(code)
 
 
-def _ratio(err: float, tol: float) -> float:
+def error_ratio(err: float, tol: float) -> float:
     """error / bound; nan for a row without a bound of its own (the pre-clip norms of a trajectory)."""
     if math.isnan(tol):
         return math.nan
@@ -109,23 +109,23 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
                 for o in obs:
                     rows.append(dict(seed=seed, engine=engine, bug="", suite=o.table, case=o.case, tensor=o.tensor,
                                      dtype=o.dtype, checked_error=o.checked_error, tolerance=o.tolerance,
-                                     ratio=_ratio(o.checked_error, o.tolerance), passed=o.passed,
+                                     ratio=error_ratio(o.checked_error, o.tolerance), passed=o.passed,
                                      test_failed=o.nodeid in failed, caught_on_tensor=math.nan, margin=math.nan,
                                      nodeid=o.nodeid))
             for bug in catalogue:
                 obs, failed, code = run_once(list(bug.selection), seed=seed, engine=bug.module, report_dir=tmp / "r")
                 hits = [o for o in obs if not o.passed and o.tensor in bug.expected and o.nodeid in failed]
-                best = max(hits, key=lambda o: _ratio(o.checked_error, o.tolerance), default=None)
+                best = max(hits, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
                 f32 = [o for o in hits if o.dtype == "float32"]
-                best32 = max(f32, key=lambda o: _ratio(o.checked_error, o.tolerance), default=None)
+                best32 = max(f32, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
                 for what, o in (("any", best), ("float32", best32)):
                     rows.append(dict(
                         seed=seed, engine=bug.module, bug=bug.id, suite=o.table if o else "", case=o.case if o else "",
                         tensor=o.tensor if o else "", dtype=what, checked_error=o.checked_error if o else math.nan,
                         tolerance=o.tolerance if o else math.nan,
-                        ratio=_ratio(o.checked_error, o.tolerance) if o else math.nan, passed=o is None,
+                        ratio=error_ratio(o.checked_error, o.tolerance) if o else math.nan, passed=o is None,
                         test_failed=bool(failed), caught_on_tensor=o is not None,
-                        margin=_ratio(o.checked_error, o.tolerance) if o else 0.0, nodeid=o.nodeid if o else ""))
+                        margin=error_ratio(o.checked_error, o.tolerance) if o else 0.0, nodeid=o.nodeid if o else ""))
             pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)  # after every seed: usable if stopped
             print(f"seed {seed} done", file=sys.stderr, flush=True)
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)
