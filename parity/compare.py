@@ -133,7 +133,8 @@ def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, 
                                                                  jump[finite])
         if dtype == np.float32:
             torch_error = normwise_error(d[finite], r[finite])
-    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow, jump=jumps)
+    amplification = float(getattr(conditioning, "amplification", 1.0))
+    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow * amplification, jump=jumps)
     passed = not problem and checked <= tol.bound
     return Comparison(
         suite=case.suite, case=case.case, tensor=tensor, dtype=str(dtype), kind=case.kind,

@@ -79,9 +79,10 @@ def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float 
     """The bound on the normwise relative error of a result of ``dtype`` whose float64 reference has condition
     ``kappa = ||M|| / ||r||`` and whose computation has ``depth`` roundings on its longest path.
 
-    underflow: ``sqrt(n) / ||r||`` for the n compared elements (``parity.compare.conditioned_error``): each
-    rounding may also lose up to the smallest subnormal in absolute terms (the standard model with
-    gradual underflow), which weighs ``depth * eta * underflow`` in the relative error.
+    underflow: ``A sqrt(n) / ||r||`` for the n compared elements (``parity.compare.conditioned_error``), A the
+    largest factor an intermediate result is multiplied by afterwards: each rounding may also lose up to the
+    smallest subnormal ``eta`` in absolute terms (the standard model with gradual underflow), which weighs
+    ``depth * eta * underflow`` in the relative error.
     jump: ``||J|| / ||r||``, where ``J`` is what branches that rounding may choose either way change (a ReLU unit
     at its kink: ``reference.conditioning``); added as it is, on top of the rounding bound.
     """

@@ -41,11 +41,14 @@ class Conditioning:
     magnitude: np.ndarray
     depth: int
     jump: np.ndarray | None = None
+    amplification: float = 1.0  # the largest factor an intermediate's underflow can be multiplied by afterwards
 
     @classmethod
-    def of(cls, magnitude: torch.Tensor, depth: int, jump: torch.Tensor | None = None) -> Conditioning:
+    def of(cls, magnitude: torch.Tensor, depth: int, jump: torch.Tensor | None = None,
+           amplification: float = 1.0) -> Conditioning:
         return cls(to_numpy(magnitude.detach().to(torch.float64)), max(int(depth), 1),
-                   None if jump is None else to_numpy(jump.detach().to(torch.float64)))
+                   None if jump is None else to_numpy(jump.detach().to(torch.float64)),
+                   max(float(amplification), 1.0))
 
 
 def _f64(x) -> torch.Tensor:
@@ -67,6 +70,11 @@ def _sum_to(x: torch.Tensor, shape: tuple) -> tuple[torch.Tensor, int]:
 def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple[Conditioning, ...]:
     """(output, grad of each input) for one gate, as in ``reference.gate``."""
     xs = [_f64(x) for x in inputs]
+    # an intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
+    # operand for multiply): its absolute error grows by that factor
+    g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
+    amp = g_max * max([1.0] + [float(x.abs().max()) for x in xs if x.numel()] if name in ("multiply", "matmul")
+                      else [1.0]) * (max(1.0, abs(exponent)) if name == "power" else 1.0)
     shape_out = torch.broadcast_shapes(*(x.shape for x in xs)) if name != "matmul" else None
     if name == "matmul":
         a, b = xs
@@ -75,7 +83,8 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
         k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
         ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
         gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
-        return (Conditioning.of(out, k + 1), Conditioning.of(ga, m + na + 1), Conditioning.of(gb, n + nb + 1))
+        return (Conditioning.of(out, k + 1), Conditioning.of(ga, m + na + 1, amplification=amp),
+                Conditioning.of(gb, n + nb + 1, amplification=amp))
     g = torch.broadcast_to(_f64(upstream), shape_out).abs()
     if name in ("add", "multiply"):
         a, b = (torch.broadcast_to(x, shape_out) for x in xs)
@@ -86,24 +95,26 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
         result = [Conditioning.of(out, 1)]
         for part, x in zip(parts, xs):
             summed, n = _sum_to(part, tuple(x.shape))
-            result.append(Conditioning.of(summed, n + 1))
+            result.append(Conditioning.of(summed, n + 1, amplification=amp))
         return tuple(result)
     x = xs[0]
     if name == "relu":
-        return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1)
+        return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
     if name == "exp":
         e = torch.exp(x)
-        return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1)
+        return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1, amplification=amp)
     if name == "power":
         y = torch.pow(x, exponent).abs()
         d = (exponent * torch.pow(x, exponent - 1)).abs() if exponent != 0 else torch.zeros_like(x)
-        return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2)
+        return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
     if name == "sigmoid":
         s = torch.sigmoid(x)
-        return Conditioning.of(s, ELEMENTARY + 2), Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5)
+        return (Conditioning.of(s, ELEMENTARY + 2),
+                Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp))
     if name == "tanh":
         t = torch.tanh(x)
-        return Conditioning.of(t.abs(), ELEMENTARY), Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3)
+        return (Conditioning.of(t.abs(), ELEMENTARY),
+                Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp))
     raise ValueError(f"no conditioning for gate {name!r}")
 
 

@@ -124,6 +124,10 @@ def test_multiply_matches_torch(engine, torch_ref, prop, example):
 
 @PROPERTY
 @given(example=hs.gate_examples("power"))
+# found by the conditioned bound's first CI run: x**-1.5 underflows to a subnormal, then * 8.5 multiplies its
+# absolute rounding error (the underflow allowance counts that amplification)
+@example(example=hs.GateExample(gate="power", dtype="float32", inputs=(f32(1.2845988e27),), upstream=f32(17.0),
+                                exponent=-0.5))
 @regression("power-backward-float32-exponent")
 @regression("power-forward-float32-exponent")
 def test_power_matches_torch(engine, torch_ref, prop, example):
