@@ -5,7 +5,9 @@ error metric, judges the result by the tolerance policy and returns a :class:`Co
 plain Python values, that becomes one report row and, on failure, one paragraph of the failure message.
 
 Float32 results are judged against a float64 torch run of the same float32 inputs (``reference``); the
-metrics against torch float32 (``desired``) are reported beside it so that a person sees both.
+metrics against torch float32 (``desired``) are reported beside it so that a person sees both. The bound comes
+from the result's conditioning (``conditioning``: the magnitude array and depth of ``reference.conditioning``),
+by the policy in ``parity.tolerance``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from parity.returns import EngineProblem, as_result
-from parity.tolerance import normwise_tolerance
+from parity.tolerance import conditioned_tolerance
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Comparison:
     desired: float  # torch (same dtype) at worst_index
     torch_error: float  # float32: torch32's normwise error against the float64 run; nan for float64
     checked_error: float  # the error the tolerance judges
+    condition: float  # kappa = ||magnitude|| / ||reference||, from the float64 reference
+    roundings: int  # the computation's depth: roundings on its longest path
     tolerance: float
     rule: str
     passed: bool
@@ -87,6 +91,7 @@ class Comparison:
                     f"  vs torch float64 on the same inputs: scratch {self.checked_error:.3g}, "
                     f"torch float32 {self.torch_error:.3g}"
                 )
+            lines.append(f"  condition kappa {self.condition:.3g} (magnitude / result, float64), depth {self.roundings}")
             relation = "<=" if self.passed else ">"
             lines.append(f"  checked error {self.checked_error:.3g} {relation} tolerance {self.tolerance:.3g}"
                          f" [{self.rule}]")
@@ -104,12 +109,16 @@ class ParityError(AssertionError):
         super().__init__("\n".join([head] + [f.describe() for f in failures]))
 
 
-def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, warnings: str = "") -> Comparison:
+def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, conditioning=None,
+            warnings: str = "") -> Comparison:
     """Compare one scratch array with torch's, by the tolerance policy for ``dtype``.
 
     actual: the scratch result, or the :class:`EngineProblem` that kept the engine from producing it.
     desired: torch's result at the same dtype. reference: for float32, torch's float64 result from the same
-    float32 inputs (required); ignored for float64. warnings: what the engine warned, recorded only.
+    float32 inputs (required); ignored for float64. conditioning: the result's
+    ``reference.conditioning.Conditioning`` (``magnitude``: float64 array of the result's shape, ``depth``);
+    without it the result is taken as elementwise and well conditioned (magnitude = |result|, depth 1).
+    warnings: what the engine warned, recorded only.
     """
     dtype = np.dtype(dtype)
     d = np.asarray(desired)
@@ -122,24 +131,69 @@ def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, 
         a, problem = d, str(exc)
     metrics = _metrics(a, d) if not problem else _FAILED_METRICS
     torch_error = math.nan
-    checked = metrics["normwise_error"]
+    r = d
     if dtype == np.float32 and not problem:
         if reference is None:
             raise ValueError(f"float32 comparison of {tensor!r} needs the float64 torch reference")
         r = np.asarray(reference, dtype=np.float64)
         if r.shape != d.shape:
             raise ValueError(f"reference for {tensor!r} has shape {r.shape}, torch result {d.shape}")
-        finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r)
-        checked = normwise_error(a[finite], r[finite])
-        torch_error = normwise_error(d[finite], r[finite])
-    tol = normwise_tolerance(dtype, (0.0 if problem else torch_error) if dtype == np.float32 else None)
+    magnitude, depth, jump = _conditioning(conditioning, r, tensor)
+    checked, condition, underflow, jumps = metrics["normwise_error"], 1.0, 0.0, 0.0
+    if not problem:
+        finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r) & np.isfinite(magnitude) & np.isfinite(jump)
+        checked, condition, underflow, jumps = conditioned_error(a[finite], r[finite], magnitude[finite],
+                                                                 jump[finite])
+        if dtype == np.float32:
+            torch_error = normwise_error(d[finite], r[finite])
+    amplification = float(getattr(conditioning, "amplification", 1.0))
+    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow * amplification, jump=jumps)
     passed = not problem and checked <= tol.bound
     return Comparison(
         suite=case.suite, case=case.case, tensor=tensor, dtype=str(dtype), kind=case.kind,
         seed=case.seed, shape=str(tuple(d.shape)), torch_error=torch_error, checked_error=float(checked),
-        tolerance=tol.bound, rule=tol.rule, passed=bool(passed), problem=problem, warnings=warnings,
-        nodeid=case.nodeid, rerun=case.rerun, **metrics,
+        condition=float(condition), roundings=int(depth), tolerance=tol.bound, rule=tol.rule, passed=bool(passed),
+        problem=problem, warnings=warnings, nodeid=case.nodeid, rerun=case.rerun, **metrics,
     )
+
+
+def _conditioning(conditioning, r: np.ndarray, tensor: str) -> tuple[np.ndarray, int, np.ndarray]:
+    if conditioning is None:
+        return np.abs(np.asarray(r, dtype=np.float64)), 1, np.zeros(r.shape)
+    magnitude = np.asarray(conditioning.magnitude, dtype=np.float64)
+    jump = getattr(conditioning, "jump", None)
+    jump = np.zeros(r.shape) if jump is None else np.asarray(jump, dtype=np.float64)
+    if magnitude.shape != r.shape or jump.shape != r.shape:
+        raise ValueError(f"conditioning of {tensor!r} has shape {magnitude.shape}, the result {r.shape}")
+    return magnitude, int(conditioning.depth), jump
+
+
+def conditioned_error(actual, reference, magnitude, jump=None) -> tuple[float, float, float, float]:
+    """(normwise error, condition kappa, underflow share, jump share) of ``actual`` against the float64 ``reference``.
+
+    The error is ``||a - r|| / S`` and kappa ``||magnitude|| / S`` with ``S = ||r||``; when the reference is
+    exactly zero (complete cancellation, or all zeros) S is ``||magnitude||``, or 1 when that is zero too. The
+    underflow share is ``sqrt(n) / S``: what n absolute losses of one unit each weigh in that relative error;
+    the jump share ``||jump|| / S``: what branches chosen by rounding may change.
+    """
+    a = np.asarray(actual, dtype=np.float64).ravel()
+    r = np.asarray(reference, dtype=np.float64).ravel()
+    m = np.asarray(magnitude, dtype=np.float64).ravel()
+    j = np.zeros(r.shape) if jump is None else np.asarray(jump, dtype=np.float64).ravel()
+    scale = float(np.max(np.abs(np.concatenate([r, m])), initial=0.0))
+    if scale == 0.0:  # all zero: any difference is an absolute one
+        return _norm(a - r), 0.0, math.sqrt(max(r.size, 1)), _norm(j)
+    r_rel, m_rel = float(np.linalg.norm(r / scale)), float(np.linalg.norm(m / scale))
+    divisor = r if r_rel > 0.0 else m
+    err = normwise_error(a, r, scale=divisor)
+    s = (r_rel if r_rel > 0.0 else m_rel) * scale
+    kappa = max(m_rel / r_rel, 1.0) if r_rel > 0.0 else 1.0
+    return err, kappa, math.sqrt(r.size) / s, _norm(j) / s
+
+
+def _norm(x: np.ndarray) -> float:
+    scale = float(np.max(np.abs(x), initial=0.0))
+    return 0.0 if scale == 0.0 else float(np.linalg.norm(x / scale)) * scale
 
 
 _FAILED_METRICS = dict(
@@ -189,19 +243,19 @@ def _metrics(a: np.ndarray, d: np.ndarray) -> dict:
     )
 
 
-def normwise_error(actual, desired) -> float:
-    """``||a - d||_2 / ||d||_2``; 0 when both are zero, inf when only ``desired`` is."""
+def normwise_error(actual, desired, scale=None) -> float:
+    """``||a - d||_2 / ||d||_2`` (or ``/ ||scale||_2``); 0 when ``a == d``, inf when only the divisor is zero."""
     a = np.asarray(actual, dtype=np.float64).ravel()
     d = np.asarray(desired, dtype=np.float64).ravel()
-    scale = float(np.max(np.abs(d), initial=0.0))
+    s = d if scale is None else np.asarray(scale, dtype=np.float64).ravel()
     err_scale = float(np.max(np.abs(a - d), initial=0.0))
     if err_scale == 0.0:
         return 0.0
-    if scale == 0.0:
+    divisor = _norm(s)
+    if divisor == 0.0:
         return math.inf
     # scaled so that neither the squares nor the norms overflow for values near the float64 range
-    ratio = np.linalg.norm((a - d) / err_scale) / np.linalg.norm(d / scale)
-    return float(ratio * (err_scale / scale))
+    return float(np.linalg.norm((a - d) / err_scale) * (err_scale / divisor))
 
 
 def ulp_distance(actual, desired) -> int:

@@ -220,6 +220,9 @@ CATALOGUE: tuple[Bug, ...] = (
     _bug("lr-applied-twice", "the SGD step scales by lr twice (lr**2: invisible at XOR's lr = 1)",
          Edit("network.py", "np.multiply(flat_grads, lr_, out=flat_grads)", "np.multiply(flat_grads, lr_ * lr_, out=flat_grads)"),
          ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
+    _bug("lr-rounded-to-float32", "the SGD step uses lr rounded to float32 whatever the dtype (a relative 1e-8 in float64)",
+         Edit("network.py", "np.array(lr, layout.dtype)", "np.array(np.float32(lr), layout.dtype)"),
+         ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
 )
 
 BY_ID = {bug.id: bug for bug in CATALOGUE}

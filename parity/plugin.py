@@ -222,17 +222,22 @@ class Recorder:
         self._rows.append(report.mark_not_applicable(report.plain_row(full)))
 
     def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-                 seed: int | None = None, warnings: str = "") -> list[Comparison]:
+                 seed: int | None = None, conditioning=None, warnings: str = "") -> list[Comparison]:
         """Compare every tensor of a case; records nothing and raises nothing.
 
         tensors: name -> (actual, desired) or (actual, desired, reference); float32 needs the reference.
         actual may be the EngineProblem that kept the engine from producing it (a failing row).
+        conditioning: the reference result's ``conditioning``, one per tensor in the order of ``tensors``
+        (``reference.conditioning``); it sets each tensor's bound (``parity.tolerance``).
         """
+        conditioning = [None] * len(tensors) if conditioning is None else list(conditioning)
+        if len(conditioning) != len(tensors):
+            raise ValueError(f"{len(conditioning)} conditionings for {len(tensors)} tensors ({', '.join(tensors)})")
         results = []
-        for name, arrays in tensors.items():
+        for (name, arrays), cond in zip(tensors.items(), conditioning):
             actual, desired, *rest = arrays
             results.append(compare(actual, desired, tensor=name, dtype=dtype, case=self.case(kind, case, seed),
-                                   reference=rest[0] if rest else None, warnings=warnings))
+                                   reference=rest[0] if rest else None, conditioning=cond, warnings=warnings))
         return results
 
     @staticmethod
@@ -241,10 +246,11 @@ class Recorder:
         return run(dtype), (run(np.float64) if np.dtype(dtype) == np.float32 else None)
 
     def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None, seed: int | None = None,
-              warnings: str = "") -> list[Comparison]:
+              conditioning=None, warnings: str = "") -> list[Comparison]:
         """Compare every tensor of a case, record a gradients.csv row for each, then raise one ParityError
         naming every failure (so that one bad tensor does not hide the others)."""
-        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed, warnings=warnings)
+        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed, conditioning=conditioning,
+                                warnings=warnings)
         for result in results:
             row = result.row()
             row.pop("rerun")

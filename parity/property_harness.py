@@ -131,16 +131,18 @@ class PropertyRecorder:
         """The torch runs of one example: at its dtype, and the float64 reference for float32."""
         return self._parity.torch_runs(run, dtype)
 
-    def check(self, tensors: dict, *, dtype, case: str, inputs: str, record: bool = True) -> list[Comparison]:
+    def check(self, tensors: dict, *, dtype, case: str, inputs: str, record: bool = True,
+              conditioning=None) -> list[Comparison]:
         """Compare one example's tensors, ``name -> (actual, desired[, float64 reference])``, by the policy;
         ``inputs`` (the example, compact) goes into the report rows and ``case`` names it. ``record=False``
-        for an expected failure (a known bug's xfail example): it raises but leaves no row."""
+        for an expected failure (a known bug's xfail example): it raises but leaves no row. ``conditioning``: the
+        reference result's, one per tensor (``parity.plugin.Recorder.evaluate``)."""
         self.examples += 1
         if currently_in_test_context():
             assume(decidable(tensors, dtype))
         results = [
             dataclasses.replace(r, inputs=inputs, rerun=replay_hint(r.rerun))
-            for r in self._parity.evaluate(tensors, dtype=dtype, kind="property", case=case)
+            for r in self._parity.evaluate(tensors, dtype=dtype, kind="property", case=case, conditioning=conditioning)
         ]
         failures = [r for r in results if not r.passed]
         if failures:

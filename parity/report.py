@@ -40,7 +40,8 @@ COLUMN_TYPES: dict[str, str] = {
     # gradients
     "tensor": "str", "shape": "str", "max_abs_error": "float", "max_rel_error": "float", "normwise_error": "float",
     "ulp_distance": "float", "worst_index": "str", "actual": "float", "desired": "float", "torch_error": "float",
-    "rule": "str", "problem": "str", "warnings": "str", "inputs": "str", "failed_tensors": "str",
+    "condition": "float", "roundings": "int", "rule": "str", "problem": "str", "warnings": "str", "inputs": "str",
+    "failed_tensors": "str",
     # clipping
     "norm_type": "str", "max_norm": "float", "error_if_nonfinite": "bool", "n_tensors": "int",
     "total_norm": "float", "torch_total_norm": "float", "coef": "float", "torch_coef": "float",
@@ -103,7 +104,8 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
 GRADIENTS = register_table(
     "gradients",
     ("tensor", "shape", "max_abs_error", "max_rel_error", "normwise_error", "ulp_distance", "worst_index",
-     "actual", "desired", "torch_error", "rule", "problem", "warnings", "inputs"),
+     "actual", "desired", "torch_error", "condition", "roundings", "rule", "problem", "warnings",
+     "inputs"),
     "one row per compared tensor: gates, worked graphs, the network, properties",
 )
 

@@ -6,6 +6,7 @@ judges: never imports scratch_nn (nor pytest). Layout as in docs/engine-api.md (
 """
 
 from .clip import ClipResult, clip
+from .conditioning import Conditioning
 from .deep import deep_network, deep_train
 from .network import PARAM_NAMES, NetResult, network
 from .ops import GATES, GRAPHS, GateResult, GraphResult, gate, graph
@@ -17,6 +18,7 @@ __all__ = [
     "GRAPHS",
     "PARAM_NAMES",
     "ClipResult",
+    "Conditioning",
     "GateResult",
     "GraphResult",
     "NetResult",

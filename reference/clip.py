@@ -8,17 +8,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import conditioning as _conditioning
 from ._convert import to_numpy, to_tensor, torch_dtype
 
 
 @dataclass(frozen=True)
 class ClipResult:
     """grads: the clipped gradients, each shaped like its input; total_norm: the norm before clipping (0-d);
-    coef: the factor every gradient was multiplied by (0-d), at most 1."""
+    coef: the factor every gradient was multiplied by (0-d), at most 1. conditioning: total_norm's, coef's,
+    then each clipped gradient's (``reference.conditioning``)."""
 
     grads: list[np.ndarray]
     total_norm: np.ndarray
     coef: np.ndarray
+    conditioning: tuple[_conditioning.Conditioning, ...] = ()
 
 
 def clip_coef(max_norm: float, total_norm: torch.Tensor) -> torch.Tensor:
@@ -54,8 +57,12 @@ def clip(
     total = torch.nn.utils.clip_grad_norm_(
         params, max_norm, norm_type=norm_type, error_if_nonfinite=error_if_nonfinite
     ).to(tdtype)
+    coef = clip_coef(max_norm, total)
+    inputs = [to_numpy(to_tensor(g, tdtype)) for g in grads]
+    cond = _conditioning.clip(inputs, total, coef, norm_type)
     return ClipResult(
         grads=[to_numpy(p.grad) for p in params],
         total_norm=to_numpy(total),
-        coef=to_numpy(clip_coef(max_norm, total)),
+        coef=to_numpy(coef),
+        conditioning=(cond["total_norm"], cond["coef"], *cond["grads"]),
     )

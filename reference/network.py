@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import conditioning as _conditioning
 from ._convert import to_numpy, to_tensor, torch_dtype
 
 PARAM_NAMES: tuple[str, ...] = ("W1", "b1", "W2", "b2")
@@ -26,12 +27,14 @@ ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh}
 @dataclass(frozen=True)
 class NetResult:
     """p, z2: (n_out, m), or (R, n_out, m) stacked. loss: 0-d, or (R,) per-run means stacked.
-    grads: "W1", "b1", "W2", "b2" -> gradient of the (per-run) mean loss, shaped like that parameter."""
+    grads: "W1", "b1", "W2", "b2" -> gradient of the (per-run) mean loss, shaped like that parameter.
+    conditioning: p's, loss's, then dW1's, db1's, dW2's, db2's (``reference.conditioning``)."""
 
     p: np.ndarray
     z2: np.ndarray
     loss: np.ndarray
     grads: dict[str, np.ndarray]
+    conditioning: tuple[_conditioning.Conditioning, ...] = ()
 
 
 def activation_fn(activation: str):
@@ -110,9 +113,11 @@ def network(
     loss = mean_bce(z2, yt)
     # Stacked: runs do not interact, so d(sum of per-run losses)/d(run r's params) is run r's own gradient.
     grads = torch.autograd.grad(loss.sum() if loss.dim() else loss, ps)
+    cond = _conditioning.network(ps, Xt, yt, activation)
     return NetResult(
         p=to_numpy(torch.sigmoid(z2)),
         z2=to_numpy(z2),
         loss=to_numpy(loss),
         grads={n: to_numpy(g) for n, g in zip(PARAM_NAMES, grads)},
+        conditioning=tuple(cond[k] for k in ("p", "loss", "dW1", "db1", "dW2", "db2")),
     )

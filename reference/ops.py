@@ -12,23 +12,28 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from . import conditioning as _conditioning
 from ._convert import to_numpy, to_tensor, torch_dtype
 
 
 @dataclass(frozen=True)
 class GateResult:
-    """`output`: the gate's output; `grads`: one gradient per input, in input order, each shaped like it."""
+    """`output`: the gate's output; `grads`: one gradient per input, in input order, each shaped like it;
+    `conditioning`: output's then each gradient's (``reference.conditioning``), for the tolerance policy."""
 
     output: np.ndarray
     grads: tuple[np.ndarray, ...]
+    conditioning: tuple[_conditioning.Conditioning, ...] = ()
 
 
 @dataclass(frozen=True)
 class GraphResult:
-    """`value`: the graph's output; `grads`: input name -> gradient, each shaped like that input."""
+    """`value`: the graph's output; `grads`: input name -> gradient, each shaped like that input;
+    `conditioning`: the value's then each gradient's in input order (``reference.conditioning``)."""
 
     value: np.ndarray
     grads: dict[str, np.ndarray]
+    conditioning: tuple[_conditioning.Conditioning, ...] = ()
 
 
 _UNARY: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
@@ -76,7 +81,8 @@ def gate(name: str, inputs: Sequence, upstream, *, exponent: float | None = None
         output = _UNARY[name](leaves[0])
     else:
         output = _BINARY[name](leaves[0], leaves[1])
-    return GateResult(output=to_numpy(output), grads=_backward(output, leaves, upstream, tdtype))
+    cond = _conditioning.gate(name, [to_numpy(x) for x in leaves], upstream, exponent=exponent)
+    return GateResult(output=to_numpy(output), grads=_backward(output, leaves, upstream, tdtype), conditioning=cond)
 
 
 _GRAPHS: dict[str, tuple[tuple[str, ...], Callable[..., torch.Tensor]]] = {
@@ -107,4 +113,6 @@ def graph(name: str, inputs: Mapping[str, object], upstream=1.0, *, dtype) -> Gr
     leaves = [to_tensor(inputs[n], tdtype, requires_grad=True) for n in names]
     value = expression(*leaves)
     grads = _backward(value, leaves, upstream, tdtype)
-    return GraphResult(value=to_numpy(value), grads=dict(zip(names, grads)))
+    cond_value, cond_grads = _conditioning.graph(name, {n: to_numpy(x) for n, x in zip(names, leaves)}, upstream)
+    return GraphResult(value=to_numpy(value), grads=dict(zip(names, grads)),
+                       conditioning=(cond_value, *(cond_grads[n] for n in names)))

@@ -107,7 +107,7 @@ def test_clip_matches_torch(engine, torch_ref, parity, regime, norm_type, dtype,
     for i, name in enumerate(("W1", "b1", "W2", "b2")):
         tensors[f"clipped_{name}"] = (scratch.get(lambda r, i=i: clipped(r[0], i)), torch.grads[i],
                                       ref64.grads[i] if ref64 else None)
-    results = parity.evaluate(tensors, dtype=dtype, kind=kind)
+    results = parity.evaluate(tensors, dtype=dtype, kind=kind, conditioning=(ref64 or torch).conditioning)
     worst = max(results, key=lambda r: (not r.passed, _ratio(r)))
     tensor_results = [r for r in results if r.tensor.startswith("clipped_")]
     worst_tensor = max(tensor_results, key=lambda r: (not r.passed, r.checked_error))

@@ -1,4 +1,4 @@
-"""The comparison helper: metrics, structure checks, the float32 calibration, and messages that say enough."""
+"""The comparison helper: metrics, structure checks, the conditioned bound, and messages that say enough."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from parity.compare import Case, ParityError, compare, normwise_error, ulp_distance
-from parity.tolerance import FLOAT64_NORMWISE
+from reference import Conditioning
 
 CASE = Case(suite="unit", case="c", kind="random", seed=7, nodeid="tests/x.py::t[c]", rerun='pytest "x" --parity-seed=0')
 
@@ -34,7 +34,7 @@ def test_planted_relative_error_above_policy_fails_and_names_the_element():
     assert not c.passed
     assert c.worst_index == "(1, 2)"
     assert c.actual == a[1, 2] and c.desired == d[1, 2]
-    assert c.normwise_error > FLOAT64_NORMWISE
+    assert c.checked_error > c.tolerance
     text = c.describe()
     for piece in ("dW2", "float64", "seed 7", "ACTUAL  (scratch) [(1, 2)]", "DESIRED (torch)", "rerun: pytest"):
         assert piece in text
@@ -70,7 +70,47 @@ def test_zero_desired_accepts_only_zero():
     assert not c.passed and math.isinf(c.normwise_error)
 
 
-def test_float32_is_judged_against_float64_reference_and_torch32s_own_error():
+def _sums(order):
+    """A float32 sum of terms that cancel, in a given order, and its float64 value and magnitude."""
+    rng = np.random.default_rng(3)
+    terms = rng.standard_normal((4, 512)).astype(np.float32)
+    terms[:, -1] -= (terms.astype(np.float64).sum(axis=1) - 0.5).astype(np.float32)  # each row sums to ~0.5
+    exact = terms.astype(np.float64).sum(axis=1)
+    magnitude = np.abs(terms.astype(np.float64)).sum(axis=1)
+    if order == "sequential":
+        return np.add.accumulate(terms, axis=1)[:, -1], exact, magnitude
+    return terms.sum(axis=1), exact, magnitude
+
+
+def test_a_cancelling_sum_is_judged_by_its_conditioning():
+    pairwise, exact, magnitude = _sums("pairwise")
+    sequential, _, _ = _sums("sequential")
+    cond = Conditioning(magnitude, 512)
+    for actual in (pairwise, sequential):  # two correct orders of the same sum
+        c = compare(actual, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact, conditioning=cond)
+        assert c.passed and c.condition > 300 and c.roundings == 512
+        assert "kappa" in c.rule and "depth 512" in c.describe()
+    # without its conditioning the same correct result is held to a few roundings of itself, and fails
+    assert not compare(sequential, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact).passed
+    # a wrong sum (one term dropped) is still far beyond the conditioned bound
+    wrong = (sequential - np.float32(0.1)).astype(np.float32)  # 20% of the result
+    c = compare(wrong, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact, conditioning=cond)
+    assert not c.passed and c.checked_error > 10 * c.tolerance
+
+
+def test_a_reference_zero_by_cancellation_is_judged_relative_to_its_magnitude():
+    cond = Conditioning(np.array([2.0, 2.0]), 2)
+    ok = compare(np.array([1e-16, 0.0]), np.zeros(2), tensor="t", dtype=np.float64, case=CASE, conditioning=cond)
+    bad = compare(np.array([1e-6, 0.0]), np.zeros(2), tensor="t", dtype=np.float64, case=CASE, conditioning=cond)
+    assert ok.passed and not bad.passed and bad.condition == 1.0
+
+
+def test_conditioning_of_the_wrong_shape_is_a_usage_error():
+    with pytest.raises(ValueError, match="conditioning of 't' has shape"):
+        compare(np.ones(3), np.ones(3), tensor="t", dtype=np.float64, case=CASE, conditioning=Conditioning(np.ones(2), 1))
+
+
+def test_float32_is_judged_against_float64_reference_and_torch32s_own_error_is_reported():
     rng = np.random.default_rng(0)
     exact = rng.standard_normal(100)
     torch32 = exact.astype(np.float32)  # correctly rounded: about half an ulp from exact
@@ -114,3 +154,14 @@ def test_ulp_distance_across_zero_and_in_float32():
     tiny = np.nextafter(np.float32(0), np.float32(1))
     assert ulp_distance(np.float32([tiny]), np.float32([-tiny])) == 2
     assert ulp_distance(np.float32([1.0]), np.float32([np.nextafter(np.float32(1), np.float32(2))])) == 1
+
+
+def test_a_branch_chosen_by_rounding_is_allowed_its_jump_and_no_more():
+    r = np.array([1.0, 2.0, 3.0])
+    flipped = r + np.array([0.0, 0.5, 0.0])  # one ReLU unit at its kink took the other branch
+    cond = Conditioning(np.abs(r), 4, jump=np.array([0.0, 0.5, 0.0]))
+    assert compare(flipped, r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond).passed
+    assert not compare(flipped, r, tensor="dW1", dtype=np.float64, case=CASE,
+                       conditioning=Conditioning(np.abs(r), 4)).passed
+    c = compare(r + np.array([0.0, 0.5, 0.1]), r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond)
+    assert not c.passed and "ReLU kink" in c.rule

@@ -114,4 +114,5 @@ def test_gate_matches_torch(engine, torch_ref, parity, case: GateCase, dtype):
     tensors = {"out": (forward.get(), ref.output, ref64.output if ref64 else None)}
     for i, name in enumerate(case.input_names):
         tensors[f"grad_{name}"] = (backward.get(lambda g, i=i: g[i]), ref.grads[i], ref64.grads[i] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=case.kind, warnings=Attempt.warned(forward, backward))
+    parity.check(tensors, dtype=dtype, kind=case.kind, warnings=Attempt.warned(forward, backward),
+                 conditioning=(ref64 or ref).conditioning)

@@ -42,7 +42,8 @@ def test_graph_matches_torch(engine, torch_ref, parity, graph, inputs, dtype):
     for name in names:
         tensors[f"grad_{name}"] = (result.get(lambda r, name=name: grad_of(r[1], name)), ref.grads[name],
                                    ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result))
+    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result),
+                 conditioning=(ref64 or ref).conditioning)
 
 
 def grad_of(grads: dict, name: str):

@@ -79,4 +79,5 @@ def test_network_matches_torch(engine, torch_ref, parity, case, activation, dtyp
     for name in ("W1", "b1", "W2", "b2"):
         tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
                                ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result))
+    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result),
+                 conditioning=(ref64 or ref).conditioning)

@@ -201,7 +201,7 @@ RANDOM_SETS = {  # (n_in, n_hidden, m)
     "random-20x32x64": (20, 32, 64),
     "random-3x16x100": (3, 16, 100),
 }
-RANDOM_RUNS, RANDOM_EPOCHS, RANDOM_LR = 4, 1_000, 0.5
+RANDOM_RUNS, RANDOM_EPOCHS, RANDOM_LR = 4, 1_000, 0.3  # 0.3: not a float32 number (lr-rounded-to-float32)
 # max_norm as a multiple of the median pre-clip norm of an unclipped run: some steps clip, some do not
 CLIP_FRACTIONS = {"clip-none": None, "clip-2x-median": 2.0, "clip-median": 1.0, "clip-quarter-median": 0.25}
 

@@ -1,0 +1,219 @@
+"""The seed sweep: a suite selection over many base seeds, for correct engines and for planted bugs.
+
+    python -m parity.sweep --seeds 0:100 --workers 2                       # float32 gates, network, clipping
+    python -m parity.sweep --seeds 0:100 --select "tests/test_training.py -k float32" --bugs off
+    python -m parity.sweep --seeds 0:20 --bugs full --engines scratch_nn   # the two rates together
+
+Every (seed, engine) pair runs the selection through ``pytest.main`` *inside* one long-lived process per worker
+(torch and the test modules import once), with ``--parity-seed``, ``--parity-engine`` and a private report
+directory; the rows of that run's reports (gradients, clipping, trajectories) become rows of
+``reports/sweep.csv``: seed, engine, suite, case, tensor, dtype, checked error, bound, error/bound and verdict.
+
+Correct engines are ``scratch_nn`` and the fixture engines of ``tests/engines`` (put on ``sys.path``), e.g.
+``scratch_nn_reordered``. Planted bugs (``--bugs quick|full``, the catalogue of :mod:`parity.mutants`) run their
+own selection at every seed; a bug's row is the comparison that caught it on one of its tensors, and its
+``margin`` is error/bound there (the largest over its failing expected tensors): how far beyond the bound the
+bug lands. The summary printed at the end, and written to ``reports/sweep_summary.csv``, is the two rates: the
+false-fail rate of the correct engines, and the caught-on-tensor rate of the bugs with the smallest margin.
+Not part of the default run; CI runs seed 0 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_ENGINES = ROOT / "tests" / "engines"
+DEFAULT_SELECTION = "tests/test_gates.py tests/test_network.py tests/test_clipping.py -k float32"
+DEFAULT_ENGINES = "scratch_nn,scratch_nn_reordered"
+COLUMNS = ("seed", "engine", "bug", "suite", "case", "tensor", "dtype", "checked_error", "tolerance", "ratio",
+           "passed", "test_failed", "caught_on_tensor", "margin", "nodeid")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0:100"`` (a range), ``"3,5,8"`` or ``"7"``."""
+    if ":" in text:
+        lo, hi = text.split(":")
+        return list(range(int(lo), int(hi)))
+    return [int(s) for s in text.split(",") if s.strip()]
+
+
+class _Failures:
+    """A pytest plugin that notes the node ids of failed tests."""
+
+    def __init__(self):
+        self.failed: list[str] = []
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed and report.nodeid not in self.failed:
+            self.failed.append(report.nodeid)
+
+
+def run_once(selection: list[str], *, seed: int, engine: str, report_dir: Path) -> tuple[list, list[str], int]:
+    """One in-process pytest run; returns (observations of its reports, failed node ids, exit code)."""
+    import pytest
+
+    from parity import mutants
+
+    plugin = _Failures()
+    args = [*selection, "-p", "no:cacheprovider", "-n", "0", "-q", "--no-header", "-p", "no:randomly",
+            f"--parity-engine={engine}", f"--parity-report-dir={report_dir}", f"--parity-seed={seed}",
+            "--parity-selftest=off", "--rootdir", str(ROOT)]
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = pytest.main(args, plugins=[plugin])
+    return mutants.read_observations(report_dir), plugin.failed, int(code)
+
+
+def error_ratio(err: float, tol: float) -> float:
+    """error / bound; nan for a row without a bound of its own (the pre-clip norms of a trajectory)."""
+    if math.isnan(tol):
+        return math.nan
+    if err == 0:
+        return 0.0
+    return err / tol if tol else math.inf
+
+
+def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str, out: Path) -> None:
+    """Run every (seed, engine) and (seed, bug) of this shard in this process; write its rows to ``out``."""
+    import pandas as pd
+
+    from parity import mutants
+
+    os.chdir(ROOT)
+    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(FIXTURE_ENGINES))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="parity-sweep-") as tmp:
+        tmp = Path(tmp)
+        catalogue = mutants.bugs_for(bugs)
+        if catalogue:
+            variants = tmp / "variants"
+            for bug in catalogue:
+                mutants.build_variant(bug, variants)
+            sys.path.insert(0, str(variants))
+        for seed in seeds:
+            for engine in engines:
+                obs, failed, code = run_once(selection, seed=seed, engine=engine, report_dir=tmp / "r")
+                if code not in (0, 1):
+                    raise RuntimeError(f"pytest exited {code} for engine {engine} at seed {seed}")
+                for o in obs:
+                    rows.append(dict(seed=seed, engine=engine, bug="", suite=o.table, case=o.case, tensor=o.tensor,
+                                     dtype=o.dtype, checked_error=o.checked_error, tolerance=o.tolerance,
+                                     ratio=error_ratio(o.checked_error, o.tolerance), passed=o.passed,
+                                     test_failed=o.nodeid in failed, caught_on_tensor=math.nan, margin=math.nan,
+                                     nodeid=o.nodeid))
+            for bug in catalogue:
+                obs, failed, code = run_once(list(bug.selection), seed=seed, engine=bug.module, report_dir=tmp / "r")
+                hits = [o for o in obs if not o.passed and o.tensor in bug.expected and o.nodeid in failed]
+                best = max(hits, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
+                f32 = [o for o in hits if o.dtype == "float32"]
+                best32 = max(f32, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
+                for what, o in (("any", best), ("float32", best32)):
+                    rows.append(dict(
+                        seed=seed, engine=bug.module, bug=bug.id, suite=o.table if o else "", case=o.case if o else "",
+                        tensor=o.tensor if o else "", dtype=what, checked_error=o.checked_error if o else math.nan,
+                        tolerance=o.tolerance if o else math.nan,
+                        ratio=error_ratio(o.checked_error, o.tolerance) if o else math.nan, passed=o is None,
+                        test_failed=bool(failed), caught_on_tensor=o is not None,
+                        margin=error_ratio(o.checked_error, o.tolerance) if o else 0.0, nodeid=o.nodeid if o else ""))
+            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)  # after every seed: usable if stopped
+            print(f"seed {seed} done", file=sys.stderr, flush=True)
+    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)
+
+
+def summarize(frame) -> list[str]:
+    """The two rates: false fails of the correct engines, bugs caught on their tensor (with the smallest margin)."""
+    lines = []
+    frame = frame.reset_index(drop=True)
+    correct = frame[frame["bug"].isna() | (frame["bug"] == "")]
+    if len(correct):
+        tests = correct.groupby(["seed", "engine", "nodeid"])["test_failed"].any()
+        comps = len(correct)
+        bad = correct[~correct["passed"].astype(bool)]
+        seeds = correct["seed"].nunique()
+        lines.append(f"correct engines ({', '.join(sorted(correct['engine'].unique()))}), {seeds} seeds: "
+                     f"{int(tests.sum())} of {len(tests)} test runs failed, {len(bad)} of {comps} comparisons "
+                     f"beyond their bound; worst error/bound {correct['ratio'].max():.3g}")
+        for dtype, part in correct.groupby("dtype"):
+            worst = part.loc[part["ratio"].idxmax()]
+            lines.append(f"  {dtype}: worst error/bound {worst['ratio']:.3g} ({worst['suite']} / {worst['case']} / "
+                         f"{worst['tensor']}, seed {worst['seed']}, {worst['engine']}); "
+                         f"99th percentile {part['ratio'].quantile(0.99):.3g}")
+        seeds_failing = correct[correct["test_failed"].astype(bool)].groupby("engine")["seed"].nunique()
+        for engine, n in seeds_failing.items():
+            lines.append(f"  {engine}: red at {n} of {seeds} seeds")
+    bugs = frame[frame["bug"].notna() & (frame["bug"] != "") & (frame["dtype"] == "any")]
+    if len(bugs):
+        caught = bugs["caught_on_tensor"].astype(bool)
+        lines.append(f"planted bugs: {int(caught.sum())} of {len(bugs)} (bug, seed) pairs caught on their tensor "
+                     f"({bugs['bug'].nunique()} bugs x {bugs['seed'].nunique()} seeds)")
+        if caught.any():
+            hit = bugs[caught]
+            worst = hit.loc[hit["margin"].idxmin()]
+            lines.append(f"  smallest margin (error/bound on the catching tensor) {worst['margin']:.3g}: "
+                         f"{worst['bug']} on {worst['tensor']} at seed {worst['seed']}")
+        f32 = frame[frame["bug"].notna() & (frame["bug"] != "") & (frame["dtype"] == "float32")]
+        by_bug = f32.groupby("bug")["caught_on_tensor"].agg(lambda s: s.astype(bool).mean())
+        lines.append("  caught by float32 checks alone (fraction of seeds): "
+                     + ", ".join(f"{b} {v:.2f}" for b, v in by_bug.items()))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m parity.sweep", description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", default="0:100", help="base seeds: 0:100, or 3,5,8 (default 0:100)")
+    p.add_argument("--select", default=DEFAULT_SELECTION, help=f"pytest selection (default: {DEFAULT_SELECTION!r})")
+    p.add_argument("--engines", default=DEFAULT_ENGINES, help=f"correct engines (default: {DEFAULT_ENGINES})")
+    p.add_argument("--bugs", default="full", choices=("off", "quick", "full"), help="planted bugs (default full)")
+    p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
+    p.add_argument("--out", default="reports/sweep.csv", help="the CSV written (default reports/sweep.csv)")
+    p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # k/N: run as worker k of N
+    args = p.parse_args(argv)
+    seeds = parse_seeds(args.seeds)
+    engines = [e for e in args.engines.split(",") if e]
+    selection = shlex.split(args.select)
+    out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
+    if args.shard:
+        k, n = (int(x) for x in args.shard.split("/"))
+        worker(seeds[k::n], engines, selection, args.bugs, out)
+        return 0
+
+    import pandas as pd
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    parts, procs = [], []
+    for k in range(args.workers):
+        part = out.with_name(f".{out.stem}-part{k}.csv")
+        parts.append(part)
+        procs.append(subprocess.Popen([sys.executable, "-m", "parity.sweep", "--seeds", args.seeds, "--select",
+                                       args.select, "--engines", args.engines, "--bugs", args.bugs,
+                                       "--out", str(part), "--shard", f"{k}/{args.workers}"], cwd=ROOT))
+    codes = [proc.wait() for proc in procs]
+    frames = [pd.read_csv(p) for p, c in zip(parts, codes) if c == 0 and p.exists()]
+    if not frames:
+        print("every worker failed", file=sys.stderr)
+        return 2
+    frame = pd.concat(frames, ignore_index=True).sort_values(["seed", "engine"], kind="stable")
+    frame.to_csv(out, index=False)
+    for part in parts:
+        part.unlink(missing_ok=True)
+    lines = [*summarize(frame),
+             f"{len(seeds)} seeds, {args.workers} workers, {time.perf_counter() - start:.0f} s; rows in {out}"]
+    out.with_name(out.stem + "_summary.txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0 if all(c == 0 for c in codes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""How much rounding a result can carry: its magnitude array and its depth, for the tolerance policy.
+
+For every tensor the suite compares, a first-order rounding-error analysis of the computation gives, per
+element, a *magnitude* ``M`` (float64, the result's shape) and a *depth* ``D``: the number of roundings on the
+longest path from the inputs to that element. Any evaluation order of the same formulas in a precision with unit
+roundoff ``u`` then satisfies, to first order, ``|computed - exact| <= D u M`` elementwise (Higham's ``gamma_D``
+bound), and, with independent rounding errors, about ``sqrt(D) u M`` (Higham & Mary, 2019).
+
+``M`` is the classic componentwise quantity: for a sum ``sum(|terms|)``, for a product ``A @ B`` ``|A| @ |B|``,
+for an elementwise function of a computed argument ``|f'(x)| M_x + |f(x)|``; it is large against the result
+exactly where the result comes from cancellation (``db2 = sum(p - y) / N`` near zero, a broadcast gradient
+summed over positive and negative terms). Evaluated in float64 from the same inputs as the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._convert import to_numpy
+
+# Roundings charged to one elementwise function evaluation: correctly rounded arithmetic is one; exp, tanh,
+# log1p and pow of libm/SLEEF are within one or two ulp, and the engine may evaluate them in float64 first.
+ELEMENTARY = 2
+
+
+# A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u M_z1,
+# u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from 0 to 1.
+KINK_WINDOW = 2.0
+FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest path;
+    jump: where a branch may go either way by rounding (a ReLU unit at its kink), the absolute change that
+    choice makes to each element (float64, the result's shape), else None."""
+
+    magnitude: np.ndarray
+    depth: int
+    jump: np.ndarray | None = None
+    amplification: float = 1.0  # the largest factor an intermediate's underflow can be multiplied by afterwards
+
+    @classmethod
+    def of(cls, magnitude: torch.Tensor, depth: int, jump: torch.Tensor | None = None,
+           amplification: float = 1.0) -> Conditioning:
+        return cls(to_numpy(magnitude.detach().to(torch.float64)), max(int(depth), 1),
+                   None if jump is None else to_numpy(jump.detach().to(torch.float64)),
+                   max(float(amplification), 1.0))
+
+
+def _f64(x) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(torch.float64)
+    return torch.as_tensor(np.asarray(x, dtype=np.float64))
+
+
+def _sum_to(x: torch.Tensor, shape: tuple) -> tuple[torch.Tensor, int]:
+    """x summed over the axes broadcasting added to ``shape``, and how many terms each element sums."""
+    lead = x.dim() - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    if not axes:
+        return x, 1
+    terms = int(np.prod([x.shape[a] for a in axes]))
+    return x.sum(dim=axes, keepdim=True).reshape(shape), terms
+
+
+def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple[Conditioning, ...]:
+    """(output, grad of each input) for one gate, as in ``reference.gate``."""
+    xs = [_f64(x) for x in inputs]
+    # an intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
+    # operand for multiply): its absolute error grows by that factor
+    g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
+    amp = g_max * max([1.0] + [float(x.abs().max()) for x in xs if x.numel()] if name in ("multiply", "matmul")
+                      else [1.0]) * (max(1.0, abs(exponent)) if name == "power" else 1.0)
+    shape_out = torch.broadcast_shapes(*(x.shape for x in xs)) if name != "matmul" else None
+    if name == "matmul":
+        a, b = xs
+        out = a.abs() @ b.abs()
+        g = torch.broadcast_to(_f64(upstream), out.shape).abs()
+        k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
+        ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
+        gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
+        return (Conditioning.of(out, k + 1), Conditioning.of(ga, m + na + 1, amplification=amp),
+                Conditioning.of(gb, n + nb + 1, amplification=amp))
+    g = torch.broadcast_to(_f64(upstream), shape_out).abs()
+    if name in ("add", "multiply"):
+        a, b = (torch.broadcast_to(x, shape_out) for x in xs)
+        if name == "add":
+            out, parts = a.abs() + b.abs(), (g, g)
+        else:
+            out, parts = (a * b).abs(), (g * b.abs(), g * a.abs())
+        result = [Conditioning.of(out, 1)]
+        for part, x in zip(parts, xs):
+            summed, n = _sum_to(part, tuple(x.shape))
+            result.append(Conditioning.of(summed, n + 1, amplification=amp))
+        return tuple(result)
+    x = xs[0]
+    if name == "relu":
+        return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
+    if name == "exp":
+        e = torch.exp(x)
+        return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1, amplification=amp)
+    if name == "power":
+        y = torch.pow(x, exponent).abs()
+        d = (exponent * torch.pow(x, exponent - 1)).abs() if exponent != 0 else torch.zeros_like(x)
+        return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
+    if name == "sigmoid":
+        s = torch.sigmoid(x)
+        return (Conditioning.of(s, ELEMENTARY + 2),
+                Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp))
+    if name == "tanh":
+        t = torch.tanh(x)
+        return (Conditioning.of(t.abs(), ELEMENTARY),
+                Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp))
+    raise ValueError(f"no conditioning for gate {name!r}")
+
+
+def _sigmoid_backward(s: torch.Tensor) -> torch.Tensor:
+    """Magnitude of s (1 - s) computed from a computed s (its error ~ u s): s (1 - s) + |1 - 2 s| s."""
+    return s * (1 - s) + (1 - 2 * s).abs() * s
+
+
+def _tanh_backward(t: torch.Tensor) -> torch.Tensor:
+    """Magnitude of (1 - t)(1 + t) computed from a computed t (error ~ u |t|): (1 - t^2) + 2 t^2."""
+    return (1 - t * t) + 2 * t * t
+
+
+def graph(name: str, inputs: dict, upstream) -> tuple[Conditioning, dict[str, Conditioning]]:
+    """(value, grads by input name) for a worked graph, as in ``reference.graph``.
+
+    The graphs are polynomials in + and * (Higham 3.1: the same expression in the absolute values of its
+    operands bounds the error of any evaluation order), except sigmoid_mul_add, derived by hand.
+    """
+    names = tuple(inputs)
+    leaves = [_f64(inputs[n]).abs().requires_grad_(True) for n in names]
+    if name == "sigmoid_mul_add":
+        x, y, z = (_f64(inputs[n]) for n in names)
+        w_mag = (x * y).abs() + z.abs()
+        s = torch.sigmoid(x * y + z)
+        ds = s * (1 - s)
+        g = torch.broadcast_to(_f64(upstream), s.shape).abs()
+        local = _sigmoid_backward(s) + ds * (1 - 2 * s).abs() * w_mag  # s (1 - s) and the error of w inside it
+        grads = {"x": g * local * y.abs(), "y": g * local * x.abs(), "z": g * local}
+        value = Conditioning.of(s + ds * w_mag, ELEMENTARY + 4)
+        return value, {n: Conditioning.of(grads[n], ELEMENTARY + 8) for n in names}
+    expressions = {
+        "add_mul": lambda x, y, z: (x + y) * z,
+        "chain_square": lambda x: (3 * x + 1) ** 2,
+        "two_paths": lambda x: (x + 1) * (2 * x),
+        "shared_input": lambda a, b, c: (a + b) * (b + c),
+    }
+    value = expressions[name](*leaves)
+    g = torch.broadcast_to(_f64(upstream), value.shape).abs()
+    grads = torch.autograd.grad(value, leaves, grad_outputs=g)
+    return (Conditioning.of(value, 4),
+            {n: Conditioning.of(gr, 8) for n, gr in zip(names, grads)})
+
+
+def network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activation: str) -> dict[str, Conditioning]:
+    """p, loss, dW1, db1, dW2, db2 of the two-layer network with the mean BCE-with-logits loss."""
+    W1, b1, W2, b2 = (_f64(t) for t in params)
+    X, y = _f64(X), _f64(y)
+    n_in, h_units, n_out, m = W1.shape[-1], W1.shape[-2], W2.shape[-2], X.shape[-1]
+    N = n_out * m
+    z1 = W1 @ X + b1
+    Mz1 = W1.abs() @ X.abs() + b1.abs()
+    if activation == "relu":
+        h, dact = torch.relu(z1), (z1 > 0).to(torch.float64)
+        Mh = dact * Mz1 + h
+    else:
+        h = torch.tanh(z1)
+        dact = 1 - h * h
+        Mh = dact * Mz1 + h.abs()
+    z2 = W2 @ h + b2
+    Mz2 = W2.abs() @ Mh + b2.abs()
+    p = torch.sigmoid(z2)
+    Mp = p * (1 - p) * Mz2 + p
+    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through dl/dz = p - y
+    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    Mloss = Mterms.sum(dim=(-2, -1)) / N
+    dz2 = (p - y) / N
+    Mdz2 = (Mp + (p - y).abs()) / N
+    dh = W2.transpose(-1, -2) @ dz2
+    Mdh = W2.abs().transpose(-1, -2) @ Mdz2
+    jump_dz1 = None
+    if activation == "relu":
+        Mdz1 = Mdh * dact
+        at_kink = (z1.abs() <= KINK_WINDOW * (n_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz1) & (Mz1 > 0)
+        jump_dz1 = dh.abs() * at_kink
+    else:
+        Mdz1 = Mdh * dact + dh.abs() * 2 * h.abs() * (dact * Mz1 + h.abs())
+    forward = n_in + h_units + 2 * ELEMENTARY + 4
+    backward = forward + n_out + m + 8
+    return {
+        "p": Conditioning.of(Mp, forward),
+        "loss": Conditioning.of(Mloss, forward + N + ELEMENTARY + 3),
+        "dW1": Conditioning.of(Mdz1 @ X.abs().transpose(-1, -2), backward,
+                               None if jump_dz1 is None else jump_dz1 @ X.abs().transpose(-1, -2)),
+        "db1": Conditioning.of(Mdz1.sum(dim=-1, keepdim=True), backward,
+                               None if jump_dz1 is None else jump_dz1.sum(dim=-1, keepdim=True)),
+        "dW2": Conditioning.of(Mdz2 @ h.abs().transpose(-1, -2) + dz2.abs() @ Mh.transpose(-1, -2), backward),
+        "db2": Conditioning.of(Mdz2.sum(dim=-1, keepdim=True), backward),
+    }
+
+
+def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: float) -> dict[str, object]:
+    """total_norm, coef and the clipped gradients (a list) of global-norm clipping.
+
+    The norm sums non-negative terms (no cancellation): its magnitude is itself, its depth the number of
+    elements; the coefficient and the clipped gradients inherit the norm's relative error, plus a few roundings.
+    """
+    count = sum(int(np.prod(np.shape(g))) for g in grads)
+    depth = (1 if norm_type == float("inf") else count + 2) + len(grads)
+    total, c = _f64(total_norm).abs(), _f64(coef).abs()
+    return {
+        "total_norm": Conditioning.of(total, depth),
+        "coef": Conditioning.of(c, depth + 3),
+        "grads": [Conditioning.of(_f64(g).abs() * c, depth + 4) for g in grads],
+    }
