@@ -220,3 +220,68 @@ def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: f
         "coef": Conditioning.of(c, depth + 3),
         "grads": [Conditioning.of(_f64(g).abs() * c, depth + 4) for g in grads],
     }
+
+
+def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
+    """(a, act'(z), M_a, d act'/da magnitude) of one hidden layer: its output, derivative, output magnitude (the
+    propagated error of z plus a's own rounding), and how an error in a moves the derivative computed from a."""
+    if name == "relu":
+        a, dact = torch.relu(z), (z > 0).to(torch.float64)
+        return a, dact, dact * Mz + a, torch.zeros_like(a)
+    if name == "tanh":
+        a = torch.tanh(z)
+        dact = 1 - a * a
+        return a, dact, dact * Mz + a.abs(), 2 * a.abs()
+    if name == "sigmoid":
+        a = torch.sigmoid(z)
+        dact = a * (1 - a)
+        return a, dact, dact * Mz + a, (1 - 2 * a).abs()
+    raise ValueError(f"no conditioning for activation {name!r}")
+
+
+def deep_network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
+                 activations: list[str]) -> dict[str, Conditioning]:
+    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output, mean
+    BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the chain."""
+    ps = [_f64(t) for t in params]
+    Ws, bs = ps[0::2], ps[1::2]
+    X, y = _f64(X), _f64(y)
+    m, N = X.shape[-1], y.numel()
+    a, Ma = X, X.abs()
+    layers = []  # per hidden layer: z, Mz, its output a, act'(z), M_a, d act'/da, activation, fan-in
+    for W, b, name in zip(Ws[:-1], bs[:-1], activations):
+        z, Mz = W @ a + b, W.abs() @ Ma + b.abs()
+        a, dact, Ma, ddact = _activation(name, z, Mz)
+        layers.append((z, Mz, a, dact, Ma, ddact, name, W.shape[-1]))
+    z2, Mz2 = Ws[-1] @ a + bs[-1], Ws[-1].abs() @ Ma + bs[-1].abs()
+    p = torch.sigmoid(z2)
+    Mp = p * (1 - p) * Mz2 + p
+    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    widths = [W.shape[-1] for W in Ws] + [Ws[-1].shape[-2]]
+    forward = sum(widths) + (len(Ws) + 1) * ELEMENTARY + 2 * len(Ws)
+    backward = forward + sum(widths[1:]) + m + 4 * len(Ws) + 4
+    out = {"p": Conditioning.of(Mp, forward),
+           "loss": Conditioning.of(Mterms.sum() / N, forward + N + ELEMENTARY + 3)}
+    dz, Mdz, Jdz = (p - y) / N, (Mp + (p - y).abs()) / N, torch.zeros_like(p)
+    k = len(Ws)
+    for index in range(k, 0, -1):
+        if index > 1:
+            a_in, Ma_in = layers[index - 2][2], layers[index - 2][4]
+        else:
+            a_in, Ma_in = X, torch.zeros_like(X)  # the data are exact
+        W = Ws[index - 1]
+        MdW = Mdz @ a_in.abs().transpose(-1, -2) + dz.abs() @ Ma_in.transpose(-1, -2)
+        jump = Jdz @ a_in.abs().transpose(-1, -2)
+        any_jump = bool(Jdz.any())
+        out[f"dW{index}"] = Conditioning.of(MdW, backward, jump if any_jump else None)
+        out[f"db{index}"] = Conditioning.of(Mdz.sum(dim=-1, keepdim=True), backward,
+                                            Jdz.sum(dim=-1, keepdim=True) if any_jump else None)
+        if index == 1:
+            break
+        z, Mz, _, dact, Mact, ddact, name, fan_in = layers[index - 2]
+        dh, Mdh, Jdh = W.transpose(-1, -2) @ dz, W.abs().transpose(-1, -2) @ Mdz, W.abs().transpose(-1, -2) @ Jdz
+        dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
+        if name == "relu":
+            at_kink = (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
+            Jdz = Jdz + dh.abs() * at_kink
+    return out

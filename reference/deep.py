@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ._convert import to_numpy, to_tensor, torch_dtype
+from . import conditioning as _conditioning
 from .network import NetResult
 from .training import TrainResult
 
@@ -56,8 +57,11 @@ def deep_network(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
     z = logits(ps, Xt, acts)
     loss = F.binary_cross_entropy_with_logits(z, yt)
     grads = torch.autograd.grad(loss, ps)
+    names_of = [activations] * (len(names) // 2 - 1) if isinstance(activations, str) else list(activations)
+    cond = _conditioning.deep_network(ps, Xt, yt, names_of)
     return NetResult(p=to_numpy(torch.sigmoid(z)), z2=to_numpy(z), loss=to_numpy(loss),
-                     grads={n: to_numpy(g) for n, g in zip(names, grads)})
+                     grads={n: to_numpy(g) for n, g in zip(names, grads)},
+                     conditioning=tuple(cond[k] for k in ["p", "loss", *(f"d{n}" for n in names)]))
 
 
 def deep_train(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,

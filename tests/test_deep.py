@@ -65,7 +65,9 @@ def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
     for name in params:
         tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
                                ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind="random", warnings=result.warned(result))
+    conditioning = dict(zip(["p", "loss", *(f"d{n}" for n in ref.grads)], (ref64 or ref).conditioning))
+    parity.check(tensors, dtype=dtype, kind="random", warnings=result.warned(result),
+                 conditioning=[conditioning[name] for name in tensors])
 
 
 # -- exploding gradients, trained with and without clipping ---------------------------------------------------
@@ -130,7 +132,7 @@ def test_exploding_training_against_torch(engine, torch_ref, parity, parity_seed
         problem = "" if diverged is None else f"scratch diverges at epoch {diverged}, torch stays finite"
     else:
         before = min(torch_diverged, diverged if diverged is not None else torch_diverged)
-        bound = tolerance.normwise_tolerance(np.float64)
+        bound = tolerance.trajectory_normwise_tolerance(np.float64)
         error = normwise_error(losses[:before], t.losses[:before])
         failed = ["losses"] if diverged != torch_diverged or not error <= bound.bound else []
         row.update(worst_loss_diff=float(np.max(np.abs(losses[:before] - t.losses[:before]), initial=0.0)),

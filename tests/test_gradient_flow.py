@@ -37,8 +37,9 @@ def test_gradient_flow(engine, torch_ref, parity, parity_seed, activation, depth
     ref = torch_ref.deep_network(params, X, y, activations=acts, dtype=np.float64)
     result = engine.deep(params, X, y, acts)
     names = [f"W{layer}" for layer in range(1, depth + 2)]
+    conditioning = dict(zip(["p", "loss", *(f"d{n}" for n in ref.grads)], ref.conditioning))
     comparisons = parity.evaluate({f"d{n}": (result.get(lambda r, n=n: r[2][n]), ref.grads[n]) for n in names},
-                                  dtype=np.float64, kind="random")
+                                  dtype=np.float64, kind="random", conditioning=[conditioning[f"d{n}"] for n in names])
     for layer, (name, c) in enumerate(zip(names, comparisons), start=1):
         mine = result.get(lambda r, name=name: r[2][name])
         parity.record(GRADIENT_FLOW.name, dict(
