@@ -110,7 +110,7 @@ GATES, GRAPHS, NETWORK = "tests/test_gates.py", "tests/test_graphs.py", "tests/t
 CLIPPING, TRAINING = "tests/test_clipping.py", "tests/test_training.py"
 # 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both activations
 NET_CASES = "3x5x7 or walkthrough-xor"
-CLIP_CASES = "l2-float64 and (above or at- or below)"
+CLIP_CASES = "l2-float64 and (above or at- or below or within-eps)"
 CLIP_COEF = "coef = np.minimum(max_norm / (total + 1e-6)"
 TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
 DEEP = "tests/test_deep.py"

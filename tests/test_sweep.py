@@ -55,11 +55,11 @@ def test_the_reordered_engine_is_scratch_nn_up_to_rounding(engine, reordered):
     X = rng.standard_normal((33, 100)).astype(np.float32)
     y = (rng.uniform(size=(1, 100)) < 0.5).astype(np.float32)
     grads = []
-    for e in (engine, reordered):
+    for e in (engine.module, reordered.module):
         net = e.TwoLayerNet.init(33, 64, activation="tanh", rng=np.random.default_rng(1), dtype=np.float32)
         net.forward(X)
         grads.append(net.backward(y).as_dict())
-    assert reordered.TwoLayerNet.__module__ == "scratch_nn_reordered.network"
+    assert reordered.module.TwoLayerNet.__module__ == "scratch_nn_reordered.network"
     for name in ("W1", "b1", "W2", "b2"):
         np.testing.assert_allclose(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
     assert any(not np.array_equal(grads[1][n], grads[0][n]) for n in ("W1", "b1", "W2", "b2"))  # other roundings
