@@ -98,9 +98,15 @@ def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float 
     return Tolerance(bound, f"{who}: {LAMBDA:g} sqrt(D={depth}) u kappa, kappa={condition:.3g}{kink}")
 
 
-def trajectory_tolerance(dtype, torch_own_deviation: float | None = None) -> Tolerance:
+def trajectory_tolerance(dtype, torch_own_deviation: float | None = None, loss_scale: float = 1.0) -> Tolerance:
     """The bound on a trajectory's worst absolute loss difference; float32 needs torch float32's own deviation
-    from the float64 run."""
+    from the float64 run. float64: absolute for losses of order one (the XOR and random runs, whose loss falls
+    from ~0.7 towards 0), and relative to ``loss_scale``, the largest loss of the run, where losses grow beyond 1
+    (an exploding network's): rounding level is a relative notion."""
+    if np.dtype(dtype) == np.float64 and loss_scale > 1.0:
+        bound = TRAJECTORY_FLOAT64_ABS * loss_scale
+        return Tolerance(bound, f"float64 rounding level ({TRAJECTORY_FLOAT64_ABS:g} x the largest loss "
+                                f"{loss_scale:.3g})")
     return _trajectory(dtype, TRAJECTORY_FLOAT64_ABS, "absolute", torch_own_deviation, "deviation from float64")
 
 

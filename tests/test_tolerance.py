@@ -58,3 +58,12 @@ def test_trajectories_float64_is_rounding_level_and_float32_is_calibrated_on_tor
     assert floor.bound == TRAJECTORY_FLOAT32_FLOOR and "floor" in floor.rule
     with pytest.raises(ValueError, match="torch float32's own"):
         trajectory_tolerance(np.float32)
+
+
+def test_float64_trajectory_bound_is_relative_only_where_losses_exceed_one():
+    from parity import tolerance
+
+    small = tolerance.trajectory_tolerance(np.float64, loss_scale=0.7)
+    assert small.bound == tolerance.TRAJECTORY_FLOAT64_ABS and "absolute" in small.rule
+    big = tolerance.trajectory_tolerance(np.float64, loss_scale=250.0)
+    assert big.bound == pytest.approx(250.0 * tolerance.TRAJECTORY_FLOAT64_ABS) and "largest loss" in big.rule
