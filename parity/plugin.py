@@ -420,6 +420,7 @@ PAGE_KEY = pytest.StashKey[str]()
 
 
 report.register_output("index.html")  # the page is one of the run's files: moved aside when the next run starts
+report.register_output("page-red-run.png")  # the browser test's screenshot of a page (tests/test_html_browser.py)
 
 
 def build_page(config: pytest.Config, report_dir: Path) -> None:
