@@ -20,6 +20,9 @@ import pytest
 
 from parity.seam import CAPABILITIES
 
+# one worker runs them all, so that the subprocess run (about a minute of CPU) happens once, not per worker
+pytestmark = pytest.mark.xdist_group("notebook-engine")
+
 ADAPTER = "examples/notebook_engine/adapter.py"
 SELECTION = ["tests/test_gates.py", "tests/test_graphs.py", "tests/test_network.py", "tests/test_clipping.py",
              "tests/test_training.py", "-k", "not (training and float32)"]
