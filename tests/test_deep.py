@@ -15,6 +15,7 @@ from parity import tolerance
 from parity.compare import normwise_error
 from parity.datasets import deep_init
 from parity.returns import EngineProblem, as_result
+from parity.tensors import network_tensors
 from parity.trajectory import Side, judge_run
 
 pytestmark = pytest.mark.parity_check
@@ -58,16 +59,8 @@ def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
     ref, ref64 = parity.torch_runs(lambda dt: torch_ref.deep_network(params, X, y, activations=acts, dtype=dt),
                                    dtype)
     result = engine.deep(params, X, y, acts)
-    tensors = {
-        "p": (result.get(lambda r: r[0]), ref.p, ref64.p if ref64 else None),
-        "loss": (result.get(lambda r: r[1]), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
-    }
-    for name in params:
-        tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
-                               ref64.grads[name] if ref64 else None)
-    conditioning = dict(zip(["p", "loss", *(f"d{n}" for n in ref.grads)], (ref64 or ref).conditioning))
-    parity.check(tensors, dtype=dtype, kind="random", warnings=result.warned(result),
-                 conditioning=[conditioning[name] for name in tensors])
+    tensors, conditioning = network_tensors(result, ref, ref64, params)
+    parity.check(tensors, dtype=dtype, kind="random", warnings=result.warned(result), conditioning=conditioning)
 
 
 # -- exploding gradients, trained with and without clipping ---------------------------------------------------

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from parity.datasets import he_init
+from parity.tensors import network_tensors
 
 pytestmark = pytest.mark.parity_check
 
@@ -72,12 +73,5 @@ def test_network_matches_torch(engine, torch_ref, parity, case, activation, dtyp
     ref, ref64 = parity.torch_runs(lambda dt: torch_ref.network(params, X, y, activation=activation, dtype=dt),
                                    dtype)
     result = engine.network(params, X, y, activation)
-    tensors = {
-        "p": (result.get(lambda r: r[0]), ref.p, ref64.p if ref64 else None),
-        "loss": (result.get(lambda r: r[1]), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
-    }
-    for name in ("W1", "b1", "W2", "b2"):
-        tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
-                               ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result),
-                 conditioning=(ref64 or ref).conditioning)
+    tensors, conditioning = network_tensors(result, ref, ref64, ("W1", "b1", "W2", "b2"))
+    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result), conditioning=conditioning)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 
 from parity import strategies as hs
 from parity.property_harness import PropertyRecorder
+from parity.tensors import network_tensors
 
 pytestmark = pytest.mark.parity_check
 
@@ -94,14 +95,8 @@ def check_network(engine, torch_ref, prop, ex: hs.NetworkExample) -> None:
     ref, ref64 = prop.torch_runs(
         lambda dt: torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dt), dtype)
     result = engine.network(ex.params, ex.X, ex.y, ex.activation)
-    tensors = {
-        "p": (result.get(lambda r: r[0]), ref.p, ref64.p if ref64 else None),
-        "loss": (result.get(lambda r: r[1]), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
-    }
-    for name in ("W1", "b1", "W2", "b2"):
-        tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
-                               ref64.grads[name] if ref64 else None)
-    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), conditioning=(ref64 or ref).conditioning)
+    tensors, conditioning = network_tensors(result, ref, ref64, ("W1", "b1", "W2", "b2"))
+    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), conditioning=conditioning)
 
 
 @PROPERTY
