@@ -589,6 +589,16 @@ def _selftest(tables: dict) -> str:
                       table_html(view, ~flag(st, "passed", True))])
 
 
+def warm_up() -> None:
+    """Import what a page build needs (matplotlib's figure and SVG backend, pandas' Styler and its templates), so
+    that a run can do it while its tests run instead of after them."""
+    import matplotlib.backends.backend_svg  # noqa: F401
+    import matplotlib.collections  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import matplotlib.ticker  # noqa: F401
+    import pandas.io.formats.style  # noqa: F401
+
+
 def _write_atomic(text: str, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

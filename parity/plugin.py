@@ -307,6 +307,9 @@ class ParityHooks:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         self._limiter = environment.pin_threads()
         state = self.state
+        if state.directory is not None and session.config.getoption("parity_html") == "on":
+            # the page's imports (about 1 s) while the tests run, not after them; a failure shows at build time
+            threading.Thread(target=_warm_up_page, name="parity-page-imports", daemon=True).start()
         if state.directory is not None:
             # (only over the default handler, and only in the main thread, where Python lets a handler be set)
             if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL and _in_main_thread():
@@ -421,6 +424,15 @@ PAGE_KEY = pytest.StashKey[str]()
 
 report.register_output("index.html")  # the page is one of the run's files: moved aside when the next run starts
 report.register_output("page-red-run.png")  # the browser test's screenshot of a page (tests/test_html_browser.py)
+
+
+def _warm_up_page() -> None:
+    try:
+        from parity import html_report
+
+        html_report.warm_up()
+    except Exception:  # noqa: BLE001 - the build itself reports any problem, in one line
+        pass
 
 
 def build_page(config: pytest.Config, report_dir: Path) -> None:
