@@ -87,7 +87,8 @@ class Setting:
             mine, final, norms = trained(attempt, dtype, self.epochs, start, self.max_norm is not None)
         except EngineProblem as exc:
             self.record_problem(parity, dtype, kind, str(exc), attempt.warned(attempt))
-            raise AssertionError(f"{self.dataset}-{self.activation}-{dtype.name}: {exc}\nrerun: {parity.rerun}")
+            where = f"{self.dataset}-{self.activation}-{dtype.name}"
+            raise AssertionError(f"{where}: {exc}\nrerun: {parity.rerun}") from None
         t, t64 = self.torch[dtype], self.torch[np.dtype(np.float64)]
         verdicts = []
         for r in range(len(self.seeds)):
