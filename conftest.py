@@ -20,7 +20,6 @@ pytest_plugins = ("parity.plugin", "pytester")
 def torch_ref():
     """The torch reference, with torch pinned to the harness's thread count."""
     import reference
-
     from parity.environment import THREADS
 
     reference.set_threads(THREADS)

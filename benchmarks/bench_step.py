@@ -71,19 +71,34 @@ MiB = 2.0**20
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                        help="BLAS and torch threads, the same on both sides (default: every core, %(default)s)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: 3 repeats, short blocks, 1 engine step per block at least, no RSS")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="BLAS and torch threads, the same on both sides (default: every core, %(default)s)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 3 repeats, short blocks, 1 engine step per block at least, no RSS",
+    )
     parser.add_argument("--repeats", type=int, help="timed blocks per side (default 15, quick 3)")
-    parser.add_argument("--min-block", type=float, help="seconds one block lasts at least (default 0.1, quick 0.005)")
+    parser.add_argument(
+        "--min-block", type=float, help="seconds one block lasts at least (default 0.1, quick 0.005)"
+    )
     parser.add_argument("--sizes", nargs="+", choices=SIZES, default=list(SIZES), help="which sizes")
     parser.add_argument("--dtypes", nargs="+", choices=DTYPES, default=list(DTYPES), help="which dtypes")
     parser.add_argument("--no-rss", action="store_true", help="skip the RSS cross-check subprocesses")
-    parser.add_argument("--out", type=Path, help="CSV path (default reports/benchmarks.csv, quick: "
-                                                 "reports/benchmarks-quick.csv)")
-    parser.add_argument("--no-best-kernel", action="store_true",
-                        help="do not rerun with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset when they are set")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="CSV path (default reports/benchmarks.csv, quick: reports/benchmarks-quick.csv)",
+    )
+    parser.add_argument(
+        "--no-best-kernel",
+        action="store_true",
+        help="do not rerun with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset when they are set",
+    )
     parser.add_argument("--rss-probe", nargs=3, metavar=("SIDE", "SIZE", "DTYPE"), help=argparse.SUPPRESS)
     parser.add_argument("--best-kernel-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -115,7 +130,6 @@ import numpy as np  # noqa: E402
 
 import scratch_nn as sn  # noqa: E402
 
-
 # -- the problem ----------------------------------------------------------------------------------------------
 
 
@@ -139,7 +153,9 @@ class Engine:
         self.net = sn.TwoLayerNet(params, "relu")
 
     def reset(self):
-        self.net.params = self.params  # copied into the same buffer: no fresh pages to fault in; drops the cache
+        self.net.params = (
+            self.params
+        )  # copied into the same buffer: no fresh pages to fault in; drops the cache
 
     def run(self, k: int):
         self.net.train(self.X, self.y, k, LR)
@@ -159,7 +175,7 @@ class Torch:
 
     def reset(self):
         with self.torch.no_grad():
-            for p, v in zip(self.ps, self.init):
+            for p, v in zip(self.ps, self.init, strict=True):
                 p.copy_(v)
                 p.grad = None
 
@@ -242,14 +258,19 @@ def time_sides(sides: dict, repeats: int, min_block: float, min_steps: dict) -> 
     names = list(sides)
     call_ns = []
     for r in range(repeats):
-        for name in names[r % len(names):] + names[: r % len(names)]:
+        for name in names[r % len(names) :] + names[: r % len(names)]:
             per_step[name].append(block_seconds(sides[name], steps[name]) / steps[name])
         call_ns.append(numpy_call_ns(repeats=1))
     out = {"numpy_call_ns": float(np.median(call_ns))}
     for name, times in per_step.items():
         q25, median, q75 = np.percentile(times, [25, 50, 75])
-        out[name] = {"k": steps[name], "times": np.array(times), "median": float(median),
-                     "min": float(np.min(times)), "spread": float((q75 - q25) / median)}
+        out[name] = {
+            "k": steps[name],
+            "times": np.array(times),
+            "median": float(median),
+            "min": float(np.min(times)),
+            "spread": float((q75 - q25) / median),
+        }
     return out
 
 
@@ -364,17 +385,32 @@ def environment() -> dict:
     from parity.environment import cpu_model, version
 
     info = threadpool_info()
-    blas = "; ".join(f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in info)
-    numpy_blas = next((i for i in info if i.get("user_api") == "blas" and "numpy" in i.get("filepath", "")), {})
-    torch_blas = next((line.split("BLAS_INFO=")[1].split(",")[0] for line in torch.__config__.show().splitlines()
-                       if "BLAS_INFO=" in line), "unknown")
+    blas = "; ".join(
+        f"{i.get('internal_api')} {i.get('version')} ({i.get('num_threads')} threads)" for i in info
+    )
+    numpy_blas = next(
+        (i for i in info if i.get("user_api") == "blas" and "numpy" in i.get("filepath", "")), {}
+    )
+    torch_blas = next(
+        (
+            line.split("BLAS_INFO=")[1].split(",")[0]
+            for line in torch.__config__.show().splitlines()
+            if "BLAS_INFO=" in line
+        ),
+        "unknown",
+    )
     return {
-        "python": sys.version.split()[0], "numpy": np.__version__, "torch": version("torch"),
-        "torch_threads": torch.get_num_threads(), "blas": blas, "cpu": cpu_model(),
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "torch": version("torch"),
+        "torch_threads": torch.get_num_threads(),
+        "blas": blas,
+        "cpu": cpu_model(),
         "engine_blas": f"{numpy_blas.get('internal_api', 'unknown')} {numpy_blas.get('version', '')}".strip(),
         "engine_blas_kernel": numpy_blas.get("architecture", "unknown"),
         "engine_blas_threads": numpy_blas.get("num_threads"),
-        "torch_blas": torch_blas, "torch_blas_kernel": torch.backends.cpu.get_cpu_capability(),
+        "torch_blas": torch_blas,
+        "torch_blas_kernel": torch.backends.cpu.get_cpu_capability(),
         "torch_blas_threads": torch.get_num_threads(),
         "blas_override": " ".join(f"{k}={os.environ[k]}" for k in KERNEL_OVERRIDES if k in os.environ),
     }
@@ -389,26 +425,42 @@ def run(args) -> list[dict]:
         for dtype in args.dtypes:
             X, y, params = problem(size, dtype)
             load_before = os.getloadavg()[0]
-            sides = {"engine": Engine(X, y, params), "torch": Torch(X, y, params), "floor": Floor(X, y, params)}
+            sides = {
+                "engine": Engine(X, y, params),
+                "torch": Torch(X, y, params),
+                "floor": Floor(X, y, params),
+            }
             t = time_sides(sides, args.repeats, args.min_block, args.min_steps)
             eng, tor, flo = t["engine"]["median"], t["torch"]["median"], t["floor"]["median"]
             ratio_paired, ratio_paired_spread = paired_ratio(t, "engine", "torch")
             row = {
-                "size": size, "n_in": n_in, "n_hidden": n_hidden, "batch": m, "dtype": dtype,
-                "engine_ms": eng * 1e3, "torch_ms": tor * 1e3, "ratio": eng / tor,
-                "floor_ms": flo * 1e3, "engine_over_floor": eng / flo,
-                "ratio_paired": ratio_paired, "ratio_paired_spread": ratio_paired_spread,
+                "size": size,
+                "n_in": n_in,
+                "n_hidden": n_hidden,
+                "batch": m,
+                "dtype": dtype,
+                "engine_ms": eng * 1e3,
+                "torch_ms": tor * 1e3,
+                "ratio": eng / tor,
+                "floor_ms": flo * 1e3,
+                "engine_over_floor": eng / flo,
+                "ratio_paired": ratio_paired,
+                "ratio_paired_spread": ratio_paired_spread,
                 "ratio_of_mins": t["engine"]["min"] / t["torch"]["min"],
                 "floor_gflops": 4 * n_hidden * m * (n_in + 1) / flo / 1e9,
-                "engine_min_ms": t["engine"]["min"] * 1e3, "torch_min_ms": t["torch"]["min"] * 1e3,
+                "engine_min_ms": t["engine"]["min"] * 1e3,
+                "torch_min_ms": t["torch"]["min"] * 1e3,
                 "floor_min_ms": t["floor"]["min"] * 1e3,
-                "engine_spread": t["engine"]["spread"], "torch_spread": t["torch"]["spread"],
+                "engine_spread": t["engine"]["spread"],
+                "torch_spread": t["torch"]["spread"],
                 "floor_spread": t["floor"]["spread"],
-                "engine_steps_per_block": t["engine"]["k"], "torch_steps_per_block": t["torch"]["k"],
+                "engine_steps_per_block": t["engine"]["k"],
+                "torch_steps_per_block": t["torch"]["k"],
                 "repeats": args.repeats,
                 "engine_peak_alloc_mib": engine_peak_alloc(X, y, params) / MiB,
                 "torch_peak_alloc_mib": torch_peak_alloc(X, y, params) / MiB,
-                "engine_peak_rss_mib": None, "torch_peak_rss_mib": None,
+                "engine_peak_rss_mib": None,
+                "torch_peak_rss_mib": None,
             }
             if size == "large" and not args.no_rss and not args.quick:
                 row["engine_peak_rss_mib"] = peak_rss("engine", size, dtype, args.threads) / MiB
@@ -419,9 +471,14 @@ def run(args) -> list[dict]:
             if size == "large":
                 row["target"] += "; engine_peak_alloc_mib <= torch_peak_alloc_mib"
                 row["target_met"] &= bool(row["engine_peak_alloc_mib"] <= row["torch_peak_alloc_mib"])
-            row.update(threads=args.threads, load_1min_before=load_before, load_1min_after=os.getloadavg()[0],
-                       numpy_call_ns=t["numpy_call_ns"],
-                       mode="quick" if args.quick else "full", **env)
+            row.update(
+                threads=args.threads,
+                load_1min_before=load_before,
+                load_1min_after=os.getloadavg()[0],
+                numpy_call_ns=t["numpy_call_ns"],
+                mode="quick" if args.quick else "full",
+                **env,
+            )
             rows.append(row)
             print(format_row(row), flush=True)
             print(progress(len(rows), total, time.perf_counter() - started), file=sys.stderr, flush=True)
@@ -439,11 +496,29 @@ def best_kernel_rows(args) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k not in KERNEL_OVERRIDES}
     fd, out = tempfile.mkstemp(suffix=".csv")
     os.close(fd)
-    cmd = [sys.executable, __file__, "--best-kernel-child", "--out", out, "--threads", str(args.threads),
-           "--repeats", str(args.repeats), "--min-block", str(args.min_block), "--sizes", *args.sizes,
-           "--dtypes", *args.dtypes, *(["--quick"] if args.quick else []), *(["--no-rss"] if args.no_rss else [])]
-    print(f"again with {' and '.join(KERNEL_OVERRIDES)} unset, in a subprocess (the kernel OpenBLAS picks):",
-          flush=True)
+    cmd = [
+        sys.executable,
+        __file__,
+        "--best-kernel-child",
+        "--out",
+        out,
+        "--threads",
+        str(args.threads),
+        "--repeats",
+        str(args.repeats),
+        "--min-block",
+        str(args.min_block),
+        "--sizes",
+        *args.sizes,
+        "--dtypes",
+        *args.dtypes,
+        *(["--quick"] if args.quick else []),
+        *(["--no-rss"] if args.no_rss else []),
+    ]
+    print(
+        f"again with {' and '.join(KERNEL_OVERRIDES)} unset, in a subprocess (the kernel OpenBLAS picks):",
+        flush=True,
+    )
     try:
         subprocess.run(cmd, check=True, env=env, cwd=ROOT)
         import pandas as pd
@@ -460,16 +535,20 @@ def judge(rows: list[dict]) -> None:
         r["judged"] = not r["blas_override"] or (r["size"], r["dtype"]) not in best
 
 
-HEADER = (f"{'size':>16} {'dtype':>7} {'engine ms':>10} {'torch ms':>10} {'ratio':>6} {'floor ms':>10} "
-          f"{'/floor':>6} {'peak MiB eng/torch':>19} {'target':>6} {'load':>5} {'call ns':>7}")
+HEADER = (
+    f"{'size':>16} {'dtype':>7} {'engine ms':>10} {'torch ms':>10} {'ratio':>6} {'floor ms':>10} "
+    f"{'/floor':>6} {'peak MiB eng/torch':>19} {'target':>6} {'load':>5} {'call ns':>7}"
+)
 
 
 def format_row(row: dict) -> str:
     size = "x".join(str(row[c]) for c in ("n_in", "n_hidden", "batch"))
     peaks = f"{row['engine_peak_alloc_mib']:.3g}/{row['torch_peak_alloc_mib']:.3g}"
-    return (f"{size:>16} {row['dtype']:>7} {row['engine_ms']:>10.4g} {row['torch_ms']:>10.4g} {row['ratio']:>6.3f} "
-            f"{row['floor_ms']:>10.4g} {row['engine_over_floor']:>6.3f} {peaks:>19} "
-            f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f} {row['numpy_call_ns']:>7.0f}")
+    return (
+        f"{size:>16} {row['dtype']:>7} {row['engine_ms']:>10.4g} {row['torch_ms']:>10.4g} {row['ratio']:>6.3f} "
+        f"{row['floor_ms']:>10.4g} {row['engine_over_floor']:>6.3f} {peaks:>19} "
+        f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f} {row['numpy_call_ns']:>7.0f}"
+    )
 
 
 def main(args) -> int:
@@ -484,15 +563,21 @@ def main(args) -> int:
     from parity.report import write_csv_atomic
 
     load, cores = os.getloadavg()[0], len(os.sched_getaffinity(0))
-    print(f"{args.threads} thread(s) per side, {args.repeats} repeats, blocks >= {args.min_block:g} s, "
-          f"load average {load:.2f} on {cores} cores")
+    print(
+        f"{args.threads} thread(s) per side, {args.repeats} repeats, blocks >= {args.min_block:g} s, "
+        f"load average {load:.2f} on {cores} cores"
+    )
     if load > 0.5:
-        print("NOTE: the machine is busy: timings are noisy, and a multi-threaded side suffers most; "
-              "rerun on a quiet machine for figures to quote")
+        print(
+            "NOTE: the machine is busy: timings are noisy, and a multi-threaded side suffers most; "
+            "rerun on a quiet machine for figures to quote"
+        )
     env = environment()
-    print(f"BLAS: engine {env['engine_blas']} kernel {env['engine_blas_kernel']} "
-          f"({env['engine_blas_threads']} threads); torch {env['torch_blas']} {env['torch_blas_kernel']} "
-          f"({env['torch_blas_threads']} threads); overrides: {env['blas_override'] or 'none'}")
+    print(
+        f"BLAS: engine {env['engine_blas']} kernel {env['engine_blas_kernel']} "
+        f"({env['engine_blas_threads']} threads); torch {env['torch_blas']} {env['torch_blas_kernel']} "
+        f"({env['torch_blas_threads']} threads); overrides: {env['blas_override'] or 'none'}"
+    )
     print(HEADER)
     rows = run(args)
     if env["blas_override"] and not args.no_best_kernel and not args.best_kernel_child:

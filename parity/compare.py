@@ -60,7 +60,9 @@ class Comparison:
     passed: bool
     problem: str = ""  # what the engine did wrong (raised, returned nothing, ...) or a shape, dtype or
     # non-finite mismatch, when there is one
-    warnings: str = ""  # floating-point (or other) warnings the engine emitted computing it; they do not fail it
+    warnings: str = (
+        ""  # floating-point (or other) warnings the engine emitted computing it; they do not fail it
+    )
     inputs: str = ""  # property-based cases: the (shrunk) example that produced the inputs
     nodeid: str = ""
     rerun: str = field(default="", compare=False)
@@ -91,10 +93,14 @@ class Comparison:
                     f"  vs torch float64 on the same inputs: scratch {self.checked_error:.3g}, "
                     f"torch float32 {self.torch_error:.3g}"
                 )
-            lines.append(f"  condition kappa {self.condition:.3g} (magnitude / result, float64), depth {self.roundings}")
+            lines.append(
+                f"  condition kappa {self.condition:.3g} (magnitude / result, float64), depth {self.roundings}"
+            )
             relation = "<=" if self.passed else ">"
-            lines.append(f"  checked error {self.checked_error:.3g} {relation} tolerance {self.tolerance:.3g}"
-                         f" [{self.rule}]")
+            lines.append(
+                f"  checked error {self.checked_error:.3g} {relation} tolerance {self.tolerance:.3g}"
+                f" [{self.rule}]"
+            )
         if self.rerun:
             lines.append(f"  rerun: {self.rerun}")
         return "\n".join(lines)
@@ -105,12 +111,15 @@ class ParityError(AssertionError):
 
     def __init__(self, failures: list[Comparison]):
         self.failures = failures
-        head = f"{len(failures)} tensor(s) differ from torch beyond tolerance (scratch is ACTUAL, torch DESIRED)"
+        head = (
+            f"{len(failures)} tensor(s) differ from torch beyond tolerance (scratch is ACTUAL, torch DESIRED)"
+        )
         super().__init__("\n".join([head] + [f.describe() for f in failures]))
 
 
-def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, conditioning=None,
-            warnings: str = "") -> Comparison:
+def compare(
+    actual, desired, *, tensor: str, dtype, case: Case, reference=None, conditioning=None, warnings: str = ""
+) -> Comparison:
     """Compare one scratch array with torch's, by the tolerance policy for ``dtype``.
 
     actual: the scratch result, or the :class:`EngineProblem` that kept the engine from producing it.
@@ -142,18 +151,34 @@ def compare(actual, desired, *, tensor: str, dtype, case: Case, reference=None, 
     checked, condition, underflow, jumps = metrics["normwise_error"], 1.0, 0.0, 0.0
     if not problem:
         finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r) & np.isfinite(magnitude) & np.isfinite(jump)
-        checked, condition, underflow, jumps = conditioned_error(a[finite], r[finite], magnitude[finite],
-                                                                 jump[finite])
+        checked, condition, underflow, jumps = conditioned_error(
+            a[finite], r[finite], magnitude[finite], jump[finite]
+        )
         if dtype == np.float32:
             torch_error = normwise_error(d[finite], r[finite])
     amplification = float(getattr(conditioning, "amplification", 1.0))
     tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow * amplification, jump=jumps)
     passed = not problem and checked <= tol.bound
     return Comparison(
-        suite=case.suite, case=case.case, tensor=tensor, dtype=str(dtype), kind=case.kind,
-        seed=case.seed, shape=str(tuple(d.shape)), torch_error=torch_error, checked_error=float(checked),
-        condition=float(condition), roundings=int(depth), tolerance=tol.bound, rule=tol.rule, passed=bool(passed),
-        problem=problem, warnings=warnings, nodeid=case.nodeid, rerun=case.rerun, **metrics,
+        suite=case.suite,
+        case=case.case,
+        tensor=tensor,
+        dtype=str(dtype),
+        kind=case.kind,
+        seed=case.seed,
+        shape=str(tuple(d.shape)),
+        torch_error=torch_error,
+        checked_error=float(checked),
+        condition=float(condition),
+        roundings=int(depth),
+        tolerance=tol.bound,
+        rule=tol.rule,
+        passed=bool(passed),
+        problem=problem,
+        warnings=warnings,
+        nodeid=case.nodeid,
+        rerun=case.rerun,
+        **metrics,
     )
 
 
@@ -197,8 +222,13 @@ def _norm(x: np.ndarray) -> float:
 
 
 _FAILED_METRICS = dict(
-    max_abs_error=math.inf, max_rel_error=math.inf, normwise_error=math.inf, ulp_distance=-1,
-    worst_index="", actual=math.nan, desired=math.nan,
+    max_abs_error=math.inf,
+    max_rel_error=math.inf,
+    normwise_error=math.inf,
+    ulp_distance=-1,
+    worst_index="",
+    actual=math.nan,
+    desired=math.nan,
 )
 
 
@@ -228,8 +258,15 @@ def _metrics(a: np.ndarray, d: np.ndarray) -> dict:
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(diff == 0, 0.0, diff / np.abs(d64))
     if diff.size == 0:
-        return dict(max_abs_error=0.0, max_rel_error=0.0, normwise_error=0.0, ulp_distance=0,
-                    worst_index="", actual=math.nan, desired=math.nan)
+        return dict(
+            max_abs_error=0.0,
+            max_rel_error=0.0,
+            normwise_error=0.0,
+            ulp_distance=0,
+            worst_index="",
+            actual=math.nan,
+            desired=math.nan,
+        )
     worst = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()
     worst = tuple(int(i) for i in worst)
     return dict(
@@ -268,8 +305,11 @@ def ulp_distance(actual, desired) -> int:
     oa, od = _ordered(a, int_type), _ordered(d, int_type)
     # |oa - od| without overflow: magnitudes add when the signs differ (at most 2**64 - 2, fits uint64)
     same_sign = (oa >= 0) == (od >= 0)
-    dist = np.where(same_sign, np.abs(oa - np.where(same_sign, od, 0)).astype(np.uint64),
-                    np.abs(oa).astype(np.uint64) + np.abs(od).astype(np.uint64))
+    dist = np.where(
+        same_sign,
+        np.abs(oa - np.where(same_sign, od, 0)).astype(np.uint64),
+        np.abs(oa).astype(np.uint64) + np.abs(od).astype(np.uint64),
+    )
     return int(dist.max())
 
 

@@ -73,5 +73,6 @@ def shared_input(e, a, b, c, g):
 _FUNCTIONS = (add_mul, sigmoid_mul_add, chain_square, two_paths, shared_input)
 
 #: name -> fn(engine module, arrays, upstream) -> (value, grads by input name)
-GRAPHS = {fn.__name__: (lambda module, arrays, upstream, fn=fn: fn(module, *arrays, upstream))
-          for fn in _FUNCTIONS}
+GRAPHS = {
+    fn.__name__: (lambda module, arrays, upstream, fn=fn: fn(module, *arrays, upstream)) for fn in _FUNCTIONS
+}

@@ -7,7 +7,9 @@ import itertools
 import numpy as np
 
 
-def he_init(rng: np.random.Generator, n_in: int, n_hidden: int, n_out: int = 1, n_runs: int | None = None) -> dict:
+def he_init(
+    rng: np.random.Generator, n_in: int, n_hidden: int, n_out: int = 1, n_runs: int | None = None
+) -> dict:
     """The harness's own initial parameters (float64), so that every engine starts from the same numbers:
     He initialization, W = N(0, 1) * sqrt(2 / fan_in) drawn from ``rng`` (W1, then W2), zero biases; with
     ``n_runs``, (R, ...) arrays (W1 of every run drawn first, then W2)."""
@@ -17,7 +19,9 @@ def he_init(rng: np.random.Generator, n_in: int, n_hidden: int, n_out: int = 1, 
     return dict(W1=W1, b1=np.zeros((*lead, n_hidden, 1)), W2=W2, b2=np.zeros((*lead, n_out, 1)))
 
 
-def deep_init(rng: np.random.Generator, widths, activations, *, scale: float = 1.0, bias: float = 0.0) -> dict:
+def deep_init(
+    rng: np.random.Generator, widths, activations, *, scale: float = 1.0, bias: float = 0.0
+) -> dict:
     """Initial parameters (float64) of a network of any depth: W1, b1, ..., W<k>, b<k> for ``widths``
     (n_0, n_1, ..., n_k). Each W_l is drawn from ``rng`` in layer order, N(0, 1) times ``scale`` times the
     scale its layer's activation calls for: He, sqrt(2 / fan_in), before a ReLU; Xavier, sqrt(2 / (fan_in +

@@ -70,8 +70,17 @@ def header_line(base_seed: int, engine: str, workers: str) -> str:
     )
 
 
-def environment_rows(*, base_seed: int, engine: str, workers: int, hypothesis_profile: str, start_time: str,
-                     report_dir: str, run_id: str = "", blas: str | None = None) -> list[tuple[str, str]]:
+def environment_rows(
+    *,
+    base_seed: int,
+    engine: str,
+    workers: int,
+    hypothesis_profile: str,
+    start_time: str,
+    report_dir: str,
+    run_id: str = "",
+    blas: str | None = None,
+) -> list[tuple[str, str]]:
     """The key/value rows of environment.csv. ``blas``: the BLAS of the processes that ran the tests (the xdist
     workers, as they reported it); None: this process's own (``-n 0``)."""
     return [
@@ -81,7 +90,10 @@ def environment_rows(*, base_seed: int, engine: str, workers: int, hypothesis_pr
         ("platform", platform.platform()),
         ("cpu", cpu_model()),
         ("cpu_count", str(os.cpu_count())),
-        *[(pkg, version(pkg)) for pkg in ("numpy", "torch", "pandas", "hypothesis", "pytest", "pytest-xdist")],
+        *[
+            (pkg, version(pkg))
+            for pkg in ("numpy", "torch", "pandas", "hypothesis", "pytest", "pytest-xdist")
+        ],
         ("blas", blas if blas is not None else blas_libraries()),
         ("threads_per_process", str(THREADS)),
         *[(name, os.environ.get(name, "")) for name in THREAD_VARIABLES],

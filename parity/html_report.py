@@ -32,8 +32,15 @@ NOT_COMPARISONS = ("summary", "environment", "trajectory_curves")
 RATIO_FLOOR = 1e-6  # an exact comparison (error 0) is drawn here on the log axis of error / tolerance
 SCRATCH, TORCH, FAIL = "tab:blue", "tab:orange", "tab:red"
 STYLE = {
-    "figure.dpi": 100, "savefig.dpi": 100, "font.size": 10, "axes.titlesize": 10, "axes.labelsize": 10,
-    "axes.grid": True, "grid.alpha": 0.3, "legend.fontsize": 9, "legend.frameon": False,
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
     "svg.fonttype": "none",  # text as SVG text, drawn by the browser: smaller and faster than glyph outlines
 }
 CSS = """
@@ -90,7 +97,7 @@ def environment(tables: dict) -> dict[str, str]:
     env = tables.get("environment")
     if env is None or not {"key", "value"} <= set(env.columns):
         return {}
-    return dict(zip(env["key"], env["value"]))
+    return dict(zip(env["key"], env["value"], strict=True))
 
 
 def run_id(tables: dict, env: dict) -> str:
@@ -122,7 +129,7 @@ def failures(tables: dict, env: dict) -> pd.DataFrame:
         if name in NOT_COMPARISONS or "passed" not in df:
             continue
         bad = df[flag(df, "passed", False)]
-        for (_, r), q in zip(bad.iterrows(), ratio(bad)):
+        for (_, r), q in zip(bad.iterrows(), ratio(bad), strict=True):
             r = r.to_dict()
             if name == "gradients":
                 tensor = r.get("tensor", "")
@@ -143,12 +150,22 @@ def failures(tables: dict, env: dict) -> pd.DataFrame:
                 tensor = r.get("tensor", r.get("worst_tensor", ""))
                 actual, desired = r.get("actual", ""), r.get("desired", "")
             note = "; ".join(x for x in (r.get("rule", ""), r.get("problem", ""), r.get("warnings", "")) if x)
-            rows.append({
-                "table": name, "case": r.get("case", ""), "dtype": r.get("dtype", ""), "seed": r.get("seed", ""),
-                "tensor": tensor, "ACTUAL (scratch)": actual, "DESIRED (torch)": desired,
-                "checked error": r.get("checked_error", ""), "tolerance": r.get("tolerance", ""),
-                "error / tolerance": f"{q:.3g}", "rule / problem": note, "rerun": rerun(r.get("nodeid", ""), env),
-            })
+            rows.append(
+                {
+                    "table": name,
+                    "case": r.get("case", ""),
+                    "dtype": r.get("dtype", ""),
+                    "seed": r.get("seed", ""),
+                    "tensor": tensor,
+                    "ACTUAL (scratch)": actual,
+                    "DESIRED (torch)": desired,
+                    "checked error": r.get("checked_error", ""),
+                    "tolerance": r.get("tolerance", ""),
+                    "error / tolerance": f"{q:.3g}",
+                    "rule / problem": note,
+                    "rerun": rerun(r.get("nodeid", ""), env),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -199,14 +216,18 @@ def ratio_plot(tables: dict):
     """Every comparison's error / tolerance, a column of points per suite and dtype, log scale, line at 1."""
     from matplotlib.figure import Figure
 
-    frames = [df.assign(_ratio=ratio(df), _failed=flag(df, "passed", False))
-              for name, df in tables.items()
-              if name not in NOT_COMPARISONS + ("selftest",) and {"suite", "dtype", "checked_error"} <= set(df)]
+    frames = [
+        df.assign(_ratio=ratio(df), _failed=flag(df, "passed", False))
+        for name, df in tables.items()
+        if name not in NOT_COMPARISONS + ("selftest",) and {"suite", "dtype", "checked_error"} <= set(df)
+    ]
     if not frames:
         return None
     df = pd.concat(frames, ignore_index=True)
     groups = sorted(df.groupby(["suite", "dtype"]).groups)
-    x = df.groupby(["suite", "dtype"]).ngroup().to_numpy() + np.random.default_rng(0).uniform(-0.3, 0.3, len(df))
+    x = df.groupby(["suite", "dtype"]).ngroup().to_numpy() + np.random.default_rng(0).uniform(
+        -0.3, 0.3, len(df)
+    )
     q = df["_ratio"].to_numpy(dtype=float)
     top = max(1.0, np.nanmax(np.where(np.isfinite(q), q, 0), initial=0)) * 10  # where non-finite ratios go
     y = np.clip(np.nan_to_num(q, nan=top, posinf=top), RATIO_FLOOR, top)
@@ -221,8 +242,10 @@ def ratio_plot(tables: dict):
     ax.set_xticks(range(len(groups)), [f"{s}\n{d}" for s, d in groups])
     ax.set_xlabel("suite and dtype")
     ax.set_ylabel("checked error / tolerance (1 = the bound)")
-    ax.set_title(f"every comparison ({len(df)}); exact agreement drawn at {RATIO_FLOOR:g}, "
-                 "non-finite errors at the top")
+    ax.set_title(
+        f"every comparison ({len(df)}); exact agreement drawn at {RATIO_FLOOR:g}, "
+        "non-finite errors at the top"
+    )
     ax.legend(loc="upper right")
     return fig
 
@@ -259,8 +282,17 @@ def training_plot(picked: pd.DataFrame, curves: pd.DataFrame):
     rows = -(-len(picked) // cols)
     height = 5.0 * rows
     fig = Figure(figsize=(14, height))
-    gs = fig.add_gridspec(3 * rows - 1, cols, height_ratios=([1.3, 1, 0.5] * rows)[:-1], left=0.06, right=0.99,
-                          top=1 - 0.5 / height, bottom=0.45 / height, wspace=0.22, hspace=0.12)
+    gs = fig.add_gridspec(
+        3 * rows - 1,
+        cols,
+        height_ratios=([1.3, 1, 0.5] * rows)[:-1],
+        left=0.06,
+        right=0.99,
+        top=1 - 0.5 / height,
+        bottom=0.45 / height,
+        wspace=0.22,
+        hspace=0.12,
+    )
     for i, (_, run) in enumerate(picked.iterrows()):
         bottom = fig.add_subplot(gs[3 * (i // cols) + 1, i % cols])
         top = fig.add_subplot(gs[3 * (i // cols), i % cols], sharex=bottom)
@@ -270,12 +302,21 @@ def training_plot(picked: pd.DataFrame, curves: pd.DataFrame):
         top.plot(epoch, num(c, "torch_loss"), color=TORCH, lw=1.2, ls="--", label="torch")
         top.tick_params(labelbottom=False)
         top.set_ylabel("loss (BCE, nats)")
-        top.set_title(f"{run['pick']} of {run.get('activation', '')} {run['dtype']}: {run['case']}\n"
-                      f"error / tolerance {run['_ratio']:.3g}", fontsize=9)
+        top.set_title(
+            f"{run['pick']} of {run.get('activation', '')} {run['dtype']}: {run['case']}\n"
+            f"error / tolerance {run['_ratio']:.3g}",
+            fontsize=9,
+        )
         _, floor = _exact_at_floor(diff)
         bottom.plot(epoch, diff.where(diff > 0), color="black", lw=1, marker=".", ms=3, label="|difference|")
-        bottom.plot(epoch[diff == 0], np.full(int((diff == 0).sum()), floor), "v", color="tab:green", ms=4,
-                    label="exact (0)")
+        bottom.plot(
+            epoch[diff == 0],
+            np.full(int((diff == 0).sum()), floor),
+            "v",
+            color="tab:green",
+            ms=4,
+            label="exact (0)",
+        )
         _log(bottom, "x"), _log(bottom)
         bottom.set_xlabel("epoch + 1")
         bottom.set_ylabel("|scratch - torch| (nats)")
@@ -290,20 +331,28 @@ def all_runs_plot(runs: pd.DataFrame, curves: pd.DataFrame):
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
-    curves = curves.assign(_family=_family(curves), _epoch=num(curves, "epoch") + 1, _diff=num(curves, "abs_diff"))
+    curves = curves.assign(
+        _family=_family(curves), _epoch=num(curves, "epoch") + 1, _diff=num(curves, "abs_diff")
+    )
     panels = sorted(curves.groupby(["_family", "dtype"]), key=lambda g: g[0])
     if not panels:
         return None
     fig = Figure(figsize=(14, 3.6))
-    axes = fig.subplots(1, len(panels), squeeze=False,
-                        gridspec_kw={"left": 0.06, "right": 0.99, "top": 0.9, "bottom": 0.15, "wspace": 0.25})[0]
+    axes = fig.subplots(
+        1,
+        len(panels),
+        squeeze=False,
+        gridspec_kw={"left": 0.06, "right": 0.99, "top": 0.9, "bottom": 0.15, "wspace": 0.25},
+    )[0]
     bad = runs[flag(runs, "passed", False)]
-    failed = set(zip(bad["nodeid"], bad["case"]))
-    for ax, ((family, dtype), g) in zip(axes, panels):
+    failed = set(zip(bad["nodeid"], bad["case"], strict=True))
+    for ax, ((family, dtype), g) in zip(axes, panels, strict=True):
         lines = {True: [], False: []}
         for key, c in g.groupby(["nodeid", "case"], sort=False):
             lines[key in failed].append(np.column_stack([c["_epoch"], c["_diff"].where(c["_diff"] > 0)]))
-        ax.add_collection(LineCollection(lines[False], colors="black", linewidths=0.6, alpha=0.3, label="passed"))
+        ax.add_collection(
+            LineCollection(lines[False], colors="black", linewidths=0.6, alpha=0.3, label="passed")
+        )
         if lines[True]:
             ax.add_collection(LineCollection(lines[True], colors=FAIL, linewidths=1.5, label="failed"))
         ax.autoscale()
@@ -338,23 +387,36 @@ def clipping_plot(clip: pd.DataFrame):
     from matplotlib.figure import Figure
 
     regimes = list(dict.fromkeys(clip["regime"]))
-    kinds = sorted(set(zip(clip["norm"], clip["dtype"])))
+    kinds = sorted(set(zip(clip["norm"], clip["dtype"], strict=True)))
     fig = Figure(figsize=(14, 4.6))
-    axes = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.99, "top": 0.82, "bottom": 0.12, "wspace": 0.18})
-    for ax, col, label in ((axes[0], "total_norm_rel_diff", "|scratch - torch| / torch"),
-                           (axes[1], "coef_diff", "|scratch - torch|")):
+    axes = fig.subplots(
+        1, 2, gridspec_kw={"left": 0.07, "right": 0.99, "top": 0.82, "bottom": 0.12, "wspace": 0.18}
+    )
+    for ax, col, label in (
+        (axes[0], "total_norm_rel_diff", "|scratch - torch| / torch"),
+        (axes[1], "coef_diff", "|scratch - torch|"),
+    ):
         values, floor = _exact_at_floor(clip[col])
         for k, (norm, dtype) in enumerate(kinds):
             g = clip[(clip["norm"] == norm) & (clip["dtype"] == dtype)]
             x = g["regime"].map(regimes.index) + (k - (len(kinds) - 1) / 2) * 0.12
-            ax.scatter(x, values[g.index], s=22, marker="os"[dtype == "float64"], color=f"C{sorted(set(clip['norm'])).index(norm)}",
-                       label=f"{norm} {dtype}", alpha=0.8)
+            ax.scatter(
+                x,
+                values[g.index],
+                s=22,
+                marker="os"[dtype == "float64"],
+                color=f"C{sorted(set(clip['norm'])).index(norm)}",
+                label=f"{norm} {dtype}",
+                alpha=0.8,
+            )
         _log(ax)
         ax.set_xticks(range(len(regimes)), regimes)
         ax.set_xlabel("regime (nan and inf totals: judged by the exception both sides raise)")
         ax.set_ylabel(label)
-        ax.set_title(f"{'pre-clip total norm' if col.startswith('total') else 'clip coefficient'}; exact (0) "
-                     f"drawn at {floor:.0e}")
+        ax.set_title(
+            f"{'pre-clip total norm' if col.startswith('total') else 'clip coefficient'}; exact (0) "
+            f"drawn at {floor:.0e}"
+        )
     fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncols=len(kinds))
     return fig
 
@@ -372,9 +434,12 @@ def selftest_plot(st: pd.DataFrame):
     ax = fig.subplots()
     caught = flag(st, "passed", True).to_numpy()
     y = np.arange(len(st))
-    ax.barh(y, np.clip(np.nan_to_num(q, nan=RATIO_FLOOR, posinf=cap), RATIO_FLOOR, cap),
-            color=np.where(caught, SCRATCH, FAIL))
-    for yi, qi in zip(y, q):
+    ax.barh(
+        y,
+        np.clip(np.nan_to_num(q, nan=RATIO_FLOOR, posinf=cap), RATIO_FLOOR, cap),
+        color=np.where(caught, SCRATCH, FAIL),
+    )
+    for yi, qi in zip(y, q, strict=True):
         if qi == np.inf:
             ax.text(cap, yi, " inf", va="center")
     ax.axvline(1.0, color=FAIL, ls="--", lw=1.2, label="error = tolerance")
@@ -403,8 +468,11 @@ def table_html(df: pd.DataFrame, highlight: pd.Series | None = None, *, exact: b
     """A table through pandas' Styler: no index, failing rows (``highlight``) in red, floats to 4 digits or
     (``exact``) as written and in wrapping cells; scrolled sideways when wider than the page."""
     styler = df.style.hide(axis="index")
-    styler = (styler.set_table_attributes('class="wrap"').format(escape="html") if exact
-              else styler.format(_short, escape="html"))
+    styler = (
+        styler.set_table_attributes('class="wrap"').format(escape="html")
+        if exact
+        else styler.format(_short, escape="html")
+    )
     if highlight is not None:
         mask = highlight.to_numpy()
         styler = styler.apply(lambda col: np.where(mask, "background-color: #fdd", ""), axis=0)
@@ -432,14 +500,23 @@ def render(tables: dict, report_dir: Path) -> str:
     failed = failures(tables, env)
     ok, counts = verdict(tables, failed)
     rid = run_id(tables, env)
-    parts = [f"<h1>Parity report: {html.escape(env.get('engine', '?'))} against torch</h1>",
-             (f'<p><span id="verdict" class="verdict {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}'
-              f"</span> {html.escape(counts)}</p>")]
-    facts = {"run id": rid or "(not recorded)", "engine": env.get("engine", ""), "base seed": env.get("base_seed", ""),
-             "started": env.get("start_time", ""), "hypothesis profile": env.get("hypothesis_profile", ""),
-             "xdist workers": env.get("xdist_workers", ""),
-             "versions": ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "torch", "pandas") if k in env),
-             "report directory": str(report_dir)}
+    parts = [
+        f"<h1>Parity report: {html.escape(env.get('engine', '?'))} against torch</h1>",
+        (
+            f'<p><span id="verdict" class="verdict {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}'
+            f"</span> {html.escape(counts)}</p>"
+        ),
+    ]
+    facts = {
+        "run id": rid or "(not recorded)",
+        "engine": env.get("engine", ""),
+        "base seed": env.get("base_seed", ""),
+        "started": env.get("start_time", ""),
+        "hypothesis profile": env.get("hypothesis_profile", ""),
+        "xdist workers": env.get("xdist_workers", ""),
+        "versions": ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "torch", "pandas") if k in env),
+        "report directory": str(report_dir),
+    }
     parts.append(table_html(pd.DataFrame(list(facts.items()), columns=["", "value"]), exact=True))
 
     parts.append('<h2 id="failures">Failures</h2>')
@@ -453,14 +530,25 @@ def render(tables: dict, report_dir: Path) -> str:
     summary = tables.get("summary")
     if summary is not None and "suite" in summary:
         per_suite = summary[~summary["suite"].isin(["(run)", "(engine)"])].drop(
-            columns=["tests", "tests_failed", "missing_tests", "crashed_workers", "run_id", "capability", "status"],
-            errors="ignore")
+            columns=[
+                "tests",
+                "tests_failed",
+                "missing_tests",
+                "crashed_workers",
+                "run_id",
+                "capability",
+                "status",
+            ],
+            errors="ignore",
+        )
         bad = (num(per_suite, "failed").fillna(0) > 0) | (num(per_suite, "worst_ratio") > 1)
         if "selftest" in set(per_suite["suite"]):
             bad &= per_suite["suite"] != "selftest"  # there error > tolerance is the success
         parts.append(table_html(per_suite, bad))
-        parts.append('<p class="note">worst_ratio: the largest checked error / tolerance (above 1 fails; for '
-                     "the selftest suite it is how far the least visible planted bug exceeded its bound).</p>")
+        parts.append(
+            '<p class="note">worst_ratio: the largest checked error / tolerance (above 1 fails; for '
+            "the selftest suite it is how far the least visible planted bug exceeded its bound).</p>"
+        )
     else:
         parts.append(_missing("summary"))
 
@@ -479,8 +567,10 @@ def render(tables: dict, report_dir: Path) -> str:
     env_df = tables.get("environment")
     parts.append(table_html(env_df, exact=True) if env_df is not None else _missing("environment"))
     title = f"parity {'PASSED' if ok else 'FAILED'} {rid}".strip()
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-            f"<style>{CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
 
 
 def _capabilities(summary: pd.DataFrame | None) -> str:
@@ -490,8 +580,12 @@ def _capabilities(summary: pd.DataFrame | None) -> str:
         return head + _missing("summary (engine capabilities)")
     caps = summary[summary["suite"] == "(engine)"][["capability", "status"]].fillna("")
     missing = caps["status"].str.startswith("not provided")
-    note = (f"<p>{int(missing.sum())} of {len(caps)} capabilities not provided: their checks were skipped, "
-            "not passed.</p>" if missing.any() else f"<p>All {len(caps)} capabilities of the contract were checked.</p>")
+    note = (
+        f"<p>{int(missing.sum())} of {len(caps)} capabilities not provided: their checks were skipped, "
+        "not passed.</p>"
+        if missing.any()
+        else f"<p>All {len(caps)} capabilities of the contract were checked.</p>"
+    )
     return "\n".join([head, note, table_html(caps.reset_index(drop=True), missing.reset_index(drop=True))])
 
 
@@ -501,25 +595,49 @@ def _training(tables: dict) -> str:
     if runs is None or not len(runs):
         return parts[0] + _missing("trajectories")
     if curves is not None and len(curves):
-        parts.append("<p>Representative runs: the worst (largest error / tolerance) of each activation and dtype, "
-                     "and a typical one per dtype (nearest the median), at log-spaced epochs.</p>")
-        with_curves = runs[runs.set_index(["nodeid", "case"]).index.isin(curves.set_index(["nodeid", "case"]).index)]
-        parts.append(_img(training_plot(representative_runs(with_curves), curves),
-                          "loss curves of representative runs"))
+        parts.append(
+            "<p>Representative runs: the worst (largest error / tolerance) of each activation and dtype, "
+            "and a typical one per dtype (nearest the median), at log-spaced epochs.</p>"
+        )
+        with_curves = runs[
+            runs.set_index(["nodeid", "case"]).index.isin(curves.set_index(["nodeid", "case"]).index)
+        ]
+        parts.append(
+            _img(
+                training_plot(representative_runs(with_curves), curves), "loss curves of representative runs"
+            )
+        )
         fig = all_runs_plot(runs, curves)
         if fig is not None:
-            parts.append("<p>Every run: |scratch - torch| loss over epochs, one line per run, failing runs in red; "
-                         "epochs where the two agree exactly (0) are gaps.</p>")
+            parts.append(
+                "<p>Every run: |scratch - torch| loss over epochs, one line per run, failing runs in red; "
+                "epochs where the two agree exactly (0) are gaps.</p>"
+            )
             parts.append(_img(fig, "loss difference of every run"))
     else:
         parts.append(_missing("trajectory_curves"))
-    columns = ("case", "dtype", "activation", "dataset", "max_norm", "epochs", "worst_loss_diff", "worst_epoch",
-               "final_param_diff", "final_loss", "torch_final_loss", "checked_error", "tolerance", "passed")
+    columns = (
+        "case",
+        "dtype",
+        "activation",
+        "dataset",
+        "max_norm",
+        "epochs",
+        "worst_loss_diff",
+        "worst_epoch",
+        "final_param_diff",
+        "final_loss",
+        "torch_final_loss",
+        "checked_error",
+        "tolerance",
+        "passed",
+    )
     worst = worst_per_case(runs)
     parts.append(f"<p>The worst run of each of the {len(worst)} test cases (of how many runs):</p>")
     worst = worst.assign(test=worst["nodeid"].str.split("::").str[-1]).rename(columns={"_n": "runs"})
-    parts.append(table_html(_pick(worst, ("test", "runs", "case") + columns[4:]),
-                            flag(worst, "passed", False)))
+    parts.append(
+        table_html(_pick(worst, ("test", "runs", "case") + columns[4:]), flag(worst, "passed", False))
+    )
     parts.append(details_html(f"All {len(runs)} runs", _pick(runs, columns)))
     return "\n".join(parts)
 
@@ -530,14 +648,40 @@ def _clipping(tables: dict) -> str:
     if clip is None or not len(clip):
         return head + _missing("clipping")
     clip = clipping_frame(clip)
-    per = clip.assign(failed=flag(clip, "passed", False)).groupby(["regime", "norm"], sort=False).agg(
-        cases=("case", "size"), failed=("failed", "sum"), max_total_norm_rel_diff=("total_norm_rel_diff", "max"),
-        max_coef_diff=("coef_diff", "max")).reset_index()
-    columns = ("case", "dtype", "norm_type", "max_norm", "total_norm", "torch_total_norm", "coef", "torch_coef",
-               "raised", "torch_raised", "checked_error", "tolerance", "passed")
-    return "\n".join([head, _img(clipping_plot(clip), "clipping total norm and coefficient differences"),
-                      table_html(per, per["failed"] > 0),
-                      details_html(f"All {len(clip)} cases, engine against torch", _pick(clip, columns))])
+    per = (
+        clip.assign(failed=flag(clip, "passed", False))
+        .groupby(["regime", "norm"], sort=False)
+        .agg(
+            cases=("case", "size"),
+            failed=("failed", "sum"),
+            max_total_norm_rel_diff=("total_norm_rel_diff", "max"),
+            max_coef_diff=("coef_diff", "max"),
+        )
+        .reset_index()
+    )
+    columns = (
+        "case",
+        "dtype",
+        "norm_type",
+        "max_norm",
+        "total_norm",
+        "torch_total_norm",
+        "coef",
+        "torch_coef",
+        "raised",
+        "torch_raised",
+        "checked_error",
+        "tolerance",
+        "passed",
+    )
+    return "\n".join(
+        [
+            head,
+            _img(clipping_plot(clip), "clipping total norm and coefficient differences"),
+            table_html(per, per["failed"] > 0),
+            details_html(f"All {len(clip)} cases, engine against torch", _pick(clip, columns)),
+        ]
+    )
 
 
 def gradient_flow_plot(gf: pd.DataFrame):
@@ -545,18 +689,35 @@ def gradient_flow_plot(gf: pd.DataFrame):
     scale (vanishing), and per weight scale for ReLU (exploding), at the deepest depth recorded; torch dashed."""
     from matplotlib.figure import Figure
 
-    gf = gf.assign(**{c: num(gf, c) for c in ("depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm")})
+    gf = gf.assign(
+        **{c: num(gf, c) for c in ("depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm")}
+    )
     depth = gf["depth"].max()
     gf = gf[gf["depth"] == depth]
     fig = Figure(figsize=(14, 4.6))
-    axes = fig.subplots(1, 2, gridspec_kw={"left": 0.07, "right": 0.99, "top": 0.88, "bottom": 0.12, "wspace": 0.18})
-    panels = ((axes[0], gf[gf["weight_scale"] == 1.0], "activation", "vanishing: each activation at 1 x He / Xavier"),
-              (axes[1], gf[gf["activation"] == "relu"], "weight_scale", "exploding: ReLU at k x He"))
+    axes = fig.subplots(
+        1, 2, gridspec_kw={"left": 0.07, "right": 0.99, "top": 0.88, "bottom": 0.12, "wspace": 0.18}
+    )
+    panels = (
+        (
+            axes[0],
+            gf[gf["weight_scale"] == 1.0],
+            "activation",
+            "vanishing: each activation at 1 x He / Xavier",
+        ),
+        (axes[1], gf[gf["activation"] == "relu"], "weight_scale", "exploding: ReLU at k x He"),
+    )
     for ax, rows, by, title in panels:
         for k, (key, g) in enumerate(rows.groupby(by, sort=True)):
             g = g.sort_values("layer")
-            ax.plot(g["layer"], g["grad_norm"], marker="o", ms=3, color=f"C{k}", label=f"{by} {key:g}"
-                    if by == "weight_scale" else str(key))
+            ax.plot(
+                g["layer"],
+                g["grad_norm"],
+                marker="o",
+                ms=3,
+                color=f"C{k}",
+                label=f"{by} {key:g}" if by == "weight_scale" else str(key),
+            )
             ax.plot(g["layer"], g["torch_grad_norm"], ls="--", color=f"C{k}", alpha=0.6)
         _log(ax)
         ax.set_xlabel(f"layer (1 = first hidden; {int(depth) + 1} = output), depth {int(depth)}")
@@ -571,10 +732,25 @@ def _gradient_flow(tables: dict) -> str:
     head = '<h2 id="gradient-flow">Gradient flow in deep networks</h2>'
     if gf is None or not len(gf):
         return head + _missing("gradient_flow")
-    columns = ("case", "activation", "depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm",
-               "checked_error", "tolerance", "passed")
-    return "\n".join([head, _img(gradient_flow_plot(gf), "gradient norm against layer"),
-                      details_html(f"All {len(gf)} layers, engine against torch", _pick(gf, columns))])
+    columns = (
+        "case",
+        "activation",
+        "depth",
+        "layer",
+        "weight_scale",
+        "grad_norm",
+        "torch_grad_norm",
+        "checked_error",
+        "tolerance",
+        "passed",
+    )
+    return "\n".join(
+        [
+            head,
+            _img(gradient_flow_plot(gf), "gradient norm against layer"),
+            details_html(f"All {len(gf)} layers, engine against torch", _pick(gf, columns)),
+        ]
+    )
 
 
 def _selftest(tables: dict) -> str:
@@ -583,10 +759,17 @@ def _selftest(tables: dict) -> str:
     if st is None or not len(st):
         return head + '<p class="note">No planted bug ran (--parity-selftest=off, or not selected).</p>'
     view = _pick(st, ("bug", "description", "caught_on_tensor", "tensor", "checked_error", "tolerance"))
-    view = view.assign(**{"exceeded the bound by": ratio(st).map(lambda q: f"{q:.3g} x")},
-                       **({"error_seen": st["error_seen"]} if "error_seen" in st else {}))
-    return "\n".join([head, _img(selftest_plot(st), "planted bugs and how far they exceeded the bound"),
-                      table_html(view, ~flag(st, "passed", True))])
+    view = view.assign(
+        **{"exceeded the bound by": ratio(st).map(lambda q: f"{q:.3g} x")},
+        **({"error_seen": st["error_seen"]} if "error_seen" in st else {}),
+    )
+    return "\n".join(
+        [
+            head,
+            _img(selftest_plot(st), "planted bugs and how far they exceeded the bound"),
+            table_html(view, ~flag(st, "passed", True)),
+        ]
+    )
 
 
 def warm_up() -> None:
@@ -636,7 +819,7 @@ def build_line(report_dir: Path | str) -> str:
     try:
         path = build(report_dir)
     except ImportError as exc:
-        return f"page: not written: {exc} (install the test extra: pip install -e \".[test]\")"
+        return f'page: not written: {exc} (install the test extra: pip install -e ".[test]")'
     except Exception as exc:  # noqa: BLE001 (the run's verdict is the CSVs'; the page must never crash it)
         return f"page: not written: {type(exc).__name__}: {exc}".splitlines()[0]
     return f"page: {path.resolve().as_uri()} ({time.perf_counter() - start:.1f} s)"
@@ -644,7 +827,9 @@ def build_line(report_dir: Path | str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m parity.html_report", description=__doc__.split("\n")[0])
-    parser.add_argument("report_dir", nargs="?", default="reports", help="the report directory (default: reports)")
+    parser.add_argument(
+        "report_dir", nargs="?", default="reports", help="the report directory (default: reports)"
+    )
     line = build_line(parser.parse_args(argv).report_dir)
     print(line)
     return 0 if line.startswith("page: file") else 1

@@ -120,109 +120,270 @@ DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
 
 CATALOGUE: tuple[Bug, ...] = (
     # -- gates -----------------------------------------------------------------------------------------------
-    _bug("relu-mask-ge", "ReLU backward masks at >= 0 instead of > 0 (passes the gradient at exactly 0)",
-         Edit("gates.py", "np.where(self.out <= 0, 0, g)", "np.where(self.out < 0, 0, g)"),
-         ("grad_x",), (GATES, "-k", "relu-"), quick=True),
-    _bug("sigmoid-derivative-of-input", "Sigmoid backward takes x (1 - x) of the input instead of the output",
-         (Edit("gates.py", "self.out = self._record(_sigmoid(x), x)",
-               "self.x = x\n        self.out = self._record(_sigmoid(x), x)"),
-          Edit("gates.py", "g * (1 - self.out) * self.out", "g * (1 - self.x) * self.x")),
-         ("grad_x",), (GATES, GRAPHS, "-k", "sigmoid")),
-    _bug("tanh-derivative-1-minus-h", "Tanh backward uses 1 - h instead of 1 - h**2",
-         Edit("gates.py", "(1 - self.out) * (1 + self.out)", "(1 - self.out)"),
-         ("grad_x",), (GATES, "-k", "tanh-")),
-    _bug("exp-ignores-upstream", "Exp backward ignores its upstream gradient (as if it were ones)",
-         Edit("gates.py", "self._grads(self._upstream(upstream) * self.out)",
-              "self._grads(np.ones_like(self._upstream(upstream)) * self.out)"),
-         ("grad_x",), (GATES, "-k", "exp-")),
-    _bug("power-exponent-not-decremented", "Power backward n * x**n instead of n * x**(n - 1)",
-         Edit("gates.py", "g * (n * _precise.power(self.x, n - 1))", "g * (n * _precise.power(self.x, n))"),
-         ("grad_x",), (GATES, GRAPHS, "-k", "power or chain_square")),
-    _bug("multiply-swapped-operands", "Multiply backward returns (g * a, g * b): each input gets its own value",
-         Edit("gates.py", "self._grads(g * self.b, g * self.a)", "self._grads(g * self.a, g * self.b)"),
-         ("grad_a", "grad_b", "grad_x", "grad_y", "grad_z", "grad_c"),
-         (GATES, GRAPHS, "-k", "multiply- or add_mul or shared_input")),
-    _bug("broadcast-not-summed", "a broadcast input's gradient is not summed back to its own shape",
-         Edit("gates.py", "grad = grad.sum(axis=axes, keepdims=True).reshape(shape)", "grad = grad"),
-         ("grad_a", "grad_b"), (GATES, "-k", "broadcast")),
-    _bug("broadcast-averaged", "a broadcast input's gradient is averaged instead of summed over the broadcast axes",
-         Edit("gates.py", "grad.sum(axis=axes, keepdims=True)", "grad.mean(axis=axes, keepdims=True)"),
-         ("grad_a", "grad_b"), (GATES, "-k", "broadcast")),
+    _bug(
+        "relu-mask-ge",
+        "ReLU backward masks at >= 0 instead of > 0 (passes the gradient at exactly 0)",
+        Edit("gates.py", "np.where(self.out <= 0, 0, g)", "np.where(self.out < 0, 0, g)"),
+        ("grad_x",),
+        (GATES, "-k", "relu-"),
+        quick=True,
+    ),
+    _bug(
+        "sigmoid-derivative-of-input",
+        "Sigmoid backward takes x (1 - x) of the input instead of the output",
+        (
+            Edit(
+                "gates.py",
+                "self.out = self._record(_sigmoid(x), x)",
+                "self.x = x\n        self.out = self._record(_sigmoid(x), x)",
+            ),
+            Edit("gates.py", "g * (1 - self.out) * self.out", "g * (1 - self.x) * self.x"),
+        ),
+        ("grad_x",),
+        (GATES, GRAPHS, "-k", "sigmoid"),
+    ),
+    _bug(
+        "tanh-derivative-1-minus-h",
+        "Tanh backward uses 1 - h instead of 1 - h**2",
+        Edit("gates.py", "(1 - self.out) * (1 + self.out)", "(1 - self.out)"),
+        ("grad_x",),
+        (GATES, "-k", "tanh-"),
+    ),
+    _bug(
+        "exp-ignores-upstream",
+        "Exp backward ignores its upstream gradient (as if it were ones)",
+        Edit(
+            "gates.py",
+            "self._grads(self._upstream(upstream) * self.out)",
+            "self._grads(np.ones_like(self._upstream(upstream)) * self.out)",
+        ),
+        ("grad_x",),
+        (GATES, "-k", "exp-"),
+    ),
+    _bug(
+        "power-exponent-not-decremented",
+        "Power backward n * x**n instead of n * x**(n - 1)",
+        Edit("gates.py", "g * (n * _precise.power(self.x, n - 1))", "g * (n * _precise.power(self.x, n))"),
+        ("grad_x",),
+        (GATES, GRAPHS, "-k", "power or chain_square"),
+    ),
+    _bug(
+        "multiply-swapped-operands",
+        "Multiply backward returns (g * a, g * b): each input gets its own value",
+        Edit("gates.py", "self._grads(g * self.b, g * self.a)", "self._grads(g * self.a, g * self.b)"),
+        ("grad_a", "grad_b", "grad_x", "grad_y", "grad_z", "grad_c"),
+        (GATES, GRAPHS, "-k", "multiply- or add_mul or shared_input"),
+    ),
+    _bug(
+        "broadcast-not-summed",
+        "a broadcast input's gradient is not summed back to its own shape",
+        Edit("gates.py", "grad = grad.sum(axis=axes, keepdims=True).reshape(shape)", "grad = grad"),
+        ("grad_a", "grad_b"),
+        (GATES, "-k", "broadcast"),
+    ),
+    _bug(
+        "broadcast-averaged",
+        "a broadcast input's gradient is averaged instead of summed over the broadcast axes",
+        Edit("gates.py", "grad.sum(axis=axes, keepdims=True)", "grad.mean(axis=axes, keepdims=True)"),
+        ("grad_a", "grad_b"),
+        (GATES, "-k", "broadcast"),
+    ),
     # -- worked graphs ---------------------------------------------------------------------------------------
-    _bug("paths-overwritten", "an input reached along two paths keeps the last path's gradient (= not +=)",
-         Edit("graphs.py", "np.asarray(sum(path_grads[1:], path_grads[0]))", "np.asarray(path_grads[-1])"),
-         ("grad_x", "grad_b"), (GRAPHS, "-k", "two_paths or shared_input")),
-    _bug("graph-ignores-upstream", "the worked graphs seed backward with ones, ignoring the upstream gradient",
-         Edit("graphs.py", 'upstream = _checks.operand("upstream", upstream)',
-              'upstream = np.ones_like(_checks.operand("upstream", upstream))'),
-         ("grad_x", "grad_y", "grad_z", "grad_a", "grad_b", "grad_c"), (GRAPHS,)),
+    _bug(
+        "paths-overwritten",
+        "an input reached along two paths keeps the last path's gradient (= not +=)",
+        Edit("graphs.py", "np.asarray(sum(path_grads[1:], path_grads[0]))", "np.asarray(path_grads[-1])"),
+        ("grad_x", "grad_b"),
+        (GRAPHS, "-k", "two_paths or shared_input"),
+    ),
+    _bug(
+        "graph-ignores-upstream",
+        "the worked graphs seed backward with ones, ignoring the upstream gradient",
+        Edit(
+            "graphs.py",
+            'upstream = _checks.operand("upstream", upstream)',
+            'upstream = np.ones_like(_checks.operand("upstream", upstream))',
+        ),
+        ("grad_x", "grad_y", "grad_z", "grad_a", "grad_b", "grad_c"),
+        (GRAPHS,),
+    ),
     # -- the network -----------------------------------------------------------------------------------------
-    _bug("missing-1-over-m", "backward forgets the 1/m of the mean loss",
-         Edit("network.py", "dz2 /= n", "", line=True),
-         ("dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES), quick=True),
-    _bug("dz2-sign-flip", "backward starts from y - p instead of p - y",
-         Edit("network.py", "np.subtract(self.p, y, out=self.dz2)", "np.subtract(y, self.p, out=self.dz2)"),
-         ("dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES)),
-    _bug("net-relu-mask-ge", "the network's ReLU derivative is 1 at h == 0 (mask h >= 0 instead of h > 0)",
-         Edit("network.py", "np.greater(h, self.zero", "np.greater_equal(h, self.zero"),
-         ("dW1", "db1"), (NETWORK, "-k", "3x5x7 and relu")),
-    _bug("net-tanh-derivative-1-minus-h", "the network's tanh derivative is 1 - h instead of 1 - h**2",
-         Edit("network.py", "dact *= np.add(self.one, h, out=factor)", "", line=True),  # drops the (1 + h)
-         ("dW1", "db1"), (NETWORK, "-k", "3x5x7 and tanh")),
-    _bug("dW1-transposed", "dW1 is the transpose (X @ dz1^T), reshaped into W1's non-square shape (a square W1 takes it as is)",
-         Edit("network.py", "out=G.W1)", "{line}\nG.W1[...] = G.W1.swapaxes(-1, -2).reshape(G.W1.shape).copy()", line=True),
-         ("dW1",), (NETWORK, "-k", NET_CASES)),
-    _bug("db1-summed-over-all-axes", "db1 summed over the hidden axis as well as the samples (np.sum(dz1) in every element)",
-         Edit("network.py", "out=G.W1)", "{line}\nG.b1[...] = np.add.reduce(G.b1, axis=-2, keepdims=True)", line=True),
-         ("db1",), (NETWORK, "-k", NET_CASES)),
-    _bug("forward-drops-b2", "forward forgets the output layer's bias",
-         Edit("network.py", "z2 += self.b2", "", line=True),
-         ("p", "loss", "dW1", "db1", "dW2", "db2"), (NETWORK, "-k", NET_CASES)),
-    _bug("notebook-loss-1e-7", "the notebook's loss -mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))",
-         Edit("network.py", "terms -= self.log_p",
-              "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7) + one_minus_y * np.log(1 - self.p + 1e-7))",
-              line=True),
-         ("loss",), (NETWORK, "-k", NET_CASES)),
+    _bug(
+        "missing-1-over-m",
+        "backward forgets the 1/m of the mean loss",
+        Edit("network.py", "dz2 /= n", "", line=True),
+        ("dW1", "db1", "dW2", "db2"),
+        (NETWORK, "-k", NET_CASES),
+        quick=True,
+    ),
+    _bug(
+        "dz2-sign-flip",
+        "backward starts from y - p instead of p - y",
+        Edit("network.py", "np.subtract(self.p, y, out=self.dz2)", "np.subtract(y, self.p, out=self.dz2)"),
+        ("dW1", "db1", "dW2", "db2"),
+        (NETWORK, "-k", NET_CASES),
+    ),
+    _bug(
+        "net-relu-mask-ge",
+        "the network's ReLU derivative is 1 at h == 0 (mask h >= 0 instead of h > 0)",
+        Edit("network.py", "np.greater(h, self.zero", "np.greater_equal(h, self.zero"),
+        ("dW1", "db1"),
+        (NETWORK, "-k", "3x5x7 and relu"),
+    ),
+    _bug(
+        "net-tanh-derivative-1-minus-h",
+        "the network's tanh derivative is 1 - h instead of 1 - h**2",
+        Edit("network.py", "dact *= np.add(self.one, h, out=factor)", "", line=True),  # drops the (1 + h)
+        ("dW1", "db1"),
+        (NETWORK, "-k", "3x5x7 and tanh"),
+    ),
+    _bug(
+        "dW1-transposed",
+        "dW1 is the transpose (X @ dz1^T), reshaped into W1's non-square shape (a square W1 takes it as is)",
+        Edit(
+            "network.py",
+            "out=G.W1)",
+            "{line}\nG.W1[...] = G.W1.swapaxes(-1, -2).reshape(G.W1.shape).copy()",
+            line=True,
+        ),
+        ("dW1",),
+        (NETWORK, "-k", NET_CASES),
+    ),
+    _bug(
+        "db1-summed-over-all-axes",
+        "db1 summed over the hidden axis as well as the samples (np.sum(dz1) in every element)",
+        Edit(
+            "network.py",
+            "out=G.W1)",
+            "{line}\nG.b1[...] = np.add.reduce(G.b1, axis=-2, keepdims=True)",
+            line=True,
+        ),
+        ("db1",),
+        (NETWORK, "-k", NET_CASES),
+    ),
+    _bug(
+        "forward-drops-b2",
+        "forward forgets the output layer's bias",
+        Edit("network.py", "z2 += self.b2", "", line=True),
+        ("p", "loss", "dW1", "db1", "dW2", "db2"),
+        (NETWORK, "-k", NET_CASES),
+    ),
+    _bug(
+        "notebook-loss-1e-7",
+        "the notebook's loss -mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))",
+        Edit(
+            "network.py",
+            "terms -= self.log_p",
+            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7) + one_minus_y * np.log(1 - self.p + 1e-7))",
+            line=True,
+        ),
+        ("loss",),
+        (NETWORK, "-k", NET_CASES),
+    ),
     # -- networks of any depth ------------------------------------------------------------------------------
-    _bug("deep-missing-activation-derivative",
-         "the top hidden layer's gradient misses its activation derivative (dz = W^T dz, no act')",
-         Edit("deep.py", "dz = da * _derivative(self.activations[l - 1], a)",
-              "dz = da if l == len(W) - 1 else da * _derivative(self.activations[l - 1], a)"),
-         ("dW1", "db1", "dW2", "db2", "dW3", "db3", "dW4", "db4"), (DEEP, "-k", DEEP_CASE)),
-    _bug("deep-skipped-layer", "the backward chain skips layer 3: its W^T is never applied, dz passes through",
-         Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if l == 2 else np.matmul(W[l].swapaxes(-1, -2), dz)"),
-         ("dW1", "db1", "dW2", "db2"), (DEEP, "-k", DEEP_CASE)),
-    _bug("deep-transposed-middle-weight", "layer 3's backward multiplies by W instead of W^T (a square W runs)",
-         Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[l] if l == 2 else W[l].swapaxes(-1, -2), dz)"),
-         ("dW1", "db1", "dW2", "db2"), (DEEP, "-k", DEEP_CASE)),
+    _bug(
+        "deep-missing-activation-derivative",
+        "the top hidden layer's gradient misses its activation derivative (dz = W^T dz, no act')",
+        Edit(
+            "deep.py",
+            "dz = da * _derivative(self.activations[l - 1], a)",
+            "dz = da if l == len(W) - 1 else da * _derivative(self.activations[l - 1], a)",
+        ),
+        ("dW1", "db1", "dW2", "db2", "dW3", "db3", "dW4", "db4"),
+        (DEEP, "-k", DEEP_CASE),
+    ),
+    _bug(
+        "deep-skipped-layer",
+        "the backward chain skips layer 3: its W^T is never applied, dz passes through",
+        Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if l == 2 else np.matmul(W[l].swapaxes(-1, -2), dz)"),
+        ("dW1", "db1", "dW2", "db2"),
+        (DEEP, "-k", DEEP_CASE),
+    ),
+    _bug(
+        "deep-transposed-middle-weight",
+        "layer 3's backward multiplies by W instead of W^T (a square W runs)",
+        Edit(
+            "deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[l] if l == 2 else W[l].swapaxes(-1, -2), dz)"
+        ),
+        ("dW1", "db1", "dW2", "db2"),
+        (DEEP, "-k", DEEP_CASE),
+    ),
     # -- clipping --------------------------------------------------------------------------------------------
-    _bug("clip-without-eps", "clip coefficient max_norm / total instead of max_norm / (total + 1e-6)",
-         Edit("clip.py", CLIP_COEF, "coef = np.minimum(max_norm / total, 1.0)", line=True),
-         ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES), quick=True),
-    _bug("clip-only-above", "clips only when total > max_norm (torch scales by min(1, max_norm / (total + 1e-6)) always)",
-         Edit("clip.py", CLIP_COEF, "coef = np.where(total > max_norm, max_norm / (total + 1e-6), 1.0)", line=True),
-         ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
-    _bug("clip-if-above-wrong-coef",
-         "a common hand-written rule, `if total > max_norm: g *= max_norm / total` (branch, no eps)",
-         Edit("clip.py", CLIP_COEF, "coef = np.where(total > max_norm, max_norm / total, 1.0)", line=True),
-         ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
-    _bug("clip-per-tensor", "each tensor clipped by its own norm instead of the global norm",
-         Edit("clip.py", "coef.reshape((-1,) + (1,) * (g.ndim - 1)) if per_run else coef",
-              "np.minimum(max_norm / (_norm(g, norm_type, None) + 1e-6), 1.0)"),
-         ("clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
-    _bug("clip-total-is-sum-of-norms", "the global norm is the sum of the per-tensor norms, not their norm",
-         Edit("clip.py", "total = _norm(np.stack(norms), norm_type, 0)", "total = np.add.reduce(np.stack(norms), axis=0)"),
-         ("total_norm", "coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"), (CLIPPING, "-k", CLIP_CASES)),
+    _bug(
+        "clip-without-eps",
+        "clip coefficient max_norm / total instead of max_norm / (total + 1e-6)",
+        Edit("clip.py", CLIP_COEF, "coef = np.minimum(max_norm / total, 1.0)", line=True),
+        ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"),
+        (CLIPPING, "-k", CLIP_CASES),
+        quick=True,
+    ),
+    _bug(
+        "clip-only-above",
+        "clips only when total > max_norm (torch scales by min(1, max_norm / (total + 1e-6)) always)",
+        Edit(
+            "clip.py",
+            CLIP_COEF,
+            "coef = np.where(total > max_norm, max_norm / (total + 1e-6), 1.0)",
+            line=True,
+        ),
+        ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"),
+        (CLIPPING, "-k", CLIP_CASES),
+    ),
+    _bug(
+        "clip-if-above-wrong-coef",
+        "a common hand-written rule, `if total > max_norm: g *= max_norm / total` (branch, no eps)",
+        Edit("clip.py", CLIP_COEF, "coef = np.where(total > max_norm, max_norm / total, 1.0)", line=True),
+        ("coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"),
+        (CLIPPING, "-k", CLIP_CASES),
+    ),
+    _bug(
+        "clip-per-tensor",
+        "each tensor clipped by its own norm instead of the global norm",
+        Edit(
+            "clip.py",
+            "coef.reshape((-1,) + (1,) * (g.ndim - 1)) if per_run else coef",
+            "np.minimum(max_norm / (_norm(g, norm_type, None) + 1e-6), 1.0)",
+        ),
+        ("clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"),
+        (CLIPPING, "-k", CLIP_CASES),
+    ),
+    _bug(
+        "clip-total-is-sum-of-norms",
+        "the global norm is the sum of the per-tensor norms, not their norm",
+        Edit(
+            "clip.py",
+            "total = _norm(np.stack(norms), norm_type, 0)",
+            "total = np.add.reduce(np.stack(norms), axis=0)",
+        ),
+        ("total_norm", "coef", "clipped_W1", "clipped_b1", "clipped_W2", "clipped_b2"),
+        (CLIPPING, "-k", CLIP_CASES),
+    ),
     # -- training --------------------------------------------------------------------------------------------
-    _bug("sgd-wrong-sign", "the SGD step adds lr * grad (gradient ascent)",
-         Edit("network.py", "flat -= flat_grads", "flat += flat_grads"),
-         ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
-    _bug("lr-applied-twice", "the SGD step scales by lr twice (lr**2: invisible at XOR's lr = 1)",
-         Edit("network.py", "np.multiply(flat_grads, lr_, out=flat_grads)", "np.multiply(flat_grads, lr_ * lr_, out=flat_grads)"),
-         ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
-    _bug("lr-rounded-to-float32", "the SGD step uses lr rounded to float32 whatever the dtype (a relative 1e-8 in float64)",
-         Edit("network.py", "np.array(lr, layout.dtype)", "np.array(np.float32(lr), layout.dtype)"),
-         ("losses", "final_params"), (TRAINING, "-k", f"({TRAIN_CASE}) and float64")),
+    _bug(
+        "sgd-wrong-sign",
+        "the SGD step adds lr * grad (gradient ascent)",
+        Edit("network.py", "flat -= flat_grads", "flat += flat_grads"),
+        ("losses", "final_params"),
+        (TRAINING, "-k", f"({TRAIN_CASE}) and float64"),
+    ),
+    _bug(
+        "lr-applied-twice",
+        "the SGD step scales by lr twice (lr**2: invisible at XOR's lr = 1)",
+        Edit(
+            "network.py",
+            "np.multiply(flat_grads, lr_, out=flat_grads)",
+            "np.multiply(flat_grads, lr_ * lr_, out=flat_grads)",
+        ),
+        ("losses", "final_params"),
+        (TRAINING, "-k", f"({TRAIN_CASE}) and float64"),
+    ),
+    _bug(
+        "lr-rounded-to-float32",
+        "the SGD step uses lr rounded to float32 whatever the dtype (a relative 1e-8 in float64)",
+        Edit("network.py", "np.array(lr, layout.dtype)", "np.array(np.float32(lr), layout.dtype)"),
+        ("losses", "final_params"),
+        (TRAINING, "-k", f"({TRAIN_CASE}) and float64"),
+    ),
 )
 
 BY_ID = {bug.id: bug for bug in CATALOGUE}
@@ -278,7 +439,9 @@ def build_variant(bug: Bug, root: Path, source: Path | None = None) -> str:
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for path in sorted(dest.rglob("*.py")):
         if _ABSOLUTE_IMPORT.search(path.read_text()):
-            raise PatchError(f"{path.relative_to(dest)} imports {ENGINE} absolutely: a copy would test the original")
+            raise PatchError(
+                f"{path.relative_to(dest)} imports {ENGINE} absolutely: a copy would test the original"
+            )
     for name, text in patched.items():
         (dest / name).write_text(text)
     return bug.module
@@ -324,7 +487,11 @@ class Outcome:
     def catch(self) -> Observation | None:
         """The first failing comparison on an expected tensor, in run order."""
         failed = [n for n, _ in self.failed_tests]
-        hits = [o for o in self.observations if not o.passed and o.tensor in self.bug.expected and o.nodeid in failed]
+        hits = [
+            o
+            for o in self.observations
+            if not o.passed and o.tensor in self.bug.expected and o.nodeid in failed
+        ]
         return min(hits, key=lambda o: failed.index(o.nodeid), default=None)
 
     @property
@@ -344,23 +511,36 @@ class Outcome:
         else:
             first, seen, where = (catch.nodeid, ""), catch.detail, catch
         return dict(
-            dtype=where.dtype if where else "", kind=where.kind if where else "",
+            dtype=where.dtype if where else "",
+            kind=where.kind if where else "",
             checked_error=where.checked_error if where else math.nan,
             tolerance=where.tolerance if where else math.nan,
             passed=self.caught_on_tensor,
-            bug=self.bug.id, description=self.bug.description, module=self.bug.files,
-            expected_tensors=";".join(self.bug.expected), caught=self.caught, caught_on_tensor=self.caught_on_tensor,
-            first_failing_test=first[0], tensor=(catch or wrong).tensor if (catch or wrong) else "",
-            error_seen=seen, tests_run=self.tests_run, tests_failed=self.tests_failed,
+            bug=self.bug.id,
+            description=self.bug.description,
+            module=self.bug.files,
+            expected_tensors=";".join(self.bug.expected),
+            caught=self.caught,
+            caught_on_tensor=self.caught_on_tensor,
+            first_failing_test=first[0],
+            tensor=(catch or wrong).tensor if (catch or wrong) else "",
+            error_seen=seen,
+            tests_run=self.tests_run,
+            tests_failed=self.tests_failed,
             seconds=round(self.seconds, 2),
         )
 
     def explain(self) -> str:
-        lines = [f"planted bug {self.bug.id!r} ({self.bug.description}), expected on {', '.join(self.bug.expected)}:",
-                 f"  {self.tests_failed} of {self.tests_run} selected tests failed (exit code {self.returncode})"]
+        lines = [
+            f"planted bug {self.bug.id!r} ({self.bug.description}), expected on {', '.join(self.bug.expected)}:",
+            f"  {self.tests_failed} of {self.tests_run} selected tests failed (exit code {self.returncode})",
+        ]
         lines += [f"  FAILED {n}: {m}" for n, m in self.failed_tests[:5]]
-        lines += [f"  failing comparison: {o.nodeid} / {o.tensor}: {o.detail}"
-                  for o in self.observations if not o.passed][:5]
+        lines += [
+            f"  failing comparison: {o.nodeid} / {o.tensor}: {o.detail}"
+            for o in self.observations
+            if not o.passed
+        ][:5]
         if not self.tests_run:
             lines.append(self.output[-3000:])
         return "\n".join(lines)
@@ -396,47 +576,120 @@ def read_observations(report_dir: Path) -> list[Observation]:
     """Every judged tensor in the run's reports (see the module docstring for the names)."""
     out = []
     for r in _read(report_dir / "gradients.csv"):
-        detail = (f"{r['tensor']} ({r['dtype']}, {r['case']}): checked error {_f(r['checked_error']):.3g} vs tolerance "
-                  f"{_f(r['tolerance']):.3g}; " + (r["problem"] or f"worst element {r['worst_index']}: scratch "
-                                                   f"{r['actual']}, torch {r['desired']}"))
-        out.append(_obs("gradients", r, r["tensor"], _f(r["checked_error"]), _f(r["tolerance"]),
-                        r["passed"] == "True", detail))
+        detail = (
+            f"{r['tensor']} ({r['dtype']}, {r['case']}): checked error {_f(r['checked_error']):.3g} vs tolerance "
+            f"{_f(r['tolerance']):.3g}; "
+            + (
+                r["problem"]
+                or f"worst element {r['worst_index']}: scratch {r['actual']}, torch {r['desired']}"
+            )
+        )
+        out.append(
+            _obs(
+                "gradients",
+                r,
+                r["tensor"],
+                _f(r["checked_error"]),
+                _f(r["tolerance"]),
+                r["passed"] == "True",
+                detail,
+            )
+        )
     for r in _read(report_dir / "clipping.csv"):
         tol = _f(r["tolerance"])
         if r["raised"] or r["torch_raised"]:
             same = r["raised"] == r["torch_raised"]
-            out.append(_obs("clipping", r, "raised", 0.0 if same else math.inf, 0.0, same,
-                            f"scratch raised {r['raised'] or 'nothing'}, torch raised {r['torch_raised'] or 'nothing'}"))
+            out.append(
+                _obs(
+                    "clipping",
+                    r,
+                    "raised",
+                    0.0 if same else math.inf,
+                    0.0,
+                    same,
+                    f"scratch raised {r['raised'] or 'nothing'}, torch raised {r['torch_raised'] or 'nothing'}",
+                )
+            )
             continue
-        for name, mine, theirs in (("total_norm", r["total_norm"], r["torch_total_norm"]), ("coef", r["coef"], r["torch_coef"])):
+        for name, mine, theirs in (
+            ("total_norm", r["total_norm"], r["torch_total_norm"]),
+            ("coef", r["coef"], r["torch_coef"]),
+        ):
             err = _rel(_f(mine), _f(theirs))
-            out.append(_obs("clipping", r, name, err, tol, err <= tol,
-                            f"{name} ({r['dtype']}, {r['case']}): scratch {mine}, torch {theirs}, relative error {err:.3g} "
-                            f"vs tolerance {tol:.3g}"))
+            out.append(
+                _obs(
+                    "clipping",
+                    r,
+                    name,
+                    err,
+                    tol,
+                    err <= tol,
+                    f"{name} ({r['dtype']}, {r['case']}): scratch {mine}, torch {theirs}, relative error {err:.3g} "
+                    f"vs tolerance {tol:.3g}",
+                )
+            )
         err = _f(r["worst_tensor_error"])
-        out.append(_obs("clipping", r, r["worst_tensor"], err, tol, err <= tol,
-                        f"{r['worst_tensor']} ({r['dtype']}, {r['case']}): checked error {err:.3g} vs tolerance {tol:.3g}"))
+        out.append(
+            _obs(
+                "clipping",
+                r,
+                r["worst_tensor"],
+                err,
+                tol,
+                err <= tol,
+                f"{r['worst_tensor']} ({r['dtype']}, {r['case']}): checked error {err:.3g} vs tolerance {tol:.3g}",
+            )
+        )
     for r in _read(report_dir / "trajectories.csv"):
         loss_err, loss_tol = _f(r["checked_error"]), _f(r["tolerance"])
         param_err, param_tol = _f(r["final_param_diff"]), _f(r["final_param_tolerance"])
         losses_ok, params_ok = not loss_err > loss_tol, not param_err > param_tol
-        out.append(_obs("trajectories", r, "losses", loss_err, loss_tol, losses_ok,
-                        f"losses ({r['dtype']}, {r['case']}): worst loss difference {loss_err:.3g} at epoch "
-                        f"{r['worst_epoch']} vs tolerance {loss_tol:.3g}; final loss scratch {r['final_loss']}, "
-                        f"torch {r['torch_final_loss']}"))
+        out.append(
+            _obs(
+                "trajectories",
+                r,
+                "losses",
+                loss_err,
+                loss_tol,
+                losses_ok,
+                f"losses ({r['dtype']}, {r['case']}): worst loss difference {loss_err:.3g} at epoch "
+                f"{r['worst_epoch']} vs tolerance {loss_tol:.3g}; final loss scratch {r['final_loss']}, "
+                f"torch {r['torch_final_loss']}",
+            )
+        )
         if r["final_param_diff"]:
-            out.append(_obs("trajectories", r, "final_params", param_err, param_tol, params_ok,
-                            f"final_params ({r['dtype']}, {r['case']}): normwise error {param_err:.3g} vs tolerance "
-                            f"{param_tol:.3g}"))
+            out.append(
+                _obs(
+                    "trajectories",
+                    r,
+                    "final_params",
+                    param_err,
+                    param_tol,
+                    params_ok,
+                    f"final_params ({r['dtype']}, {r['case']}): normwise error {param_err:.3g} vs tolerance "
+                    f"{param_tol:.3g}",
+                )
+            )
         if r["max_norm"] and r["worst_norm_diff"]:
             norms_ok = r["passed"] == "True" or not (losses_ok and params_ok)
-            out.append(_obs("trajectories", r, "total_norms", _f(r["worst_norm_diff"]), math.nan, norms_ok,
-                            f"total_norms ({r['dtype']}, {r['case']}): normwise error {_f(r['worst_norm_diff']):.3g}"))
+            out.append(
+                _obs(
+                    "trajectories",
+                    r,
+                    "total_norms",
+                    _f(r["worst_norm_diff"]),
+                    math.nan,
+                    norms_ok,
+                    f"total_norms ({r['dtype']}, {r['case']}): normwise error {_f(r['worst_norm_diff']):.3g}",
+                )
+            )
     return out
 
 
 def _obs(table, r, tensor, err, tol, passed, detail) -> Observation:
-    return Observation(table, r["nodeid"], r["case"], tensor, r["dtype"], r["kind"], err, tol, bool(passed), detail)
+    return Observation(
+        table, r["nodeid"], r["case"], tensor, r["dtype"], r["kind"], err, tol, bool(passed), detail
+    )
 
 
 def _run_counts(report_dir: Path) -> tuple[int, int]:
@@ -449,11 +702,25 @@ def _run_counts(report_dir: Path) -> tuple[int, int]:
 def error_row(bug: Bug, error: Exception, seconds: float = math.nan) -> dict:
     """The selftest row of a bug whose run said nothing about it (a patch that no longer applies, a selection
     that collects nothing, a child pytest that could not start): not caught, with the reason."""
-    return dict(dtype="", kind="", checked_error=math.nan, tolerance=math.nan, passed=False, bug=bug.id,
-                description=bug.description, module=bug.files, expected_tensors=";".join(bug.expected), caught=False,
-                caught_on_tensor=False, first_failing_test="", tensor="",
-                error_seen=f"{type(error).__name__}: {str(error)[:500]}", tests_run=0, tests_failed=0,
-                seconds=seconds)
+    return dict(
+        dtype="",
+        kind="",
+        checked_error=math.nan,
+        tolerance=math.nan,
+        passed=False,
+        bug=bug.id,
+        description=bug.description,
+        module=bug.files,
+        expected_tensors=";".join(bug.expected),
+        caught=False,
+        caught_on_tensor=False,
+        first_failing_test="",
+        tensor="",
+        error_seen=f"{type(error).__name__}: {str(error)[:500]}",
+        tests_run=0,
+        tests_failed=0,
+        seconds=seconds,
+    )
 
 
 # -- running the suite against a variant ----------------------------------------------------------------------
@@ -461,9 +728,22 @@ def error_row(bug: Bug, error: Exception, seconds: float = math.nan) -> dict:
 
 def command(bug: Bug, report_dir: Path, *, base_seed: int = 0, python: str = sys.executable) -> list[str]:
     """The pytest command that runs the bug's selection against its variant (one process: never mixes engines)."""
-    return [python, "-m", "pytest", *bug.selection, "-p", "no:cacheprovider", "-n", "0", "-q",
-            f"--parity-engine={bug.module}", f"--parity-report-dir={report_dir}", f"--parity-seed={base_seed}",
-            "--parity-selftest=off", "--parity-html=off"]
+    return [
+        python,
+        "-m",
+        "pytest",
+        *bug.selection,
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "-q",
+        f"--parity-engine={bug.module}",
+        f"--parity-report-dir={report_dir}",
+        f"--parity-seed={base_seed}",
+        "--parity-selftest=off",
+        "--parity-html=off",
+    ]
 
 
 def child_environment(variant_root: Path) -> dict[str, str]:
@@ -486,16 +766,35 @@ def run(bug: Bug, workdir: Path, *, rootdir: Path, base_seed: int = 0, timeout: 
     cmd = command(bug, report_dir, base_seed=base_seed)
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=rootdir, env=child_environment(variant_root), capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            cmd,
+            cwd=rootdir,
+            env=child_environment(variant_root),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired as exc:
-        raise RunError(f"bug {bug.id!r}: the suite did not finish in {timeout:.0f} s: {' '.join(cmd)}") from exc
+        raise RunError(
+            f"bug {bug.id!r}: the suite did not finish in {timeout:.0f} s: {' '.join(cmd)}"
+        ) from exc
     seconds = time.perf_counter() - start
     output = proc.stdout + proc.stderr
     tests_run, tests_failed = _run_counts(report_dir)
     if proc.returncode not in (0, 1) or tests_run == 0:
-        raise RunError(f"bug {bug.id!r}: pytest exited {proc.returncode} after {tests_run} tests "
-                       f"({' '.join(cmd)}):\n{output[-4000:]}")
+        raise RunError(
+            f"bug {bug.id!r}: pytest exited {proc.returncode} after {tests_run} tests "
+            f"({' '.join(cmd)}):\n{output[-4000:]}"
+        )
     failed = tuple((m.group(2), (m.group(3) or "").strip()) for m in _SUMMARY_LINE.finditer(proc.stdout))
-    return Outcome(bug, proc.returncode, tests_run, tests_failed, tuple(dict.fromkeys(failed)),
-                   tuple(read_observations(report_dir)), seconds, output)
+    return Outcome(
+        bug,
+        proc.returncode,
+        tests_run,
+        tests_failed,
+        tuple(dict.fromkeys(failed)),
+        tuple(read_observations(report_dir)),
+        seconds,
+        output,
+    )

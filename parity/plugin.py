@@ -39,17 +39,38 @@ REPORT_ATTR = "parity_rows"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("parity", "PyTorch parity harness")
-    group.addoption("--parity-report-dir", default="reports", metavar="DIR",
-                    help="where the CSV reports go, relative to the rootdir unless absolute (default: reports)")
-    group.addoption("--parity-seed", type=int, default=0, metavar="N",
-                    help="base seed; every case derives its own seed from it and its node id (default: 0)")
-    group.addoption("--parity-engine", default=DEFAULT_ENGINE, metavar="TARGET",
-                    help="the engine validated against torch: a module name, or a path to a .py file or a package "
-                         f"directory (default: {DEFAULT_ENGINE}); see docs/engine-api.md")
-    group.addoption("--parity-selftest", default="quick", choices=("off", "quick", "full"),
-                    help="planted-bug self-test: a few bugs (quick, default), the whole catalogue (full), or none")
-    group.addoption("--parity-html", default="on", choices=("on", "off"),
-                    help="write index.html, the run's page, into the report dir after the CSVs (default: on)")
+    group.addoption(
+        "--parity-report-dir",
+        default="reports",
+        metavar="DIR",
+        help="where the CSV reports go, relative to the rootdir unless absolute (default: reports)",
+    )
+    group.addoption(
+        "--parity-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="base seed; every case derives its own seed from it and its node id (default: 0)",
+    )
+    group.addoption(
+        "--parity-engine",
+        default=DEFAULT_ENGINE,
+        metavar="TARGET",
+        help="the engine validated against torch: a module name, or a path to a .py file or a package "
+        f"directory (default: {DEFAULT_ENGINE}); see docs/engine-api.md",
+    )
+    group.addoption(
+        "--parity-selftest",
+        default="quick",
+        choices=("off", "quick", "full"),
+        help="planted-bug self-test: a few bugs (quick, default), the whole catalogue (full), or none",
+    )
+    group.addoption(
+        "--parity-html",
+        default="on",
+        choices=("on", "off"),
+        help="write index.html, the run's page, into the report dir after the CSVs (default: on)",
+    )
 
 
 @dataclass
@@ -87,12 +108,22 @@ class RunState:
 # ends the run (--max-worker-restart=0, the project's default).
 GROUPED_SCHEDULERS = ("loadgroup", "loadscope", "loadfile")
 # pytest options that run no test: such a run leaves the report directory alone
-INFORMATIONAL_OPTIONS = ("collectonly", "help", "version", "markers", "showfixtures", "show_fixtures_per_test")
+INFORMATIONAL_OPTIONS = (
+    "collectonly",
+    "help",
+    "version",
+    "markers",
+    "showfixtures",
+    "show_fixtures_per_test",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "parity_check: a check of the engine against torch (the only tests that "
-                                       "run against a foreign --parity-engine)")
+    config.addinivalue_line(
+        "markers",
+        "parity_check: a check of the engine against torch (the only tests that "
+        "run against a foreign --parity-engine)",
+    )
     option = config.getoption("parity_report_dir")
     if not option.strip():
         raise pytest.UsageError("--parity-report-dir is empty: name a directory (default: reports)")
@@ -133,7 +164,8 @@ def refuse_hanging_crash_handling(config: pytest.Config) -> None:
         raise pytest.UsageError(
             f"--dist={dist} with --max-worker-restart={restarts if restarts is not None else 'default'}: a worker"
             f" crash can hang the run (pytest-xdist #1323); use --max-worker-restart=0 (the project's default)"
-            f" or --dist=load")
+            f" or --dist=load"
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -210,8 +242,14 @@ class Recorder:
         return np.random.default_rng(self.seed)
 
     def case(self, kind: str, case: str | None = None, seed: int | None = None) -> Case:
-        return Case(suite=self.suite, case=case or self.case_id, kind=kind,
-                    seed=self.seed if seed is None else seed, nodeid=self.nodeid, rerun=self.rerun)
+        return Case(
+            suite=self.suite,
+            case=case or self.case_id,
+            kind=kind,
+            seed=self.seed if seed is None else seed,
+            nodeid=self.nodeid,
+            rerun=self.rerun,
+        )
 
     def record(self, table: str, row: dict) -> None:
         """Add one row to report table ``table``; context columns not in ``row`` are filled in."""
@@ -221,8 +259,17 @@ class Recorder:
         full["table"] = table
         self._rows.append(report.mark_not_applicable(report.plain_row(full)))
 
-    def evaluate(self, tensors: dict, *, dtype, kind: str, case: str | None = None,
-                 seed: int | None = None, conditioning=None, warnings: str = "") -> list[Comparison]:
+    def evaluate(
+        self,
+        tensors: dict,
+        *,
+        dtype,
+        kind: str,
+        case: str | None = None,
+        seed: int | None = None,
+        conditioning=None,
+        warnings: str = "",
+    ) -> list[Comparison]:
         """Compare every tensor of a case; records nothing and raises nothing.
 
         tensors: name -> (actual, desired) or (actual, desired, reference); float32 needs the reference.
@@ -232,12 +279,24 @@ class Recorder:
         """
         conditioning = [None] * len(tensors) if conditioning is None else list(conditioning)
         if len(conditioning) != len(tensors):
-            raise ValueError(f"{len(conditioning)} conditionings for {len(tensors)} tensors ({', '.join(tensors)})")
+            raise ValueError(
+                f"{len(conditioning)} conditionings for {len(tensors)} tensors ({', '.join(tensors)})"
+            )
         results = []
-        for (name, arrays), cond in zip(tensors.items(), conditioning):
+        for (name, arrays), cond in zip(tensors.items(), conditioning, strict=True):
             actual, desired, *rest = arrays
-            results.append(compare(actual, desired, tensor=name, dtype=dtype, case=self.case(kind, case, seed),
-                                   reference=rest[0] if rest else None, conditioning=cond, warnings=warnings))
+            results.append(
+                compare(
+                    actual,
+                    desired,
+                    tensor=name,
+                    dtype=dtype,
+                    case=self.case(kind, case, seed),
+                    reference=rest[0] if rest else None,
+                    conditioning=cond,
+                    warnings=warnings,
+                )
+            )
         return results
 
     @staticmethod
@@ -245,12 +304,28 @@ class Recorder:
         """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else None."""
         return run(dtype), (run(np.float64) if np.dtype(dtype) == np.float32 else None)
 
-    def check(self, tensors: dict, *, dtype, kind: str, case: str | None = None, seed: int | None = None,
-              conditioning=None, warnings: str = "") -> list[Comparison]:
+    def check(
+        self,
+        tensors: dict,
+        *,
+        dtype,
+        kind: str,
+        case: str | None = None,
+        seed: int | None = None,
+        conditioning=None,
+        warnings: str = "",
+    ) -> list[Comparison]:
         """Compare every tensor of a case, record a gradients.csv row for each, then raise one ParityError
         naming every failure (so that one bad tensor does not hide the others)."""
-        results = self.evaluate(tensors, dtype=dtype, kind=kind, case=case, seed=seed, conditioning=conditioning,
-                                warnings=warnings)
+        results = self.evaluate(
+            tensors,
+            dtype=dtype,
+            kind=kind,
+            case=case,
+            seed=seed,
+            conditioning=conditioning,
+            warnings=warnings,
+        )
         for result in results:
             row = result.row()
             row.pop("rerun")
@@ -351,7 +426,9 @@ class ParityHooks:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
         state = self.state
         if not state.is_controller:
-            if hasattr(self.config, "workeroutput"):  # the BLAS this worker's tests ran on, for environment.csv
+            if hasattr(
+                self.config, "workeroutput"
+            ):  # the BLAS this worker's tests ran on, for environment.csv
                 self.config.workeroutput["parity_blas"] = environment.blas_libraries()
             return
         # --collect-only runs nothing: it leaves the reports of the last run as they are and judges nothing
@@ -363,19 +440,29 @@ class ParityHooks:
         missing = max(0, (state.expected_tests or 0) - len(state.seen))
         state.status = run_status(state, session, exitstatus, missing)
         state.incomplete = state.status == "incomplete"
-        state.run = {"status": state.status, "tests": len(state.seen), "tests_failed": len(state.failed),
-                     "missing_tests": missing, "collection_errors": len(state.collection_errors),
-                     "crashed_workers": ";".join(state.crashed_workers),
-                     "crashed_tests": ";".join(state.crashed_tests)}
+        state.run = {
+            "status": state.status,
+            "tests": len(state.seen),
+            "tests_failed": len(state.failed),
+            "missing_tests": missing,
+            "collection_errors": len(state.collection_errors),
+            "crashed_workers": ";".join(state.crashed_workers),
+            "crashed_tests": ";".join(state.crashed_tests),
+        }
         blas = sorted(set(state.worker_blas.values()))
         env = environment.environment_rows(
-            base_seed=state.base_seed, engine=state.engine, workers=len(state.workers),
-            hypothesis_profile=_hypothesis_profile(), start_time=state.start_time,
-            report_dir=str(state.report_dir), run_id=state.run_id,
+            base_seed=state.base_seed,
+            engine=state.engine,
+            workers=len(state.workers),
+            hypothesis_profile=_hypothesis_profile(),
+            start_time=state.start_time,
+            report_dir=str(state.report_dir),
+            run_id=state.run_id,
             blas=None if not state.workers else "; ".join(blas) or "unknown (no worker finished)",
         )
-        state.written, state.summary = state.directory.write(rows, run=state.run, environment=env,
-                                                               capabilities=capability_rows(state.loaded))
+        state.written, state.summary = state.directory.write(
+            rows, run=state.run, environment=env, capabilities=capability_rows(state.loaded)
+        )
         if state.incomplete and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         build_page(session.config, state.report_dir)
@@ -399,15 +486,19 @@ class ParityHooks:
             if status != "engine":
                 tr.write_line(f"{state.loaded.name}: {capability}: {status}", yellow=True)
         run = state.run
-        tr.write_line(f"run {state.run_id}: {state.status}; {run['tests']} tests reported, {run['tests_failed']} "
-                      f"failed", red=state.status != "complete")
+        tr.write_line(
+            f"run {state.run_id}: {state.status}; {run['tests']} tests reported, {run['tests_failed']} "
+            f"failed",
+            red=state.status != "complete",
+        )
         if state.incomplete:
             lost = [n for n in state.expected if n not in state.seen]
             tr.write_line(
                 f"INCOMPLETE RUN: {run['missing_tests']} test(s) never reported; "
                 f"{run['collection_errors']} collection error(s); crashed workers: "
                 f"{run['crashed_workers'] or 'none'}"
-                + (f" (while running {run['crashed_tests']})" if run["crashed_tests"] else ""), red=True,
+                + (f" (while running {run['crashed_tests']})" if run["crashed_tests"] else ""),
+                red=True,
             )
             for nodeid in list(state.collection_errors)[:10]:
                 tr.write_line(f"  collection error: {nodeid}", red=True)
@@ -422,8 +513,12 @@ class ParityHooks:
 PAGE_KEY = pytest.StashKey[str]()
 
 
-report.register_output("index.html")  # the page is one of the run's files: moved aside when the next run starts
-report.register_output("page-red-run.png")  # the browser test's screenshot of a page (tests/test_html_browser.py)
+report.register_output(
+    "index.html"
+)  # the page is one of the run's files: moved aside when the next run starts
+report.register_output(
+    "page-red-run.png"
+)  # the browser test's screenshot of a page (tests/test_html_browser.py)
 
 
 def _warm_up_page() -> None:

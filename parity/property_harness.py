@@ -17,7 +17,6 @@ from hypothesis.control import current_build_context
 from parity import report
 from parity.compare import Comparison, ParityError
 
-
 # -- profiles -------------------------------------------------------------------------------------------------
 
 # Hypothesis's own "ci" (derandomize, no deadline, no database, print_blob), captured before we extend it.
@@ -42,7 +41,6 @@ def register_profiles() -> str:
     name = "ci" if in_ci else "dev"
     settings.load_profile(name)
     return name
-
 
 
 # -- recording ------------------------------------------------------------------------------------------------
@@ -100,8 +98,12 @@ def _at_overflow_threshold(x, dtype) -> bool:
 def decidable(tensors: dict, dtype) -> bool:
     """Whether ``compare`` can decide every tensor of an example: no element at the overflow threshold, no
     tensor whose norm overflows."""
-    arrays = [array for arrays in tensors.values() for array in arrays
-              if array is not None and not isinstance(array, Exception)]  # an engine's problem is decided
+    arrays = [
+        array
+        for arrays in tensors.values()
+        for array in arrays
+        if array is not None and not isinstance(array, Exception)
+    ]  # an engine's problem is decided
     return not any(_at_overflow_threshold(array, dtype) or _norm_overflows(array) for array in arrays)
 
 
@@ -131,8 +133,9 @@ class PropertyRecorder:
         """The torch runs of one example: at its dtype, and the float64 reference for float32."""
         return self._parity.torch_runs(run, dtype)
 
-    def check(self, tensors: dict, *, dtype, case: str, inputs: str, record: bool = True,
-              conditioning=None) -> list[Comparison]:
+    def check(
+        self, tensors: dict, *, dtype, case: str, inputs: str, record: bool = True, conditioning=None
+    ) -> list[Comparison]:
         """Compare one example's tensors, ``name -> (actual, desired[, float64 reference])``, by the policy;
         ``inputs`` (the example, compact) goes into the report rows and ``case`` names it. ``record=False``
         for an expected failure (a known bug's xfail example): it raises but leaves no row. ``conditioning``: the
@@ -142,7 +145,9 @@ class PropertyRecorder:
             assume(decidable(tensors, dtype))
         results = [
             dataclasses.replace(r, inputs=inputs, rerun=replay_hint(r.rerun))
-            for r in self._parity.evaluate(tensors, dtype=dtype, kind="property", case=case, conditioning=conditioning)
+            for r in self._parity.evaluate(
+                tensors, dtype=dtype, kind="property", case=case, conditioning=conditioning
+            )
         ]
         failures = [r for r in results if not r.passed]
         if failures:

@@ -35,37 +35,111 @@ VOLATILE = ("worker", "seconds", "run_id")
 PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "bool": "boolean"}
 COLUMN_TYPES: dict[str, str] = {
     # core and trailer
-    "nodeid": "str", "suite": "str", "case": "str", "dtype": "str", "kind": "str", "seed": "int",
-    "checked_error": "float", "tolerance": "float", "passed": "bool", "worker": "str", "run_id": "str",
+    "nodeid": "str",
+    "suite": "str",
+    "case": "str",
+    "dtype": "str",
+    "kind": "str",
+    "seed": "int",
+    "checked_error": "float",
+    "tolerance": "float",
+    "passed": "bool",
+    "worker": "str",
+    "run_id": "str",
     # gradients
-    "tensor": "str", "shape": "str", "max_abs_error": "float", "max_rel_error": "float", "normwise_error": "float",
-    "ulp_distance": "float", "worst_index": "str", "actual": "float", "desired": "float", "torch_error": "float",
-    "condition": "float", "roundings": "int", "rule": "str", "problem": "str", "warnings": "str", "inputs": "str",
+    "tensor": "str",
+    "shape": "str",
+    "max_abs_error": "float",
+    "max_rel_error": "float",
+    "normwise_error": "float",
+    "ulp_distance": "float",
+    "worst_index": "str",
+    "actual": "float",
+    "desired": "float",
+    "torch_error": "float",
+    "condition": "float",
+    "roundings": "int",
+    "rule": "str",
+    "problem": "str",
+    "warnings": "str",
+    "inputs": "str",
     "failed_tensors": "str",
     # clipping
-    "norm_type": "str", "max_norm": "float", "error_if_nonfinite": "bool", "n_tensors": "int",
-    "total_norm": "float", "torch_total_norm": "float", "coef": "float", "torch_coef": "float",
-    "worst_tensor": "str", "worst_tensor_error": "float", "raised": "str", "torch_raised": "str",
+    "norm_type": "str",
+    "max_norm": "float",
+    "error_if_nonfinite": "bool",
+    "n_tensors": "int",
+    "total_norm": "float",
+    "torch_total_norm": "float",
+    "coef": "float",
+    "torch_coef": "float",
+    "worst_tensor": "str",
+    "worst_tensor_error": "float",
+    "raised": "str",
+    "torch_raised": "str",
     # trajectories and their curves
-    "activation": "str", "dataset": "str", "n_in": "int", "n_hidden": "int", "m": "int", "epochs": "int",
-    "lr": "float", "worst_loss_diff": "float", "worst_epoch": "int", "final_param_diff": "float",
-    "final_param_tolerance": "float", "worst_norm_diff": "float", "torch_deviation": "float",
-    "final_loss": "float", "torch_final_loss": "float", "accuracy": "float", "torch_accuracy": "float",
-    "converged": "bool", "torch_converged": "bool", "outlier": "bool", "torch_outlier": "bool",
-    "epoch": "int", "loss": "float", "torch_loss": "float", "abs_diff": "float", "is_worst": "bool",
+    "activation": "str",
+    "dataset": "str",
+    "n_in": "int",
+    "n_hidden": "int",
+    "m": "int",
+    "epochs": "int",
+    "lr": "float",
+    "worst_loss_diff": "float",
+    "worst_epoch": "int",
+    "final_param_diff": "float",
+    "final_param_tolerance": "float",
+    "worst_norm_diff": "float",
+    "torch_deviation": "float",
+    "final_loss": "float",
+    "torch_final_loss": "float",
+    "accuracy": "float",
+    "torch_accuracy": "float",
+    "converged": "bool",
+    "torch_converged": "bool",
+    "outlier": "bool",
+    "torch_outlier": "bool",
+    "epoch": "int",
+    "loss": "float",
+    "torch_loss": "float",
+    "abs_diff": "float",
+    "is_worst": "bool",
     # selftest
-    "bug": "str", "description": "str", "module": "str", "expected_tensors": "str", "caught": "bool",
-    "caught_on_tensor": "bool", "first_failing_test": "str", "error_seen": "str", "tests_run": "int",
-    "tests_failed": "int", "seconds": "float",
+    "bug": "str",
+    "description": "str",
+    "module": "str",
+    "expected_tensors": "str",
+    "caught": "bool",
+    "caught_on_tensor": "bool",
+    "first_failing_test": "str",
+    "error_seen": "str",
+    "tests_run": "int",
+    "tests_failed": "int",
+    "seconds": "float",
     # summary
-    "comparisons": "int", "failed": "int", "worst_error": "float", "worst_error_case": "str",
-    "worst_ratio": "float", "worst_ratio_case": "str", "status": "str", "tests": "int",
-    "missing_tests": "int", "collection_errors": "int", "crashed_workers": "str", "crashed_tests": "str",
-    "capability": "str", "provided": "str",
+    "comparisons": "int",
+    "failed": "int",
+    "worst_error": "float",
+    "worst_error_case": "str",
+    "worst_ratio": "float",
+    "worst_ratio_case": "str",
+    "status": "str",
+    "tests": "int",
+    "missing_tests": "int",
+    "collection_errors": "int",
+    "crashed_workers": "str",
+    "crashed_tests": "str",
+    "capability": "str",
+    "provided": "str",
     # gradient flow
-    "depth": "int", "layer": "int", "weight_scale": "float", "grad_norm": "float", "torch_grad_norm": "float",
+    "depth": "int",
+    "layer": "int",
+    "weight_scale": "float",
+    "grad_norm": "float",
+    "torch_grad_norm": "float",
     # environment
-    "key": "str", "value": "str",
+    "key": "str",
+    "value": "str",
 }
 
 
@@ -89,7 +163,7 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
     carries no verdict), then ``columns``, then ``TRAILER``. Every column needs a type in ``COLUMN_TYPES``.
     Register at import of this module's package, not in a test module: under xdist the controller never imports
     test modules, yet writes every table."""
-    core = CORE if summarized else CORE[:CORE.index("checked_error")]
+    core = CORE if summarized else CORE[: CORE.index("checked_error")]
     extra = tuple(c for c in columns if c not in core + TRAILER)
     untyped = [c for c in extra if c not in COLUMN_TYPES]
     if untyped:
@@ -103,26 +177,81 @@ def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized:
 
 GRADIENTS = register_table(
     "gradients",
-    ("tensor", "shape", "max_abs_error", "max_rel_error", "normwise_error", "ulp_distance", "worst_index",
-     "actual", "desired", "torch_error", "condition", "roundings", "rule", "problem", "warnings",
-     "inputs"),
+    (
+        "tensor",
+        "shape",
+        "max_abs_error",
+        "max_rel_error",
+        "normwise_error",
+        "ulp_distance",
+        "worst_index",
+        "actual",
+        "desired",
+        "torch_error",
+        "condition",
+        "roundings",
+        "rule",
+        "problem",
+        "warnings",
+        "inputs",
+    ),
     "one row per compared tensor: gates, worked graphs, the network, properties",
 )
 
 CLIPPING = register_table(
     "clipping",
-    ("norm_type", "max_norm", "error_if_nonfinite", "n_tensors", "total_norm", "torch_total_norm", "coef",
-     "torch_coef", "worst_tensor", "worst_tensor_error", "torch_error", "raised", "torch_raised", "rule",
-     "failed_tensors", "problem", "warnings"),
+    (
+        "norm_type",
+        "max_norm",
+        "error_if_nonfinite",
+        "n_tensors",
+        "total_norm",
+        "torch_total_norm",
+        "coef",
+        "torch_coef",
+        "worst_tensor",
+        "worst_tensor_error",
+        "torch_error",
+        "raised",
+        "torch_raised",
+        "rule",
+        "failed_tensors",
+        "problem",
+        "warnings",
+    ),
     "one row per clipping case: totals, coefficients, the worst clipped-tensor error",
 )
 
 TRAJECTORIES = register_table(
     "trajectories",
-    ("activation", "dataset", "n_in", "n_hidden", "m", "epochs", "lr", "max_norm", "worst_loss_diff",
-     "worst_epoch", "final_param_diff", "final_param_tolerance", "worst_norm_diff", "torch_deviation", "final_loss", "torch_final_loss",
-     "accuracy", "torch_accuracy", "converged", "torch_converged", "outlier", "torch_outlier", "rule",
-     "failed_tensors", "problem", "warnings"),
+    (
+        "activation",
+        "dataset",
+        "n_in",
+        "n_hidden",
+        "m",
+        "epochs",
+        "lr",
+        "max_norm",
+        "worst_loss_diff",
+        "worst_epoch",
+        "final_param_diff",
+        "final_param_tolerance",
+        "worst_norm_diff",
+        "torch_deviation",
+        "final_loss",
+        "torch_final_loss",
+        "accuracy",
+        "torch_accuracy",
+        "converged",
+        "torch_converged",
+        "outlier",
+        "torch_outlier",
+        "rule",
+        "failed_tensors",
+        "problem",
+        "warnings",
+    ),
     "one row per training run: the worst loss difference over all epochs and its epoch, final parameters",
 )
 
@@ -135,26 +264,61 @@ TRAJECTORY_CURVES = register_table(
 
 GRADIENT_FLOW = register_table(
     "gradient_flow",
-    ("activation", "depth", "layer", "weight_scale", "grad_norm", "torch_grad_norm", "rule", "problem", "warnings"),
+    (
+        "activation",
+        "depth",
+        "layer",
+        "weight_scale",
+        "grad_norm",
+        "torch_grad_norm",
+        "rule",
+        "problem",
+        "warnings",
+    ),
     "one row per (activation, depth, weight scale, layer) of a deep network: the norm of that layer's weight "
     "gradient, the engine's and torch's, and their agreement",
 )
 
 SELFTEST = register_table(
     "selftest",
-    ("bug", "description", "module", "expected_tensors", "caught", "caught_on_tensor", "first_failing_test",
-     "tensor", "error_seen", "tests_run", "tests_failed", "seconds"),
+    (
+        "bug",
+        "description",
+        "module",
+        "expected_tensors",
+        "caught",
+        "caught_on_tensor",
+        "first_failing_test",
+        "tensor",
+        "error_seen",
+        "tests_run",
+        "tests_failed",
+        "seconds",
+    ),
     "one row per planted bug: what it is, whether the suite caught it, where and with what error",
 )
 
 SUMMARY_FILE, ENVIRONMENT_FILE = "summary.csv", "environment.csv"
 SUMMARY_COLUMNS = (
-    "suite", "dtype", "comparisons", "failed", "worst_error", "worst_error_case", "worst_ratio",
+    "suite",
+    "dtype",
+    "comparisons",
+    "failed",
+    "worst_error",
+    "worst_error_case",
+    "worst_ratio",
     "worst_ratio_case",
 )
 # The (run) row, summary.csv's first: how the run ended, and what it lost.
-RUN_COLUMNS = ("status", "tests", "tests_failed", "missing_tests", "collection_errors", "crashed_workers",
-               "crashed_tests")
+RUN_COLUMNS = (
+    "status",
+    "tests",
+    "tests_failed",
+    "missing_tests",
+    "collection_errors",
+    "crashed_workers",
+    "crashed_tests",
+)
 # Then one (engine) row per capability of the contract (parity.seam.CAPABILITIES): how it was checked
 # ("engine", or how the harness composed it) or "not provided: <why>".
 CAPABILITY_COLUMNS = ("capability", "provided")
@@ -220,8 +384,10 @@ def plain_row(row: dict) -> dict:
         if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
             value = value.item()
         if not isinstance(value, _PLAIN):
-            raise TypeError(f"report column {key!r} must hold a str, int, float, bool or None; "
-                            f"got {type(value).__name__} {value!r}")
+            raise TypeError(
+                f"report column {key!r} must hold a str, int, float, bool or None; "
+                f"got {type(value).__name__} {value!r}"
+            )
         out[key] = value
     return out
 
@@ -229,8 +395,9 @@ def plain_row(row: dict) -> dict:
 def frame(columns, rows: list[dict]) -> pd.DataFrame:
     """Rows as a frame of Python values (object columns): None stays None (an empty cell: not applicable)
     and a float NaN stays a NaN (written ``nan``), which a typed column would merge."""
-    return pd.DataFrame({c: pd.Series([r.get(c) for r in rows], dtype=object) for c in columns},
-                        columns=list(columns))
+    return pd.DataFrame(
+        {c: pd.Series([r.get(c) for r in rows], dtype=object) for c in columns}, columns=list(columns)
+    )
 
 
 def table_frame(table: Table, rows: list[dict]) -> pd.DataFrame:
@@ -243,13 +410,18 @@ def table_frame(table: Table, rows: list[dict]) -> pd.DataFrame:
 
 def summarize(rows_by_table: dict[str, list[dict]]) -> pd.DataFrame:
     """Per suite and dtype: comparisons run and failed, the worst error and worst error/tolerance, and where."""
-    frames = [pd.DataFrame.from_records(rows, columns=list(CORE))
-              for name, rows in rows_by_table.items() if rows and TABLES[name].summarized]
+    frames = [
+        pd.DataFrame.from_records(rows, columns=list(CORE))
+        for name, rows in rows_by_table.items()
+        if rows and TABLES[name].summarized
+    ]
     if not frames:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     df = pd.concat(frames, ignore_index=True)
-    out = [_worst(g, suite=suite, dtype=dtype)
-           for (suite, dtype), g in df.groupby(["suite", "dtype"], sort=True, dropna=False)]
+    out = [
+        _worst(g, suite=suite, dtype=dtype)
+        for (suite, dtype), g in df.groupby(["suite", "dtype"], sort=True, dropna=False)
+    ]
     return pd.DataFrame.from_records(out, columns=list(SUMMARY_COLUMNS))
 
 
@@ -262,9 +434,13 @@ def _worst(g: pd.DataFrame, **key) -> dict:
     worst = g.loc[g["checked_error"].fillna(float("inf")).idxmax()]
     worst_ratio = g.loc[g["ratio"].fillna(float("inf")).idxmax()]
     return dict(
-        key, comparisons=len(g), failed=int((~g["passed"].astype(bool)).sum()),
-        worst_error=float(worst["checked_error"]), worst_error_case=_where(worst),
-        worst_ratio=float(worst_ratio["ratio"]), worst_ratio_case=_where(worst_ratio),
+        key,
+        comparisons=len(g),
+        failed=int((~g["passed"].astype(bool)).sum()),
+        worst_error=float(worst["checked_error"]),
+        worst_error_case=_where(worst),
+        worst_ratio=float(worst_ratio["ratio"]),
+        worst_ratio_case=_where(worst_ratio),
     )
 
 
@@ -278,8 +454,10 @@ def write_csv_atomic(table: pd.DataFrame, path: Path) -> Path:
     pandas' NA) an empty cell."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    out = pd.DataFrame({c: pd.Series([_cell(v) for v in table[c]], dtype=object) for c in table.columns},
-                       columns=table.columns)
+    out = pd.DataFrame(
+        {c: pd.Series([_cell(v) for v in table[c]], dtype=object) for c in table.columns},
+        columns=table.columns,
+    )
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for open()
         with os.fdopen(fd, "w", newline="") as fh:
@@ -298,13 +476,20 @@ def _cell(value):
     return None if value is pd.NA else value
 
 
-def run_row(run: dict, run_id: str, per_suite: pd.DataFrame | None = None,
-            rows_by_table: dict[str, list[dict]] | None = None) -> dict:
+def run_row(
+    run: dict,
+    run_id: str,
+    per_suite: pd.DataFrame | None = None,
+    rows_by_table: dict[str, list[dict]] | None = None,
+) -> dict:
     """summary.csv's (run) row: the run's status and counts, and, over every suite, the comparisons, failures
     and worst errors."""
     row = dict(suite="(run)", dtype=None, run_id=run_id, **{k: run.get(k) for k in RUN_COLUMNS})
-    frames = [pd.DataFrame.from_records(rows, columns=list(CORE))
-              for name, rows in (rows_by_table or {}).items() if rows and TABLES[name].summarized]
+    frames = [
+        pd.DataFrame.from_records(rows, columns=list(CORE))
+        for name, rows in (rows_by_table or {}).items()
+        if rows and TABLES[name].summarized
+    ]
     if frames:
         row.update({k: v for k, v in _worst(pd.concat(frames, ignore_index=True)).items()})
     elif per_suite is not None:
@@ -312,8 +497,15 @@ def run_row(run: dict, run_id: str, per_suite: pd.DataFrame | None = None,
     return row
 
 
-def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: list[tuple[str, str]],
-                  run_id: str = "", capabilities: list[tuple[str, str]] = ()) -> tuple[list[Path], pd.DataFrame]:
+def write_reports(
+    rows: list[dict],
+    directory: Path,
+    *,
+    run: dict,
+    environment: list[tuple[str, str]],
+    run_id: str = "",
+    capabilities: list[tuple[str, str]] = (),
+) -> tuple[list[Path], pd.DataFrame]:
     """Write every registered table (header only when this run produced no rows for it), the environment and,
     last, the summary (its (run) row first). ``rows`` are dicts with a ``table`` key, already in report order.
     ``run`` holds the (run) row's ``RUN_COLUMNS``; ``capabilities`` the (engine) rows, (capability, provided).
@@ -325,13 +517,18 @@ def write_reports(rows: list[dict], directory: Path, *, run: dict, environment: 
         if name not in by_table:
             raise ValueError(f"row for unregistered report table {name!r}")
         by_table[name].append(row)
-    paths = [write_csv_atomic(table_frame(TABLES[n], r), directory / TABLES[n].filename) for n, r in by_table.items()]
+    paths = [
+        write_csv_atomic(table_frame(TABLES[n], r), directory / TABLES[n].filename)
+        for n, r in by_table.items()
+    ]
     env = [{"key": k, "value": v, "run_id": run_id} for k, v in environment]
     paths.append(write_csv_atomic(frame(ENVIRONMENT_COLUMNS, env), directory / ENVIRONMENT_FILE))
     per_suite = summarize(by_table)
-    summary_rows = [run_row(run, run_id, per_suite, by_table)] + [
-        dict(r, run_id=run_id) for r in per_suite.to_dict("records")] + [
-        dict(suite="(engine)", capability=c, provided=how, run_id=run_id) for c, how in capabilities]
+    summary_rows = (
+        [run_row(run, run_id, per_suite, by_table)]
+        + [dict(r, run_id=run_id) for r in per_suite.to_dict("records")]
+        + [dict(suite="(engine)", capability=c, provided=how, run_id=run_id) for c, how in capabilities]
+    )
     paths.append(write_csv_atomic(frame(SUMMARY_TABLE_COLUMNS, summary_rows), directory / SUMMARY_FILE))
     return paths, per_suite
 
@@ -388,7 +585,9 @@ class ReportDir:
         except BlockingIOError:
             holder = os.pread(fd, 500, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            refuse(f"another run is writing reports there ({holder}); wait for it, or choose another directory")
+            refuse(
+                f"another run is writing reports there ({holder}); wait for it, or choose another directory"
+            )
         except OSError as exc:  # a file system without locks: one run at a time could not be ensured
             os.close(fd)
             refuse(f"cannot lock {LOCK_FILE} in it: {exc.strerror or exc}")
@@ -419,8 +618,9 @@ class ReportDir:
         self.begun = True
 
     def write(self, rows, *, run: dict, environment, capabilities=()) -> tuple[list[Path], pd.DataFrame]:
-        result = write_reports(rows, self.path, run=run, environment=environment, run_id=self.run_id,
-                               capabilities=capabilities)
+        result = write_reports(
+            rows, self.path, run=run, environment=environment, run_id=self.run_id, capabilities=capabilities
+        )
         self.written = True
         return result
 

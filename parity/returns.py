@@ -47,7 +47,7 @@ def as_param_dict(grads, what: str) -> dict:
     if isinstance(grads, Mapping):
         return {n: grads.get(n, grads.get(f"d{n}")) for n in PARAM_NAMES}
     if isinstance(grads, (list, tuple)) and len(grads) == 4:
-        return dict(zip(PARAM_NAMES, grads))
+        return dict(zip(PARAM_NAMES, grads, strict=True))
     if all(hasattr(grads, n) for n in PARAM_NAMES):
         return {n: getattr(grads, n) for n in PARAM_NAMES}
     raise EngineProblem(f"{what} returned {type(grads).__name__}; expected a dict of W1, b1, W2, b2")
@@ -61,7 +61,7 @@ def as_layer_dict(grads, names: tuple[str, ...], what: str) -> dict:
     if isinstance(grads, Mapping):
         return {n: grads.get(n, grads.get(f"d{n}")) for n in names}
     if isinstance(grads, (list, tuple)) and len(grads) == len(names):
-        return dict(zip(names, grads))
+        return dict(zip(names, grads, strict=True))
     raise EngineProblem(f"{what} returned {type(grads).__name__}; expected a dict of {', '.join(names)}")
 
 
@@ -70,7 +70,9 @@ def gradient_tuple(grads, n_inputs: int, what: str) -> tuple:
     if n_inputs == 1 and not isinstance(grads, (tuple, list)):
         return (grads,)
     if not isinstance(grads, (tuple, list)):
-        raise EngineProblem(f"{what} returned {type(grads).__name__}; expected a tuple of {n_inputs} gradients")
+        raise EngineProblem(
+            f"{what} returned {type(grads).__name__}; expected a tuple of {n_inputs} gradients"
+        )
     if len(grads) != n_inputs:
         raise EngineProblem(f"{what} returned {len(grads)} gradient(s) for {n_inputs} input(s)")
     return tuple(grads)
@@ -90,6 +92,7 @@ def as_result(value, dtype, what: str) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001
         raise EngineProblem(f"{what}: returned {type(value).__name__}, not an array ({exc})") from None
     if arr.dtype.kind not in "fc":
-        raise EngineProblem(f"{what}: returned {type(value).__name__} of dtype {arr.dtype}, expected {np.dtype(dtype)}")
+        raise EngineProblem(
+            f"{what}: returned {type(value).__name__} of dtype {arr.dtype}, expected {np.dtype(dtype)}"
+        )
     return arr
-

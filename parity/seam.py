@@ -50,14 +50,25 @@ DEEP_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 def _capabilities() -> dict[str, str]:
     caps = {f"gate {g}": f"the {g} gate (forward, backward)" for g in GATES}
     caps["graphs"] = "the notebook's five worked graphs"
-    caps.update({f"network {a}": f"the 2-layer network's p, loss and gradients, {a} hidden layer"
-                 for a in ACTIVATIONS})
+    caps.update(
+        {
+            f"network {a}": f"the 2-layer network's p, loss and gradients, {a} hidden layer"
+            for a in ACTIVATIONS
+        }
+    )
     caps["training"] = "SGD training of one network (loss of every epoch, final parameters)"
     caps["stacked training"] = "R networks trained in one call (else the harness trains them one at a time)"
-    caps.update({f"clipping {k}": f"global-norm gradient clipping, norm type {v:g}" for k, v in NORM_TYPES.items()})
+    caps.update(
+        {f"clipping {k}": f"global-norm gradient clipping, norm type {v:g}" for k, v in NORM_TYPES.items()}
+    )
     caps["clipping error_if_nonfinite"] = "clipping that raises on a non-finite total norm when asked"
-    caps.update({f"deep network {a}": f"a network of any depth: p, loss and every layer's gradients, {a} hidden "
-                                      "layers (alone or mixed)" for a in DEEP_ACTIVATIONS})
+    caps.update(
+        {
+            f"deep network {a}": f"a network of any depth: p, loss and every layer's gradients, {a} hidden "
+            "layers (alone or mixed)"
+            for a in DEEP_ACTIVATIONS
+        }
+    )
     caps["deep training"] = "SGD training of a network of any depth, with optional clipping"
     return caps
 
@@ -99,6 +110,7 @@ class Attempt:
 
 # -- loading ---------------------------------------------------------------------------------------------------
 
+
 def load_engine(target: str = DEFAULT_ENGINE) -> Engine:
     """Import ``target`` (module name, .py file or package directory) and wrap it; EngineError says why not."""
     module = _import_target(target)
@@ -123,12 +135,15 @@ def _import_target(target: str) -> ModuleType:
     except EngineError:
         raise
     except SyntaxError as exc:
-        raise EngineError(f"--parity-engine={target}: syntax error in {exc.filename}, line {exc.lineno}: "
-                          f"{exc.msg}") from exc
+        raise EngineError(
+            f"--parity-engine={target}: syntax error in {exc.filename}, line {exc.lineno}: {exc.msg}"
+        ) from exc
     except ModuleNotFoundError as exc:
         if not looks_like_path and exc.name == target.split(".")[0]:
-            raise EngineError(f"--parity-engine={target}: no module named {target!r} (give a module on the "
-                              "path, a .py file or a package directory)") from exc
+            raise EngineError(
+                f"--parity-engine={target}: no module named {target!r} (give a module on the "
+                "path, a .py file or a package directory)"
+            ) from exc
         raise EngineError(f"--parity-engine={target}: importing it failed: {_where(exc)}") from exc
     except Exception as exc:
         raise EngineError(f"--parity-engine={target}: importing it failed: {_where(exc)}") from exc
@@ -171,6 +186,7 @@ def _where(exc: BaseException) -> str:
 
 # -- the engine ------------------------------------------------------------------------------------------------
 
+
 class Engine:
     """An engine under validation: its capabilities, and guarded calls for every check."""
 
@@ -178,7 +194,9 @@ class Engine:
         self.module = module
         self.target = target
         self.name = module.__name__
-        self.provided: dict[str, str] = {}  # capability -> how ("engine", "composed from the engine's gates", ...)
+        self.provided: dict[
+            str, str
+        ] = {}  # capability -> how ("engine", "composed from the engine's gates", ...)
         self.missing: dict[str, str] = {}  # capability -> why not
         self._probe()
 
@@ -197,14 +215,19 @@ class Engine:
         elif all(f"gate {g}" in self.provided for g in ("Add", "Multiply", "Power", "Sigmoid")):
             self.provided["graphs"] = "composed by the harness from the engine's gates"
         else:
-            self.missing["graphs"] = "no `graphs` with the five functions, and not all of Add, Multiply, Power, " \
-                                     "Sigmoid to compose them from"
+            self.missing["graphs"] = (
+                "no `graphs` with the five functions, and not all of Add, Multiply, Power, "
+                "Sigmoid to compose them from"
+            )
         self._class_form = hasattr(m, "TwoLayerNet") and hasattr(m, "Params")
         has_network = self._class_form or callable(getattr(m, "network", None))
         activations = tuple(getattr(m, "ACTIVATIONS", ACTIVATIONS))
         for a in ACTIVATIONS:
-            why = "no `network` function (nor TwoLayerNet and Params)" if not has_network else \
-                f"ACTIVATIONS = {activations!r} leaves it out"
+            why = (
+                "no `network` function (nor TwoLayerNet and Params)"
+                if not has_network
+                else f"ACTIVATIONS = {activations!r} leaves it out"
+            )
             self._set(f"network {a}", has_network and a in activations, why)
         has_train = self._class_form or callable(getattr(m, "train", None))
         self._set("training", has_train, "no `train` function (nor TwoLayerNet.train)")
@@ -220,13 +243,19 @@ class Engine:
             why = "no `clip_grad_norm`" if not has_clip else f"CLIP_NORM_TYPES = {norm_types!r} leaves it out"
             self._set(f"clipping {key}", has_clip and p in norm_types, why)
         flag = has_clip and getattr(m, "CLIP_ERROR_IF_NONFINITE", True)
-        self._set("clipping error_if_nonfinite", bool(flag),
-                  "no `clip_grad_norm`" if not has_clip else "CLIP_ERROR_IF_NONFINITE is False")
+        self._set(
+            "clipping error_if_nonfinite",
+            bool(flag),
+            "no `clip_grad_norm`" if not has_clip else "CLIP_ERROR_IF_NONFINITE is False",
+        )
         has_deep = callable(getattr(m, "deep_network", None))
         deep_activations = tuple(getattr(m, "DEEP_ACTIVATIONS", DEEP_ACTIVATIONS))
         for a in DEEP_ACTIVATIONS:
-            why = "no `deep_network` function" if not has_deep else \
-                f"DEEP_ACTIVATIONS = {deep_activations!r} leaves it out"
+            why = (
+                "no `deep_network` function"
+                if not has_deep
+                else f"DEEP_ACTIVATIONS = {deep_activations!r} leaves it out"
+            )
             self._set(f"deep network {a}", has_deep and a in deep_activations, why)
         self._set("deep training", callable(getattr(m, "deep_train", None)), "no `deep_train` function")
 
@@ -277,53 +306,72 @@ class Engine:
         fwd = self.attempt(forward)
         if not fwd.ok:
             return fwd, Attempt(problem="not computed: forward failed", warnings=[])
-        bwd = self.attempt(lambda: gradient_tuple(state["gate"].backward(upstream), len(inputs),
-                                                  f"{name}.backward"))
+        bwd = self.attempt(
+            lambda: gradient_tuple(state["gate"].backward(upstream), len(inputs), f"{name}.backward")
+        )
         return fwd, bwd
 
     def graph(self, name: str, arrays: list, upstream, names: tuple[str, ...]) -> Attempt:
         """One worked graph: value and a dict of gradients by input name."""
         if self.provided.get("graphs") == "engine":
+
             def run():
                 result = getattr(self.module.graphs, name)(*arrays, upstream=upstream)
                 return field_of(result, "value"), dict(field_of(result, "grads"))
         else:
+
             def run():
                 return compose.GRAPHS[name](self.module, arrays, upstream)
+
         return self.attempt(run)
 
     def network(self, params: Mapping[str, np.ndarray], X, y, activation: str) -> Attempt:
         """p, loss and the gradient dict of one network at ``params``."""
         m = self.module
         if self._class_form:
+
             def run():
                 net = m.TwoLayerNet(m.Params(**params), activation)
                 p = net.forward(X)
                 loss = net.loss(y)
                 return p, loss, as_param_dict(net.backward(y), "backward")
         else:
+
             def run():
                 out = m.network(dict(params), X, y, activation=activation)
                 p, loss, grads = unpack(out, ("p", "loss", "grads"), "network")
                 return p, loss, as_param_dict(grads, "network's grads")
+
         return self.attempt(run)
 
-    def train(self, params: Mapping[str, np.ndarray], X, y, *, epochs: int, lr: float, activation: str,
-              max_norm=None) -> Attempt:
+    def train(
+        self,
+        params: Mapping[str, np.ndarray],
+        X,
+        y,
+        *,
+        epochs: int,
+        lr: float,
+        activation: str,
+        max_norm=None,
+    ) -> Attempt:
         """Train ``params``: one network (2-D W1) or R stacked ones ((R, ...) arrays), as (losses (epochs,) or
         (epochs, R), final params dict, pre-clip total norms like losses or None). An engine without stacked
         training gets the runs one by one, and the results are stacked here."""
         m = self.module
         if self._class_form:
+
             def one(p):
                 net = m.TwoLayerNet(m.Params(**p), activation)
                 history = net.train(X, y, epochs, lr, max_norm=max_norm)
                 return history.losses, as_param_dict(net.params, "params"), history.total_norms
         else:
+
             def one(p):
                 out = m.train(dict(p), X, y, epochs=epochs, lr=lr, activation=activation, max_norm=max_norm)
                 losses, final, norms = unpack(out, ("losses", "params", "total_norms"), "train")
                 return losses, as_param_dict(final, "train's params"), norms
+
         if np.ndim(params["W1"]) == 2 or self.provided.get("stacked training") == "engine":
             return self.attempt(lambda: one(params))
 
@@ -333,6 +381,7 @@ class Engine:
             final = {n: np.stack([np.asarray(r[1][n]) for r in runs]) for n in PARAM_NAMES}
             norms = None if max_norm is None else np.stack([np.asarray(r[2]) for r in runs], axis=1)
             return losses, final, norms
+
         return self.attempt(run_each)
 
     def clip(self, grads: list, *, max_norm: float, norm_type: float, error_if_nonfinite: bool) -> Attempt:
@@ -347,22 +396,37 @@ class Engine:
             out = self.module.clip_grad_norm(grads, **kwargs)
             clipped, total, coef = unpack(out, ("grads", "total_norm", "coef"), "clip_grad_norm")
             return list(clipped), total, coef
+
         return self.attempt(run)
 
     def deep(self, params: Mapping[str, np.ndarray], X, y, activations: tuple[str, ...]) -> Attempt:
         """p, loss and the gradient dict (W1, b1, ..., W<k>, b<k>) of a network of any depth at ``params``."""
+
         def run():
             out = self.module.deep_network(dict(params), X, y, activations=tuple(activations))
             p, loss, grads = unpack(out, ("p", "loss", "grads"), "deep_network")
             return p, loss, as_layer_dict(grads, tuple(params), "deep_network's grads")
+
         return self.attempt(run)
 
-    def deep_train(self, params: Mapping[str, np.ndarray], X, y, *, epochs: int, lr: float,
-                   activations: tuple[str, ...], max_norm=None) -> Attempt:
+    def deep_train(
+        self,
+        params: Mapping[str, np.ndarray],
+        X,
+        y,
+        *,
+        epochs: int,
+        lr: float,
+        activations: tuple[str, ...],
+        max_norm=None,
+    ) -> Attempt:
         """(losses (epochs,), final params dict, pre-clip total norms (epochs,) or None) of a network of any depth."""
+
         def run():
-            out = self.module.deep_train(dict(params), X, y, epochs=epochs, lr=lr, activations=tuple(activations),
-                                         max_norm=max_norm)
+            out = self.module.deep_train(
+                dict(params), X, y, epochs=epochs, lr=lr, activations=tuple(activations), max_norm=max_norm
+            )
             losses, final, norms = unpack(out, ("losses", "params", "total_norms"), "deep_train")
             return losses, as_layer_dict(final, tuple(params), "deep_train's params"), norms
+
         return self.attempt(run)

@@ -24,8 +24,6 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-
-
 # -- where parity is decidable --------------------------------------------------------------------------------
 
 DTYPES = ("float32", "float64")
@@ -59,7 +57,9 @@ def _decidable(total: np.ndarray, magnitude: np.ndarray, n: int, dtype: np.dtype
 def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
     """x summed over the axes that broadcasting added to ``shape`` (as autograd sums a broadcast input's grad)."""
     lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
     return x.sum(axis=axes).reshape(shape) if axes else x
 
 
@@ -78,10 +78,20 @@ def _gate_sums(ex: GateExample) -> list[tuple[np.ndarray, np.ndarray, int]]:
         mT = lambda t: t.swapaxes(-1, -2)  # noqa: E731
         sums.append((a @ b, np.abs(a) @ np.abs(b), a.shape[-1]))
         # every product of g with b (or a) that lands on one element, broadcast batch axes included
-        sums.append((_sum_to(g @ mT(b), a.shape), _sum_to(np.abs(g) @ mT(np.abs(b)), a.shape),
-                     g.size * a.shape[-1] // a.size))
-        sums.append((_sum_to(mT(a) @ g, b.shape), _sum_to(mT(np.abs(a)) @ np.abs(g), b.shape),
-                     g.size * a.shape[-2] // b.size))
+        sums.append(
+            (
+                _sum_to(g @ mT(b), a.shape),
+                _sum_to(np.abs(g) @ mT(np.abs(b)), a.shape),
+                g.size * a.shape[-1] // a.size,
+            )
+        )
+        sums.append(
+            (
+                _sum_to(mT(a) @ g, b.shape),
+                _sum_to(mT(np.abs(a)) @ np.abs(g), b.shape),
+                g.size * a.shape[-2] // b.size,
+            )
+        )
     return sums
 
 
@@ -99,8 +109,10 @@ def network_well_posed(ex: NetworkExample) -> bool:
     u = float(np.finfo(dtype).eps) / 2
     W1, b1, X = (np.asarray(v, dtype=np.float64) for v in (ex.W1, ex.b1, ex.X))
     z1, z1_magnitude = W1 @ X + b1, np.abs(W1) @ np.abs(X) + np.abs(b1)
-    return not (ex.activation == "relu" and np.any(
-        (np.abs(z1) <= 2 * (W1.shape[1] + 1) * u * z1_magnitude) & (z1_magnitude > 0)))
+    return not (
+        ex.activation == "relu"
+        and np.any((np.abs(z1) <= 2 * (W1.shape[1] + 1) * u * z1_magnitude) & (z1_magnitude > 0))
+    )
 
 
 def _all_decidable(dtype: np.dtype, sums) -> bool:
@@ -121,7 +133,10 @@ def floats(dtype, min_value: float | None = None, max_value: float | None = None
     return st.floats(
         min_value=-float(info.max) if min_value is None else min_value,
         max_value=float(info.max) if max_value is None else max_value,
-        allow_nan=False, allow_infinity=False, allow_subnormal=False, width=_width(dtype),
+        allow_nan=False,
+        allow_infinity=False,
+        allow_subnormal=False,
+        width=_width(dtype),
     )
 
 
@@ -274,7 +289,9 @@ def _gate_examples(draw, gate: str, dtype: str | None) -> GateExample:
         base = floats(dt) if float(exponent).is_integer() else floats(dt, min_value=0.0)
         inputs, out_shape = (draw(arrays(dt, shape, base)),), shape
     elif gate in BINARY:
-        shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=MAX_SIDE))
+        shapes = draw(
+            hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=MAX_SIDE)
+        )
         a, b = (draw(arrays(dt, s)) for s in shapes.input_shapes)
         # At most one Python number: with two, the engine computes in float64 whatever the case's dtype.
         if draw(st.booleans()):
@@ -293,11 +310,18 @@ def _gate_examples(draw, gate: str, dtype: str | None) -> GateExample:
         inputs = (draw(arrays(dt, (*sa, n, k), values)), draw(arrays(dt, (*sb, k, m), values)))
         out_shape = (*batch.result_shape, n, m)
         upstream_magnitudes = (0.0, bound)
-    return GateExample(gate=gate, dtype=dt, inputs=inputs, upstream=draw(upstreams(dt, out_shape, upstream_magnitudes)),
-                       exponent=exponent)
+    return GateExample(
+        gate=gate,
+        dtype=dt,
+        inputs=inputs,
+        upstream=draw(upstreams(dt, out_shape, upstream_magnitudes)),
+        exponent=exponent,
+    )
 
 
-def network_examples(activation: str | None = None, dtype: str | None = None) -> st.SearchStrategy[NetworkExample]:
+def network_examples(
+    activation: str | None = None, dtype: str | None = None
+) -> st.SearchStrategy[NetworkExample]:
     """A network, a batch and labels (n_in, n_hidden, m in 1..6, n_out in 1..2); ``activation`` and ``dtype``
     are drawn when not given. Only examples that are :func:`network_well_posed`."""
     return _network_examples(activation, dtype).filter(network_well_posed)
@@ -311,8 +335,12 @@ def _network_examples(draw, activation: str | None, dtype: str | None) -> Networ
     n_out = draw(st.integers(1, 2))
     weights, data = floats(dt, -2.0, 2.0), floats(dt, -4.0, 4.0)
     return NetworkExample(
-        activation=act, dtype=dt,
-        W1=draw(arrays(dt, (n_hidden, n_in), weights)), b1=draw(arrays(dt, (n_hidden, 1), weights)),
-        W2=draw(arrays(dt, (n_out, n_hidden), weights)), b2=draw(arrays(dt, (n_out, 1), weights)),
-        X=draw(arrays(dt, (n_in, m), data)), y=draw(labels(dt, (n_out, m))),
+        activation=act,
+        dtype=dt,
+        W1=draw(arrays(dt, (n_hidden, n_in), weights)),
+        b1=draw(arrays(dt, (n_hidden, 1), weights)),
+        W2=draw(arrays(dt, (n_out, n_hidden), weights)),
+        b2=draw(arrays(dt, (n_out, 1), weights)),
+        X=draw(arrays(dt, (n_in, m), data)),
+        y=draw(labels(dt, (n_out, m))),
     )

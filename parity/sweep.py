@@ -36,8 +36,23 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_ENGINES = ROOT / "tests" / "engines"
 DEFAULT_SELECTION = "tests/test_gates.py tests/test_network.py tests/test_clipping.py -k float32"
 DEFAULT_ENGINES = "scratch_nn,scratch_nn_reordered"
-COLUMNS = ("seed", "engine", "bug", "suite", "case", "tensor", "dtype", "checked_error", "tolerance", "ratio",
-           "passed", "test_failed", "caught_on_tensor", "margin", "nodeid")
+COLUMNS = (
+    "seed",
+    "engine",
+    "bug",
+    "suite",
+    "case",
+    "tensor",
+    "dtype",
+    "checked_error",
+    "tolerance",
+    "ratio",
+    "passed",
+    "test_failed",
+    "caught_on_tensor",
+    "margin",
+    "nodeid",
+)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -59,16 +74,32 @@ class _Failures:
             self.failed.append(report.nodeid)
 
 
-def run_once(selection: list[str], *, seed: int, engine: str, report_dir: Path) -> tuple[list, list[str], int]:
+def run_once(
+    selection: list[str], *, seed: int, engine: str, report_dir: Path
+) -> tuple[list, list[str], int]:
     """One in-process pytest run; returns (observations of its reports, failed node ids, exit code)."""
     import pytest
 
     from parity import mutants
 
     plugin = _Failures()
-    args = [*selection, "-p", "no:cacheprovider", "-n", "0", "-q", "--no-header", "-p", "no:randomly",
-            f"--parity-engine={engine}", f"--parity-report-dir={report_dir}", f"--parity-seed={seed}",
-            "--parity-selftest=off", "--rootdir", str(ROOT)]
+    args = [
+        *selection,
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "-q",
+        "--no-header",
+        "-p",
+        "no:randomly",
+        f"--parity-engine={engine}",
+        f"--parity-report-dir={report_dir}",
+        f"--parity-seed={seed}",
+        "--parity-selftest=off",
+        "--rootdir",
+        str(ROOT),
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
         code = pytest.main(args, plugins=[plugin])
     return mutants.read_observations(report_dir), plugin.failed, int(code)
@@ -107,26 +138,56 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
                 if code not in (0, 1):
                     raise RuntimeError(f"pytest exited {code} for engine {engine} at seed {seed}")
                 for o in obs:
-                    rows.append(dict(seed=seed, engine=engine, bug="", suite=o.table, case=o.case, tensor=o.tensor,
-                                     dtype=o.dtype, checked_error=o.checked_error, tolerance=o.tolerance,
-                                     ratio=error_ratio(o.checked_error, o.tolerance), passed=o.passed,
-                                     test_failed=o.nodeid in failed, caught_on_tensor=math.nan, margin=math.nan,
-                                     nodeid=o.nodeid))
+                    rows.append(
+                        dict(
+                            seed=seed,
+                            engine=engine,
+                            bug="",
+                            suite=o.table,
+                            case=o.case,
+                            tensor=o.tensor,
+                            dtype=o.dtype,
+                            checked_error=o.checked_error,
+                            tolerance=o.tolerance,
+                            ratio=error_ratio(o.checked_error, o.tolerance),
+                            passed=o.passed,
+                            test_failed=o.nodeid in failed,
+                            caught_on_tensor=math.nan,
+                            margin=math.nan,
+                            nodeid=o.nodeid,
+                        )
+                    )
             for bug in catalogue:
-                obs, failed, code = run_once(list(bug.selection), seed=seed, engine=bug.module, report_dir=tmp / "r")
+                obs, failed, code = run_once(
+                    list(bug.selection), seed=seed, engine=bug.module, report_dir=tmp / "r"
+                )
                 hits = [o for o in obs if not o.passed and o.tensor in bug.expected and o.nodeid in failed]
                 best = max(hits, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
                 f32 = [o for o in hits if o.dtype == "float32"]
                 best32 = max(f32, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
                 for what, o in (("any", best), ("float32", best32)):
-                    rows.append(dict(
-                        seed=seed, engine=bug.module, bug=bug.id, suite=o.table if o else "", case=o.case if o else "",
-                        tensor=o.tensor if o else "", dtype=what, checked_error=o.checked_error if o else math.nan,
-                        tolerance=o.tolerance if o else math.nan,
-                        ratio=error_ratio(o.checked_error, o.tolerance) if o else math.nan, passed=o is None,
-                        test_failed=bool(failed), caught_on_tensor=o is not None,
-                        margin=error_ratio(o.checked_error, o.tolerance) if o else 0.0, nodeid=o.nodeid if o else ""))
-            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)  # after every seed: usable if stopped
+                    rows.append(
+                        dict(
+                            seed=seed,
+                            engine=bug.module,
+                            bug=bug.id,
+                            suite=o.table if o else "",
+                            case=o.case if o else "",
+                            tensor=o.tensor if o else "",
+                            dtype=what,
+                            checked_error=o.checked_error if o else math.nan,
+                            tolerance=o.tolerance if o else math.nan,
+                            ratio=error_ratio(o.checked_error, o.tolerance) if o else math.nan,
+                            passed=o is None,
+                            test_failed=bool(failed),
+                            caught_on_tensor=o is not None,
+                            margin=error_ratio(o.checked_error, o.tolerance) if o else 0.0,
+                            nodeid=o.nodeid if o else "",
+                        )
+                    )
+            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(
+                out, index=False
+            )  # after every seed: usable if stopped
             print(f"seed {seed} done", file=sys.stderr, flush=True)
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)
 
@@ -141,40 +202,54 @@ def summarize(frame) -> list[str]:
         comps = len(correct)
         bad = correct[~correct["passed"].astype(bool)]
         seeds = correct["seed"].nunique()
-        lines.append(f"correct engines ({', '.join(sorted(correct['engine'].unique()))}), {seeds} seeds: "
-                     f"{int(tests.sum())} of {len(tests)} test runs failed, {len(bad)} of {comps} comparisons "
-                     f"beyond their bound; worst error/bound {correct['ratio'].max():.3g}")
+        lines.append(
+            f"correct engines ({', '.join(sorted(correct['engine'].unique()))}), {seeds} seeds: "
+            f"{int(tests.sum())} of {len(tests)} test runs failed, {len(bad)} of {comps} comparisons "
+            f"beyond their bound; worst error/bound {correct['ratio'].max():.3g}"
+        )
         for dtype, part in correct.groupby("dtype"):
             worst = part.loc[part["ratio"].idxmax()]
-            lines.append(f"  {dtype}: worst error/bound {worst['ratio']:.3g} ({worst['suite']} / {worst['case']} / "
-                         f"{worst['tensor']}, seed {worst['seed']}, {worst['engine']}); "
-                         f"99th percentile {part['ratio'].quantile(0.99):.3g}")
+            lines.append(
+                f"  {dtype}: worst error/bound {worst['ratio']:.3g} ({worst['suite']} / {worst['case']} / "
+                f"{worst['tensor']}, seed {worst['seed']}, {worst['engine']}); "
+                f"99th percentile {part['ratio'].quantile(0.99):.3g}"
+            )
         seeds_failing = correct[correct["test_failed"].astype(bool)].groupby("engine")["seed"].nunique()
         for engine, n in seeds_failing.items():
             lines.append(f"  {engine}: red at {n} of {seeds} seeds")
     bugs = frame[frame["bug"].notna() & (frame["bug"] != "") & (frame["dtype"] == "any")]
     if len(bugs):
         caught = bugs["caught_on_tensor"].astype(bool)
-        lines.append(f"planted bugs: {int(caught.sum())} of {len(bugs)} (bug, seed) pairs caught on their tensor "
-                     f"({bugs['bug'].nunique()} bugs x {bugs['seed'].nunique()} seeds)")
+        lines.append(
+            f"planted bugs: {int(caught.sum())} of {len(bugs)} (bug, seed) pairs caught on their tensor "
+            f"({bugs['bug'].nunique()} bugs x {bugs['seed'].nunique()} seeds)"
+        )
         if caught.any():
             hit = bugs[caught]
             worst = hit.loc[hit["margin"].idxmin()]
-            lines.append(f"  smallest margin (error/bound on the catching tensor) {worst['margin']:.3g}: "
-                         f"{worst['bug']} on {worst['tensor']} at seed {worst['seed']}")
+            lines.append(
+                f"  smallest margin (error/bound on the catching tensor) {worst['margin']:.3g}: "
+                f"{worst['bug']} on {worst['tensor']} at seed {worst['seed']}"
+            )
         f32 = frame[frame["bug"].notna() & (frame["bug"] != "") & (frame["dtype"] == "float32")]
         by_bug = f32.groupby("bug")["caught_on_tensor"].agg(lambda s: s.astype(bool).mean())
-        lines.append("  caught by float32 checks alone (fraction of seeds): "
-                     + ", ".join(f"{b} {v:.2f}" for b, v in by_bug.items()))
+        lines.append(
+            "  caught by float32 checks alone (fraction of seeds): "
+            + ", ".join(f"{b} {v:.2f}" for b, v in by_bug.items())
+        )
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m parity.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0:100", help="base seeds: 0:100, or 3,5,8 (default 0:100)")
-    p.add_argument("--select", default=DEFAULT_SELECTION, help=f"pytest selection (default: {DEFAULT_SELECTION!r})")
+    p.add_argument(
+        "--select", default=DEFAULT_SELECTION, help=f"pytest selection (default: {DEFAULT_SELECTION!r})"
+    )
     p.add_argument("--engines", default=DEFAULT_ENGINES, help=f"correct engines (default: {DEFAULT_ENGINES})")
-    p.add_argument("--bugs", default="full", choices=("off", "quick", "full"), help="planted bugs (default full)")
+    p.add_argument(
+        "--bugs", default="full", choices=("off", "quick", "full"), help="planted bugs (default full)"
+    )
     p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     p.add_argument("--out", default="reports/sweep.csv", help="the CSV written (default reports/sweep.csv)")
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # k/N: run as worker k of N
@@ -196,11 +271,30 @@ def main(argv: list[str] | None = None) -> int:
     for k in range(args.workers):
         part = out.with_name(f".{out.stem}-part{k}.csv")
         parts.append(part)
-        procs.append(subprocess.Popen([sys.executable, "-m", "parity.sweep", "--seeds", args.seeds, "--select",
-                                       args.select, "--engines", args.engines, "--bugs", args.bugs,
-                                       "--out", str(part), "--shard", f"{k}/{args.workers}"], cwd=ROOT))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "parity.sweep",
+                    "--seeds",
+                    args.seeds,
+                    "--select",
+                    args.select,
+                    "--engines",
+                    args.engines,
+                    "--bugs",
+                    args.bugs,
+                    "--out",
+                    str(part),
+                    "--shard",
+                    f"{k}/{args.workers}",
+                ],
+                cwd=ROOT,
+            )
+        )
     codes = [proc.wait() for proc in procs]
-    frames = [pd.read_csv(p) for p, c in zip(parts, codes) if c == 0 and p.exists()]
+    frames = [pd.read_csv(p) for p, c in zip(parts, codes, strict=True) if c == 0 and p.exists()]
     if not frames:
         print("every worker failed", file=sys.stderr)
         return 2
@@ -208,8 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     frame.to_csv(out, index=False)
     for part in parts:
         part.unlink(missing_ok=True)
-    lines = [*summarize(frame),
-             f"{len(seeds)} seeds, {args.workers} workers, {time.perf_counter() - start:.0f} s; rows in {out}"]
+    lines = [
+        *summarize(frame),
+        f"{len(seeds)} seeds, {args.workers} workers, {time.perf_counter() - start:.0f} s; rows in {out}",
+    ]
     out.with_name(out.stem + "_summary.txt").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0 if all(c == 0 for c in codes) else 1

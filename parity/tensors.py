@@ -21,7 +21,12 @@ def network_tensors(result, ref, ref64, names) -> tuple[dict, list]:
         "loss": (result.get(lambda r: r[1]), np.asarray(ref.loss), np.asarray(ref64.loss) if ref64 else None),
     }
     for name in names:
-        tensors[f"d{name}"] = (result.get(lambda r, name=name: r[2][name]), ref.grads[name],
-                               ref64.grads[name] if ref64 else None)
-    by_name = dict(zip(["p", "loss", *(f"d{n}" for n in ref.grads)], (ref64 or ref).conditioning))
+        tensors[f"d{name}"] = (
+            result.get(lambda r, name=name: r[2][name]),
+            ref.grads[name],
+            ref64.grads[name] if ref64 else None,
+        )
+    by_name = dict(
+        zip(["p", "loss", *(f"d{n}" for n in ref.grads)], (ref64 or ref).conditioning, strict=True)
+    )
     return tensors, [by_name[name] for name in tensors]

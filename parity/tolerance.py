@@ -31,7 +31,7 @@ import numpy as np
 
 # Tail parameter: beyond LAMBDA standard scales, the chance for one element is 2 exp(-LAMBDA^2 / 2) = 2.5e-14.
 LAMBDA = 8.0
-UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0 ** -24, np.dtype(np.float64): 2.0 ** -53}
+UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 # Trajectories compare losses over thousands of SGD steps. The loss starts near 0.7 and falls to ~1e-5, so a
@@ -75,7 +75,9 @@ def unit_roundoff(dtype) -> float:
     return UNIT_ROUNDOFF[dtype]
 
 
-def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float = 0.0, jump: float = 0.0) -> Tolerance:
+def conditioned_tolerance(
+    dtype, condition: float, depth: int, underflow: float = 0.0, jump: float = 0.0
+) -> Tolerance:
     """The bound on the normwise relative error of a result of ``dtype`` whose float64 reference has condition
     ``kappa = ||M|| / ||r||`` and whose computation has ``depth`` roundings on its longest path.
 
@@ -88,8 +90,10 @@ def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float 
     """
     u = unit_roundoff(dtype)
     if not condition >= 0 or not depth >= 1 or not underflow >= 0 or not jump >= 0:
-        raise ValueError(f"condition and underflow must be >= 0 and depth >= 1, got {condition!r}, "
-                         f"{underflow!r} and {depth!r}")
+        raise ValueError(
+            f"condition and underflow must be >= 0 and depth >= 1, got {condition!r}, "
+            f"{underflow!r} and {depth!r}"
+        )
     sides = 1 if np.dtype(dtype) == np.float32 else 2
     eta = float(np.finfo(dtype).smallest_subnormal)  # (half of it is not representable in float64)
     bound = sides * (LAMBDA * math.sqrt(depth) * u * condition + depth * eta * underflow) + jump
@@ -98,22 +102,29 @@ def conditioned_tolerance(dtype, condition: float, depth: int, underflow: float 
     return Tolerance(bound, f"{who}: {LAMBDA:g} sqrt(D={depth}) u kappa, kappa={condition:.3g}{kink}")
 
 
-def trajectory_tolerance(dtype, torch_own_deviation: float | None = None, loss_scale: float = 1.0) -> Tolerance:
+def trajectory_tolerance(
+    dtype, torch_own_deviation: float | None = None, loss_scale: float = 1.0
+) -> Tolerance:
     """The bound on a trajectory's worst absolute loss difference; float32 needs torch float32's own deviation
     from the float64 run. float64: absolute for losses of order one (the XOR and random runs, whose loss falls
     from ~0.7 towards 0), and relative to ``loss_scale``, the largest loss of the run, where losses grow beyond 1
     (an exploding network's): rounding level is a relative notion."""
     if np.dtype(dtype) == np.float64 and loss_scale > 1.0:
         bound = TRAJECTORY_FLOAT64_ABS * loss_scale
-        return Tolerance(bound, f"float64 rounding level ({TRAJECTORY_FLOAT64_ABS:g} x the largest loss "
-                                f"{loss_scale:.3g})")
-    return _trajectory(dtype, TRAJECTORY_FLOAT64_ABS, "absolute", torch_own_deviation, "deviation from float64")
+        return Tolerance(
+            bound, f"float64 rounding level ({TRAJECTORY_FLOAT64_ABS:g} x the largest loss {loss_scale:.3g})"
+        )
+    return _trajectory(
+        dtype, TRAJECTORY_FLOAT64_ABS, "absolute", torch_own_deviation, "deviation from float64"
+    )
 
 
 def trajectory_normwise_tolerance(dtype, torch_own_error: float | None = None) -> Tolerance:
     """The bound on the normwise error of a run's final parameters or pre-clip norms; float32 needs torch
     float32's own error against the float64 run."""
-    return _trajectory(dtype, TRAJECTORY_FLOAT64_NORMWISE, "normwise", torch_own_error, "error against float64")
+    return _trajectory(
+        dtype, TRAJECTORY_FLOAT64_NORMWISE, "normwise", torch_own_error, "error against float64"
+    )
 
 
 def _trajectory(dtype, float64: float, how: str, torch_own: float | None, what: str) -> Tolerance:
@@ -131,4 +142,6 @@ def calibrated_tolerance(torch_own_error: float, factor: float, floor: float) ->
     scaled = factor * torch_own_error
     if scaled >= floor:
         return Tolerance(scaled, f"{factor:g} x torch float32's own deviation {torch_own_error:.3g}")
-    return Tolerance(floor, f"floor {floor:.3g} (torch float32's own deviation {torch_own_error:.3g} is below it)")
+    return Tolerance(
+        floor, f"floor {floor:.3g} (torch float32's own deviation {torch_own_error:.3g} is below it)"
+    )

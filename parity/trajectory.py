@@ -87,18 +87,33 @@ def judge_run(dtype, scratch: Side, torch: Side, reference: Side | None = None) 
             norm_bound = tolerance.trajectory_normwise_tolerance(dtype).bound
         else:
             norm_err = normwise_error(scratch.norms, reference.norms)
-            norm_bound = tolerance.trajectory_normwise_tolerance(dtype, normwise_error(torch.norms, reference.norms)).bound
-    passed = (checked <= tol.bound and param_err <= param_tol.bound
-              and (scratch.norms is None or norm_err <= norm_bound))
+            norm_bound = tolerance.trajectory_normwise_tolerance(
+                dtype, normwise_error(torch.norms, reference.norms)
+            ).bound
+    passed = (
+        checked <= tol.bound
+        and param_err <= param_tol.bound
+        and (scratch.norms is None or norm_err <= norm_bound)
+    )
     torch_outlier = False
     if dtype == np.float32:  # the same test with the roles swapped
-        torch_outlier = (tolerance.trajectory_tolerance(dtype, checked).bound < torch_dev
-                         or tolerance.trajectory_normwise_tolerance(dtype, param_err).bound < torch_param_err)
+        torch_outlier = (
+            tolerance.trajectory_tolerance(dtype, checked).bound < torch_dev
+            or tolerance.trajectory_normwise_tolerance(dtype, param_err).bound < torch_param_err
+        )
     return RunVerdict(
-        worst_loss_diff=float(diff.max()), worst_epoch=worst_epoch, checked_error=checked, tolerance=tol.bound,
-        rule=tol.rule, torch_deviation=torch_dev, final_param_diff=param_err,
-        final_param_tolerance=param_tol.bound, norm_diff=norm_err, norm_tolerance=norm_bound,
-        passed=bool(passed), torch_outlier=bool(torch_outlier),
+        worst_loss_diff=float(diff.max()),
+        worst_epoch=worst_epoch,
+        checked_error=checked,
+        tolerance=tol.bound,
+        rule=tol.rule,
+        torch_deviation=torch_dev,
+        final_param_diff=param_err,
+        final_param_tolerance=param_tol.bound,
+        norm_diff=norm_err,
+        norm_tolerance=norm_bound,
+        passed=bool(passed),
+        torch_outlier=bool(torch_outlier),
     )
 
 
@@ -133,7 +148,7 @@ def binomial_tail(n: int, k: int, q: float) -> float:
     """P(X >= k) for X ~ Binomial(n, q)."""
     if k <= 0:
         return 1.0
-    return float(min(1.0, sum(math.comb(n, j) * q ** j * (1 - q) ** (n - j) for j in range(k, n + 1))))
+    return float(min(1.0, sum(math.comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k, n + 1))))
 
 
 def judge_float32_case(verdicts: list[RunVerdict]) -> CaseVerdict:
@@ -150,8 +165,18 @@ def judge_float32_case(verdicts: list[RunVerdict]) -> CaseVerdict:
     p_gross = binomial_tail(n, gross, t.TRAJECTORY_GROSS_RATE)
     p_worse = binomial_tail(n, worse, 0.5)
     passed = min(p_outliers, p_gross, p_worse) >= t.TRAJECTORY_ALPHA
-    return CaseVerdict(bool(passed), n, outliers, torch_outliers, float(np.median(ratios)), gross, worse,
-                       p_outliers, p_gross, p_worse)
+    return CaseVerdict(
+        bool(passed),
+        n,
+        outliers,
+        torch_outliers,
+        float(np.median(ratios)),
+        gross,
+        worse,
+        p_outliers,
+        p_gross,
+        p_worse,
+    )
 
 
 def curve_epochs(epochs: int, worst: int, points: int = 30) -> list[int]:

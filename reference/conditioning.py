@@ -29,7 +29,7 @@ ELEMENTARY = 2
 # A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u M_z1,
 # u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from 0 to 1.
 KINK_WINDOW = 2.0
-FLOAT32_UNIT_ROUNDOFF = 2.0 ** -24
+FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 
 
 @dataclass(frozen=True)
@@ -41,14 +41,20 @@ class Conditioning:
     magnitude: np.ndarray
     depth: int
     jump: np.ndarray | None = None
-    amplification: float = 1.0  # the largest factor an intermediate's underflow can be multiplied by afterwards
+    amplification: float = (
+        1.0  # the largest factor an intermediate's underflow can be multiplied by afterwards
+    )
 
     @classmethod
-    def of(cls, magnitude: torch.Tensor, depth: int, jump: torch.Tensor | None = None,
-           amplification: float = 1.0) -> Conditioning:
-        return cls(to_numpy(magnitude.detach().to(torch.float64)), max(int(depth), 1),
-                   None if jump is None else to_numpy(jump.detach().to(torch.float64)),
-                   max(float(amplification), 1.0))
+    def of(
+        cls, magnitude: torch.Tensor, depth: int, jump: torch.Tensor | None = None, amplification: float = 1.0
+    ) -> Conditioning:
+        return cls(
+            to_numpy(magnitude.detach().to(torch.float64)),
+            max(int(depth), 1),
+            None if jump is None else to_numpy(jump.detach().to(torch.float64)),
+            max(float(amplification), 1.0),
+        )
 
 
 def _f64(x) -> torch.Tensor:
@@ -60,7 +66,9 @@ def _f64(x) -> torch.Tensor:
 def _sum_to(x: torch.Tensor, shape: tuple) -> tuple[torch.Tensor, int]:
     """x summed over the axes broadcasting added to ``shape``, and how many terms each element sums."""
     lead = x.dim() - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
     if not axes:
         return x, 1
     terms = int(np.prod([x.shape[a] for a in axes]))
@@ -73,8 +81,15 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
     # an intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
     # operand for multiply): its absolute error grows by that factor
     g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
-    amp = g_max * max([1.0] + [float(x.abs().max()) for x in xs if x.numel()] if name in ("multiply", "matmul")
-                      else [1.0]) * (max(1.0, abs(exponent)) if name == "power" else 1.0)
+    amp = (
+        g_max
+        * max(
+            [1.0] + [float(x.abs().max()) for x in xs if x.numel()]
+            if name in ("multiply", "matmul")
+            else [1.0]
+        )
+        * (max(1.0, abs(exponent)) if name == "power" else 1.0)
+    )
     shape_out = torch.broadcast_shapes(*(x.shape for x in xs)) if name != "matmul" else None
     if name == "matmul":
         a, b = xs
@@ -83,8 +98,11 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
         k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
         ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
         gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
-        return (Conditioning.of(out, k + 1), Conditioning.of(ga, m + na + 1, amplification=amp),
-                Conditioning.of(gb, n + nb + 1, amplification=amp))
+        return (
+            Conditioning.of(out, k + 1),
+            Conditioning.of(ga, m + na + 1, amplification=amp),
+            Conditioning.of(gb, n + nb + 1, amplification=amp),
+        )
     g = torch.broadcast_to(_f64(upstream), shape_out).abs()
     if name in ("add", "multiply"):
         a, b = (torch.broadcast_to(x, shape_out) for x in xs)
@@ -93,7 +111,7 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
         else:
             out, parts = (a * b).abs(), (g * b.abs(), g * a.abs())
         result = [Conditioning.of(out, 1)]
-        for part, x in zip(parts, xs):
+        for part, x in zip(parts, xs, strict=True):
             summed, n = _sum_to(part, tuple(x.shape))
             result.append(Conditioning.of(summed, n + 1, amplification=amp))
         return tuple(result)
@@ -109,12 +127,16 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
         return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
     if name == "sigmoid":
         s = torch.sigmoid(x)
-        return (Conditioning.of(s, ELEMENTARY + 2),
-                Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp))
+        return (
+            Conditioning.of(s, ELEMENTARY + 2),
+            Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp),
+        )
     if name == "tanh":
         t = torch.tanh(x)
-        return (Conditioning.of(t.abs(), ELEMENTARY),
-                Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp))
+        return (
+            Conditioning.of(t.abs(), ELEMENTARY),
+            Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp),
+        )
     raise ValueError(f"no conditioning for gate {name!r}")
 
 
@@ -142,7 +164,9 @@ def graph(name: str, inputs: dict, upstream) -> tuple[Conditioning, dict[str, Co
         s = torch.sigmoid(x * y + z)
         ds = s * (1 - s)
         g = torch.broadcast_to(_f64(upstream), s.shape).abs()
-        local = _sigmoid_backward(s) + ds * (1 - 2 * s).abs() * w_mag  # s (1 - s) and the error of w inside it
+        local = (
+            _sigmoid_backward(s) + ds * (1 - 2 * s).abs() * w_mag
+        )  # s (1 - s) and the error of w inside it
         grads = {"x": g * local * y.abs(), "y": g * local * x.abs(), "z": g * local}
         value = Conditioning.of(s + ds * w_mag, ELEMENTARY + 4)
         return value, {n: Conditioning.of(grads[n], ELEMENTARY + 8) for n in names}
@@ -155,11 +179,15 @@ def graph(name: str, inputs: dict, upstream) -> tuple[Conditioning, dict[str, Co
     value = expressions[name](*leaves)
     g = torch.broadcast_to(_f64(upstream), value.shape).abs()
     grads = torch.autograd.grad(value, leaves, grad_outputs=g)
-    return (Conditioning.of(value, 4),
-            {n: Conditioning.of(gr, 8) for n, gr in zip(names, grads)})
+    return (
+        Conditioning.of(value, 4),
+        {n: Conditioning.of(gr, 8) for n, gr in zip(names, grads, strict=True)},
+    )
 
 
-def network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activation: str) -> dict[str, Conditioning]:
+def network(
+    params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activation: str
+) -> dict[str, Conditioning]:
     """p, loss, dW1, db1, dW2, db2 of the two-layer network with the mean BCE-with-logits loss."""
     W1, b1, W2, b2 = (_f64(t) for t in params)
     X, y = _f64(X), _f64(y)
@@ -197,10 +225,16 @@ def network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activa
     return {
         "p": Conditioning.of(Mp, forward),
         "loss": Conditioning.of(Mloss, forward + N + ELEMENTARY + 3),
-        "dW1": Conditioning.of(Mdz1 @ X.abs().transpose(-1, -2), backward,
-                               None if jump_dz1 is None else jump_dz1 @ X.abs().transpose(-1, -2)),
-        "db1": Conditioning.of(Mdz1.sum(dim=-1, keepdim=True), backward,
-                               None if jump_dz1 is None else jump_dz1.sum(dim=-1, keepdim=True)),
+        "dW1": Conditioning.of(
+            Mdz1 @ X.abs().transpose(-1, -2),
+            backward,
+            None if jump_dz1 is None else jump_dz1 @ X.abs().transpose(-1, -2),
+        ),
+        "db1": Conditioning.of(
+            Mdz1.sum(dim=-1, keepdim=True),
+            backward,
+            None if jump_dz1 is None else jump_dz1.sum(dim=-1, keepdim=True),
+        ),
         "dW2": Conditioning.of(Mdz2 @ h.abs().transpose(-1, -2) + dz2.abs() @ Mh.transpose(-1, -2), backward),
         "db2": Conditioning.of(Mdz2.sum(dim=-1, keepdim=True), backward),
     }
@@ -239,8 +273,9 @@ def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
     raise ValueError(f"no conditioning for activation {name!r}")
 
 
-def deep_network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
-                 activations: list[str]) -> dict[str, Conditioning]:
+def deep_network(
+    params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
+) -> dict[str, Conditioning]:
     """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output, mean
     BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the chain."""
     ps = [_f64(t) for t in params]
@@ -249,7 +284,7 @@ def deep_network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
     m, N = X.shape[-1], y.numel()
     a, Ma = X, X.abs()
     layers = []  # per hidden layer: z, Mz, its output a, act'(z), M_a, d act'/da, activation, fan-in
-    for W, b, name in zip(Ws[:-1], bs[:-1], activations):
+    for W, b, name in zip(Ws[:-1], bs[:-1], activations, strict=True):
         z, Mz = W @ a + b, W.abs() @ Ma + b.abs()
         a, dact, Ma, ddact = _activation(name, z, Mz)
         layers.append((z, Mz, a, dact, Ma, ddact, name, W.shape[-1]))
@@ -260,8 +295,10 @@ def deep_network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
     widths = [W.shape[-1] for W in Ws] + [Ws[-1].shape[-2]]
     forward = sum(widths) + (len(Ws) + 1) * ELEMENTARY + 2 * len(Ws)
     backward = forward + sum(widths[1:]) + m + 4 * len(Ws) + 4
-    out = {"p": Conditioning.of(Mp, forward),
-           "loss": Conditioning.of(Mterms.sum() / N, forward + N + ELEMENTARY + 3)}
+    out = {
+        "p": Conditioning.of(Mp, forward),
+        "loss": Conditioning.of(Mterms.sum() / N, forward + N + ELEMENTARY + 3),
+    }
     dz, Mdz, Jdz = (p - y) / N, (Mp + (p - y).abs()) / N, torch.zeros_like(p)
     k = len(Ws)
     for index in range(k, 0, -1):
@@ -274,12 +311,17 @@ def deep_network(params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor,
         jump = Jdz @ a_in.abs().transpose(-1, -2)
         any_jump = bool(Jdz.any())
         out[f"dW{index}"] = Conditioning.of(MdW, backward, jump if any_jump else None)
-        out[f"db{index}"] = Conditioning.of(Mdz.sum(dim=-1, keepdim=True), backward,
-                                            Jdz.sum(dim=-1, keepdim=True) if any_jump else None)
+        out[f"db{index}"] = Conditioning.of(
+            Mdz.sum(dim=-1, keepdim=True), backward, Jdz.sum(dim=-1, keepdim=True) if any_jump else None
+        )
         if index == 1:
             break
         z, Mz, _, dact, Mact, ddact, name, fan_in = layers[index - 2]
-        dh, Mdh, Jdh = W.transpose(-1, -2) @ dz, W.abs().transpose(-1, -2) @ Mdz, W.abs().transpose(-1, -2) @ Jdz
+        dh, Mdh, Jdh = (
+            W.transpose(-1, -2) @ dz,
+            W.abs().transpose(-1, -2) @ Mdz,
+            W.abs().transpose(-1, -2) @ Jdz,
+        )
         dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
         if name == "relu":
             at_kink = (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._convert import to_numpy, to_tensor, torch_dtype
 from . import conditioning as _conditioning
+from ._convert import to_numpy, to_tensor, torch_dtype
 from .network import NetResult
 from .training import TrainResult
 
@@ -29,7 +29,9 @@ def param_names(params: Mapping[str, np.ndarray]) -> list[str]:
     k = sum(1 for n in params if n.startswith("W"))
     names = [n for i in range(1, k + 1) for n in (f"W{i}", f"b{i}")]
     if k < 2 or sorted(params) != sorted(names):
-        raise ValueError(f"params must have exactly the keys W1, b1, ..., W<k>, b<k> (k >= 2); got {sorted(params)}")
+        raise ValueError(
+            f"params must have exactly the keys W1, b1, ..., W<k>, b<k> (k >= 2); got {sorted(params)}"
+        )
     return names
 
 
@@ -42,12 +44,14 @@ def _acts(activations: str | Sequence[str], n_hidden: int) -> list:
 
 def logits(ps: list[torch.Tensor], X: torch.Tensor, acts: list) -> torch.Tensor:
     a = X
-    for W, b, act in zip(ps[0:-2:2], ps[1:-2:2], acts):
+    for W, b, act in zip(ps[0:-2:2], ps[1:-2:2], acts, strict=True):
         a = act(torch.matmul(W, a) + b)
     return torch.matmul(ps[-2], a) + ps[-1]
 
 
-def deep_network(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, *, activations, dtype) -> NetResult:
+def deep_network(
+    params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, *, activations, dtype
+) -> NetResult:
     """p, z, the mean BCE-with-logits loss and torch.autograd's gradient of every parameter (keyed W1, b1, ...)."""
     tdtype = torch_dtype(dtype)
     names = param_names(params)
@@ -59,13 +63,26 @@ def deep_network(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
     grads = torch.autograd.grad(loss, ps)
     names_of = [activations] * (len(names) // 2 - 1) if isinstance(activations, str) else list(activations)
     cond = _conditioning.deep_network(ps, Xt, yt, names_of)
-    return NetResult(p=to_numpy(torch.sigmoid(z)), z2=to_numpy(z), loss=to_numpy(loss),
-                     grads={n: to_numpy(g) for n, g in zip(names, grads)},
-                     conditioning=tuple(cond[k] for k in ["p", "loss", *(f"d{n}" for n in names)]))
+    return NetResult(
+        p=to_numpy(torch.sigmoid(z)),
+        z2=to_numpy(z),
+        loss=to_numpy(loss),
+        grads={n: to_numpy(g) for n, g in zip(names, grads, strict=True)},
+        conditioning=tuple(cond[k] for k in ["p", "loss", *(f"d{n}" for n in names)]),
+    )
 
 
-def deep_train(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, *, epochs: int, lr: float,
-               activations, dtype, max_norm: float | None = None) -> TrainResult:
+def deep_train(
+    params: Mapping[str, np.ndarray],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int,
+    lr: float,
+    activations,
+    dtype,
+    max_norm: float | None = None,
+) -> TrainResult:
     """``epochs`` full-batch SGD steps (zero_grad, forward, loss recorded, backward, optional
     clip_grad_norm_(max_norm) over W1, b1, ... in that order, its pre-clip total recorded, SGD(lr).step()).
     Losses and norms as float64 (epochs,); params the final parameters in the compute dtype."""
@@ -87,5 +104,5 @@ def deep_train(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, *
     return TrainResult(
         losses=to_numpy(torch.stack(losses)).astype(np.float64),
         total_norms=None if norms is None else to_numpy(torch.stack(norms)).astype(np.float64),
-        params={n: to_numpy(p) for n, p in zip(names, ps)},
+        params={n: to_numpy(p) for n, p in zip(names, ps, strict=True)},
     )

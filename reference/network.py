@@ -55,7 +55,7 @@ def param_tensors(params: Mapping[str, np.ndarray], dtype: torch.dtype) -> list[
     if b1.shape[-2:] != (h, 1) or W2.shape[-1] != h or b2.shape[-2:] != (n_out, 1):
         raise ValueError(
             "inconsistent shapes: expected W1 (h, n_in), b1 (h, 1), W2 (n_out, h), b2 (n_out, 1), got "
-            + ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(PARAM_NAMES, (W1, b1, W2, b2)))
+            + ", ".join(f"{n} {tuple(t.shape)}" for n, t in zip(PARAM_NAMES, (W1, b1, W2, b2), strict=True))
         )
     return [W1, b1, W2, b2]
 
@@ -118,6 +118,6 @@ def network(
         p=to_numpy(torch.sigmoid(z2)),
         z2=to_numpy(z2),
         loss=to_numpy(loss),
-        grads={n: to_numpy(g) for n, g in zip(PARAM_NAMES, grads)},
+        grads={n: to_numpy(g) for n, g in zip(PARAM_NAMES, grads, strict=True)},
         conditioning=tuple(cond[k] for k in ("p", "loss", "dW1", "db1", "dW2", "db2")),
     )

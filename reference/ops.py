@@ -82,7 +82,9 @@ def gate(name: str, inputs: Sequence, upstream, *, exponent: float | None = None
     else:
         output = _BINARY[name](leaves[0], leaves[1])
     cond = _conditioning.gate(name, [to_numpy(x) for x in leaves], upstream, exponent=exponent)
-    return GateResult(output=to_numpy(output), grads=_backward(output, leaves, upstream, tdtype), conditioning=cond)
+    return GateResult(
+        output=to_numpy(output), grads=_backward(output, leaves, upstream, tdtype), conditioning=cond
+    )
 
 
 _GRAPHS: dict[str, tuple[tuple[str, ...], Callable[..., torch.Tensor]]] = {
@@ -113,6 +115,11 @@ def graph(name: str, inputs: Mapping[str, object], upstream=1.0, *, dtype) -> Gr
     leaves = [to_tensor(inputs[n], tdtype, requires_grad=True) for n in names]
     value = expression(*leaves)
     grads = _backward(value, leaves, upstream, tdtype)
-    cond_value, cond_grads = _conditioning.graph(name, {n: to_numpy(x) for n, x in zip(names, leaves)}, upstream)
-    return GraphResult(value=to_numpy(value), grads=dict(zip(names, grads)),
-                       conditioning=(cond_value, *(cond_grads[n] for n in names)))
+    cond_value, cond_grads = _conditioning.graph(
+        name, {n: to_numpy(x) for n, x in zip(names, leaves, strict=True)}, upstream
+    )
+    return GraphResult(
+        value=to_numpy(value),
+        grads=dict(zip(names, grads, strict=True)),
+        conditioning=(cond_value, *(cond_grads[n] for n in names)),
+    )

@@ -80,7 +80,7 @@ def train(
     return TrainResult(
         losses=_stack(losses, (epochs, *runs), tdtype),
         total_norms=None if norms is None else _stack(norms, (epochs, *runs), tdtype),
-        params={n: to_numpy(p) for n, p in zip(PARAM_NAMES, ps)},
+        params={n: to_numpy(p) for n, p in zip(PARAM_NAMES, ps, strict=True)},
     )
 
 
@@ -98,7 +98,7 @@ def _clip_per_run(ps: list[torch.nn.Parameter], max_norm: float, norm_type: floa
     call clip_grad_norm_ makes for one unstacked run. Scaling then multiplies by the coefficient computed as
     clip_grad_norm_ computes it; an elementwise product is correctly rounded, so the result is the same.
     """
-    per_run = zip(*(p.grad.unbind(0) for p in ps))
+    per_run = zip(*(p.grad.unbind(0) for p in ps), strict=True)
     totals = torch.stack([torch.nn.utils.get_total_norm(views, norm_type) for views in per_run])
     coef = clip_coef(max_norm, totals)
     for p in ps:

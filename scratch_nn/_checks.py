@@ -28,7 +28,11 @@ def _where(name: str, index) -> str:
 def _dtype_hint(name: str, dtype: np.dtype) -> str:
     if dtype.kind == "c":
         return "complex values have no order for a loss; pass the real part if that is what you mean"
-    return f"convert with {name}.astype(np.float64)" if name.isidentifier() else "convert with .astype(np.float64)"
+    return (
+        f"convert with {name}.astype(np.float64)"
+        if name.isidentifier()
+        else "convert with .astype(np.float64)"
+    )
 
 
 def float_array(name: str, value) -> np.ndarray:
@@ -75,7 +79,9 @@ def python_float(name: str, value: float) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"{name} must be a number within float64's range (|x| < 1.8e308); got {big_int(value)}") from None
+        raise ValueError(
+            f"{name} must be a number within float64's range (|x| < 1.8e308); got {big_int(value)}"
+        ) from None
 
 
 def finite(name: str, a: np.ndarray) -> None:
@@ -184,7 +190,9 @@ def float_dtype(name: str, value) -> np.dtype:
     else:
         ok = value is np.float32 or value is np.float64
     if not ok:
-        raise TypeError(f"{name} must be np.float32 or np.float64 (or the name 'float32' or 'float64'); got {value!r}")
+        raise TypeError(
+            f"{name} must be np.float32 or np.float64 (or the name 'float32' or 'float64'); got {value!r}"
+        )
     return np.dtype(value)
 
 
@@ -230,9 +238,7 @@ def matmul_shapes(a: np.ndarray, b: np.ndarray) -> None:
             f"a {np.shape(a)} and b {np.shape(b)}"
         )
     if a.shape[-1] != b.shape[-2]:
-        raise ValueError(
-            f"MatMul needs a.shape[-1] == b.shape[-2]; got a {a.shape} and b {b.shape}"
-        )
+        raise ValueError(f"MatMul needs a.shape[-1] == b.shape[-2]; got a {a.shape} and b {b.shape}")
     broadcastable("MatMul batch axes", {"a": a.shape[:-2], "b": b.shape[:-2]})
 
 
@@ -257,7 +263,7 @@ def params_layout(params) -> Layout:
 
     if not isinstance(params, Params):
         raise TypeError(f"params must be a scratch_nn.Params; got {describe(params)}")
-    W1, b1, W2, b2 = (float_array(n, a) for n, a in zip(Params.NAMES, params))
+    W1, b1, W2, b2 = (float_array(n, a) for n, a in zip(Params.NAMES, params, strict=True))
     if W1.ndim not in (2, 3) or 0 in W1.shape:
         raise ValueError(
             f"W1 must have shape (n_hidden, n_in), or (R, n_hidden, n_in) when stacked, with every size > 0; "
@@ -309,7 +315,9 @@ def targets(y, out_shape: tuple, layout: Layout) -> np.ndarray:
         want = f"(n_out, m) = {out_shape[-2:]}"
         if layout.n_runs is not None:
             want += f" or (R, n_out, m) = {out_shape}"
-        raise ValueError(f"y must have shape {want} to match the output of the last forward(X); got {y.shape}")
+        raise ValueError(
+            f"y must have shape {want} to match the output of the last forward(X); got {y.shape}"
+        )
     same_dtype("y", y, layout.dtype, "the network's parameters have")
     finite("y", y)
     labels("y", y)
@@ -322,7 +330,7 @@ def grads_like(grads, params) -> None:
 
     if not isinstance(grads, Params):
         raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {describe(grads)}")
-    for name, g, p in zip(Params.NAMES, grads, params):
+    for name, g, p in zip(Params.NAMES, grads, params, strict=True):
         float_array(f"grads.{name}", g)
         if g.shape != p.shape:
             raise ValueError(f"grads.{name} must have the shape of {name} {p.shape}; got {g.shape}")

@@ -41,7 +41,11 @@ def _norm(a: np.ndarray, p: float, axis) -> np.ndarray:
 
 
 def _clip_in_place(
-    grads: list[np.ndarray], max_norm: float, norm_type: float, per_run: bool, error_if_nonfinite: bool = False
+    grads: list[np.ndarray],
+    max_norm: float,
+    norm_type: float,
+    per_run: bool,
+    error_if_nonfinite: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scale grads in place; return (total_norm, coef). per_run: axis 0 of every gradient indexes runs,
     and each run is clipped over its own slices."""
@@ -71,7 +75,9 @@ def _grad_list(grads, per_run: bool) -> list[np.ndarray]:
     grads = [_checks.float_array(f"grads[{i}]", g) for i, g in enumerate(grads)]
     for i, g in enumerate(grads[1:], start=1):
         if g.dtype != grads[0].dtype:
-            raise TypeError(f"grads must share one dtype; grads[0] is {grads[0].dtype}, grads[{i}] is {g.dtype}")
+            raise TypeError(
+                f"grads must share one dtype; grads[0] is {grads[0].dtype}, grads[{i}] is {g.dtype}"
+            )
     if per_run:
         for i, g in enumerate(grads):
             if g.ndim == 0 or g.shape[0] != grads[0].shape[0]:

@@ -49,7 +49,7 @@ class Layers:
         return tuple(n for i in range(1, len(self.weights) + 1) for n in (f"W{i}", f"b{i}"))
 
     def __iter__(self):
-        return (a for pair in zip(self.weights, self.biases) for a in pair)
+        return (a for pair in zip(self.weights, self.biases, strict=True) for a in pair)
 
     def copy(self) -> Layers:
         return Layers([w.copy() for w in self.weights], [b.copy() for b in self.biases])
@@ -59,7 +59,7 @@ class Layers:
         return Layers([w.astype(dtype) for w in self.weights], [b.astype(dtype) for b in self.biases])
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.names, self))
+        return dict(zip(self.names, self, strict=True))
 
     @classmethod
     def from_dict(cls, params: Mapping[str, np.ndarray]) -> Layers:
@@ -69,8 +69,10 @@ class Layers:
         k = sum(1 for name in params if name.startswith("W"))
         expected = [n for i in range(1, k + 1) for n in (f"W{i}", f"b{i}")]
         if k < 2 or sorted(params) != sorted(expected):
-            raise ValueError(f"params must have exactly the keys W1, b1, ..., W<k>, b<k> with k >= 2 layers; "
-                             f"got {sorted(params)}")
+            raise ValueError(
+                f"params must have exactly the keys W1, b1, ..., W<k>, b<k> with k >= 2 layers; "
+                f"got {sorted(params)}"
+            )
         return cls([params[f"W{i}"] for i in range(1, k + 1)], [params[f"b{i}"] for i in range(1, k + 1)])
 
 
@@ -78,8 +80,10 @@ def _activations(activations, n_hidden: int) -> tuple[str, ...]:
     """One activation per hidden layer: a name for all of them, or a sequence of n_hidden names."""
     names = (activations,) * n_hidden if isinstance(activations, str) else activations
     if not isinstance(names, Sequence) or len(names) != n_hidden:
-        raise ValueError(f"activations must be one name or a sequence of {n_hidden} (one per hidden layer, "
-                         f"as the {n_hidden + 1} weights give); got {activations!r}")
+        raise ValueError(
+            f"activations must be one name or a sequence of {n_hidden} (one per hidden layer, "
+            f"as the {n_hidden + 1} weights give); got {activations!r}"
+        )
     for i, a in enumerate(names):
         if not isinstance(a, str) or a not in HIDDEN_ACTIVATIONS:
             raise ValueError(f"activations[{i}] must be one of {HIDDEN_ACTIVATIONS}; got {a!r}")
@@ -92,28 +96,39 @@ def _layout(params: Layers) -> _checks.Layout:
         raise TypeError(f"params must be a scratch_nn.Layers; got {type(params).__name__}")
     weights, biases = list(params.weights), list(params.biases)
     if len(weights) != len(biases):
-        raise ValueError(f"params must have one bias per weight; got {len(weights)} weights and {len(biases)} biases")
+        raise ValueError(
+            f"params must have one bias per weight; got {len(weights)} weights and {len(biases)} biases"
+        )
     if len(weights) < 2:
-        raise ValueError(f"a network needs at least one hidden layer (2 weights); got {len(weights)} weight(s)")
+        raise ValueError(
+            f"a network needs at least one hidden layer (2 weights); got {len(weights)} weight(s)"
+        )
     W1 = _checks.float_array("W1", weights[0])
     if W1.ndim not in (2, 3) or 0 in W1.shape:
-        raise ValueError(f"W1 must have shape (n_1, n_in), or (R, n_1, n_in) when stacked, with every size > 0; "
-                         f"got {W1.shape}")
+        raise ValueError(
+            f"W1 must have shape (n_1, n_in), or (R, n_1, n_in) when stacked, with every size > 0; "
+            f"got {W1.shape}"
+        )
     lead = W1.shape[:-2]
-    for i, (W, b) in enumerate(zip(weights, biases), start=1):
+    for i, (W, b) in enumerate(zip(weights, biases, strict=True), start=1):
         W, b = _checks.float_array(f"W{i}", W), _checks.float_array(f"b{i}", b)
         fan_in = W1.shape[-1] if i == 1 else weights[i - 2].shape[-2]
         if W.ndim != W1.ndim or W.shape[:-2] != lead or W.shape[-1] != fan_in or W.shape[-2] == 0:
-            raise ValueError(f"W{i} must have shape {(*lead, 'n_' + str(i), fan_in)} (its columns the width of the "
-                             f"layer below, n_{i} > 0); got {W.shape}")
+            raise ValueError(
+                f"W{i} must have shape {(*lead, 'n_' + str(i), fan_in)} (its columns the width of the "
+                f"layer below, n_{i} > 0); got {W.shape}"
+            )
         if b.shape != (*lead, W.shape[-2], 1):
-            raise ValueError(f"b{i} must have shape {(*lead, W.shape[-2], 1)} to match W{i} {W.shape}; got {b.shape}")
+            raise ValueError(
+                f"b{i} must have shape {(*lead, W.shape[-2], 1)} to match W{i} {W.shape}; got {b.shape}"
+            )
         _checks.same_dtype(f"W{i}", W, W1.dtype, "W1 has")
         _checks.same_dtype(f"b{i}", b, W1.dtype, "W1 has")
     return _checks.Layout(lead[0] if lead else None, W1.shape[-1], weights[-1].shape[-2], W1.dtype, W1.shape)
 
 
 # -- the operations, each as torch computes it -------------------------------------------------------------------
+
 
 def _relu(z):
     return np.maximum(z, 0)  # NaN propagates, as torch.relu
@@ -135,7 +150,9 @@ def _derivative(activation: str, a: np.ndarray) -> np.ndarray:
     if activation == "relu":
         return a > 0  # 0 at exactly 0, as torch; a bool array multiplies as 1 and 0
     if activation == "tanh":
-        return (1 - a) * (1 + a)  # NOTE: 1 - a*a cancels near |a| = 1; this form is exact there (TwoLayerNet's)
+        return (1 - a) * (
+            1 + a
+        )  # NOTE: 1 - a*a cancels near |a| = 1; this form is exact there (TwoLayerNet's)
     return (1 - a) * a  # torch's sigmoid_backward order
 
 
@@ -200,7 +217,7 @@ class DeepNet:
 
     def _forward(self, X: np.ndarray) -> DeepCache:
         P, a, hidden = self._params, X, []
-        for W, b, activation in zip(P.weights, P.biases, self.activations):
+        for W, b, activation in zip(P.weights[:-1], P.biases[:-1], self.activations, strict=True):
             a = _ACTIVATE[activation](np.matmul(W, a) + b)
             hidden.append(a)
         z = np.matmul(P.weights[-1], a) + P.biases[-1]
@@ -227,7 +244,10 @@ class DeepNet:
             return self._backward(cache, y)
 
     def _backward(self, cache: DeepCache, y: np.ndarray) -> Layers:
-        W, below = self._params.weights, [cache.X, *cache.hidden]  # below[l - 1] = a_(l-1), the input of layer l
+        W, below = (
+            self._params.weights,
+            [cache.X, *cache.hidden],
+        )  # below[l - 1] = a_(l-1), the input of layer l
         dW, db = [None] * len(W), [None] * len(W)
         # NOTE: divide by N, not multiply by 1/N, as torch's binary_cross_entropy_with_logits_backward
         dz = (cache.p - y) / np.array(y.shape[-2] * y.shape[-1], y.dtype)
@@ -243,8 +263,10 @@ class DeepNet:
     def sgd_step(self, grads: Layers, lr: float) -> None:
         """params -= lr * grads, in place (grads is left untouched)."""
         if not isinstance(grads, Layers) or len(grads.weights) != len(self._params.weights):
-            raise TypeError(f"grads must be a Layers of {len(self._params.weights)} layers (as backward returns)")
-        for name, g, p in zip(self._params.names, grads, self._params):
+            raise TypeError(
+                f"grads must be a Layers of {len(self._params.weights)} layers (as backward returns)"
+            )
+        for name, g, p in zip(self._params.names, grads, self._params, strict=True):
             _checks.float_array(f"grads.{name}", g)
             if g.shape != p.shape:
                 raise ValueError(f"grads.{name} must have the shape of {name} {p.shape}; got {g.shape}")
@@ -254,7 +276,7 @@ class DeepNet:
             self._update(grads, lr)
 
     def _update(self, grads: Layers, lr: float) -> None:
-        for p, g in zip(self._params, grads):
+        for p, g in zip(self._params, grads, strict=True):
             p -= lr * g
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -265,7 +287,9 @@ class DeepNet:
 
     def _cached(self, caller: str) -> DeepCache:
         if self.cache is None:
-            raise RuntimeError(f"{caller}() needs the forward pass of the current parameters: call forward(X) first")
+            raise RuntimeError(
+                f"{caller}() needs the forward pass of the current parameters: call forward(X) first"
+            )
         return self.cache
 
     # -- training ----------------------------------------------------------------------------------------------
@@ -301,6 +325,7 @@ class DeepNet:
 
 
 # -- the contract's function form (docs/engine-api.md, "Deep networks") ---------------------------------------
+
 
 def deep_network(params: Mapping[str, np.ndarray], X, y, *, activations):
     """p, mean loss and the gradient dict (W1, b1, ..., W<L+1>, b<L+1>) of the network at params."""

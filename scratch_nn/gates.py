@@ -68,7 +68,7 @@ class _Gate:
 
     def _grads(self, *grads) -> tuple[np.ndarray, ...]:
         return tuple(
-            _unbroadcast(g, shape, dtype) for g, (shape, dtype) in zip(grads, self._inputs_meta)
+            _unbroadcast(g, shape, dtype) for g, (shape, dtype) in zip(grads, self._inputs_meta, strict=True)
         )
 
 
@@ -140,13 +140,17 @@ class Power(_Gate):
 
     def __init__(self, exponent) -> None:
         if isinstance(exponent, (bool, np.bool_)) or not isinstance(exponent, numbers.Real):
-            raise TypeError(f"Power exponent must be an int or a float; got {type(exponent).__name__} {exponent!r}")
+            raise TypeError(
+                f"Power exponent must be an int or a float; got {type(exponent).__name__} {exponent!r}"
+            )
         if not isinstance(exponent, numbers.Integral):
             self.exponent = _checks.python_float("Power exponent", exponent)
         elif -(2**63) <= exponent < 2**63:
             self.exponent = int(exponent)
         else:  # NumPy (and torch) take an integer exponent as a C int64
-            raise ValueError(f"Power exponent must be an int64 (|n| < 2**63) or a float; got {_checks.big_int(exponent)}")
+            raise ValueError(
+                f"Power exponent must be an int64 (|n| < 2**63) or a float; got {_checks.big_int(exponent)}"
+            )
 
     @_silent
     def forward(self, x) -> np.ndarray:
@@ -262,7 +266,7 @@ class MatMul(_Gate):
     @_silent
     def backward(self, upstream) -> tuple[np.ndarray, np.ndarray]:
         g = self._upstream(upstream)
-        for name, now, seen in zip("ab", (self.a, self.b), self._seen):
+        for name, now, seen in zip("ab", (self.a, self.b), self._seen, strict=True):
             if not _same_bits(now, seen):
                 raise RuntimeError(
                     f"MatMul.backward(): input {name} was modified by an inplace operation after forward() (torch "

@@ -10,8 +10,8 @@ Relative error = |a - n| / max(|a|, |n|, tiny), so an exact zero matched by an e
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -149,7 +149,7 @@ def _gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float) 
         return f
 
     checks = []
-    for i, (name, param, a) in enumerate(zip(Params.NAMES, theta, analytic)):
+    for i, (name, param, a) in enumerate(zip(Params.NAMES, theta, analytic, strict=True)):
         numeric = np.empty_like(param)
         if net.n_runs is None:
             numeric[...] = numerical_gradient(loss_of(i, None), param, eps)
@@ -198,7 +198,12 @@ class DirectionalCheckResult:
 
 
 def directional_gradient_check(
-    net: TwoLayerNet, X: np.ndarray, y: np.ndarray, n_directions: int = 4, *, rng: np.random.Generator,
+    net: TwoLayerNet,
+    X: np.ndarray,
+    y: np.ndarray,
+    n_directions: int = 4,
+    *,
+    rng: np.random.Generator,
     eps: float = 1e-6,
 ) -> DirectionalCheckResult:
     """Compare net.backward(y) after net.forward(X) with central differences of the loss along n_directions
@@ -244,14 +249,14 @@ def _directional(net: TwoLayerNet, X, y, n_directions: int, rng: np.random.Gener
         norm = np.sqrt(sum(np.vdot(d, d) for d in u))
         losses, moved, active = [], [], []
         for sign in (1.0, -1.0):
-            moved.append([theta + (sign * eps / norm) * d for theta, d in zip(saved, u)])
+            moved.append([theta + (sign * eps / norm) * d for theta, d in zip(saved, u, strict=True)])
             net.params = Params(*moved[-1])
             net.forward(X)
             losses.append(float(np.sum(net.loss(y))))
             if relu:
                 active.append(net.cache.h > 0)
-        step = [plus - minus for plus, minus in zip(*moved)]
-        analytic[k] = sum(np.vdot(g, d) for g, d in zip(grads, step)) / (2 * eps)
+        step = [plus - minus for plus, minus in zip(*moved, strict=True)]
+        analytic[k] = sum(np.vdot(g, d) for g, d in zip(grads, step, strict=True)) / (2 * eps)
         numeric[k] = (losses[0] - losses[1]) / (2 * eps)
         rounding[k] = 8 * np.spacing(max(abs(losses[0]), abs(losses[1]))) / (2 * eps)
         if relu:

@@ -70,7 +70,7 @@ class Params:
         return Params(*(a.astype(dtype) for a in self))
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return dict(zip(self.NAMES, self))
+        return dict(zip(self.NAMES, self, strict=True))
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -90,7 +90,7 @@ class NetworkParams(Params):
     __slots__ = ()
 
     def __init__(self, *arrays: np.ndarray) -> None:
-        for name, a in zip(self.NAMES, arrays):
+        for name, a in zip(self.NAMES, arrays, strict=True):
             object.__setattr__(self, name, _read_only(a))
 
     def __setattr__(self, name, value) -> None:
@@ -135,7 +135,9 @@ def _packed(shapes, dtype: np.dtype) -> tuple[np.ndarray, Params]:
     sizes = [int(np.prod(shape)) for shape in shapes]
     flat = np.empty(sum(sizes), dtype)
     ends = np.cumsum(sizes)
-    return flat, Params(*(flat[end - size : end].reshape(shape) for shape, size, end in zip(shapes, sizes, ends)))
+    return flat, Params(
+        *(flat[end - size : end].reshape(shape) for shape, size, end in zip(shapes, sizes, ends, strict=True))
+    )
 
 
 # NOTE: the elementwise work on the hidden activations runs on blocks of rows (hidden units) that stay in the
@@ -201,7 +203,12 @@ class _Step:
     """
 
     def __init__(
-        self, P: Params, relu: bool, X: np.ndarray, grads: Params | None = None, cache: ForwardCache | None = None
+        self,
+        P: Params,
+        relu: bool,
+        X: np.ndarray,
+        grads: Params | None = None,
+        cache: ForwardCache | None = None,
     ) -> None:
         dtype = P.W1.dtype
         hidden_shape = (*P.W1.shape[:-1], X.shape[-1])  # (R?, n_hidden, m): X's lead is () or W1's (R,)
@@ -247,7 +254,9 @@ class _Step:
         self.hT, self.XT, self.W2T = self.h.swapaxes(-1, -2), X.swapaxes(-1, -2), P.W2.swapaxes(-1, -2)
         self.one_output = out_shape[-2] == 1
         factor = None if relu else np.empty(block_shape, dtype)
-        self.backward_blocks = _blocks(self.dz1, self.h, self.W2T, grads.b1, np.empty(block_shape, dtype), factor)
+        self.backward_blocks = _blocks(
+            self.dz1, self.h, self.W2T, grads.b1, np.empty(block_shape, dtype), factor
+        )
 
     def forward(self) -> None:
         P, h, z2, e, p, log_p = self.P, self.h, self.z2, self.e, self.p, self.log_p
@@ -262,7 +271,9 @@ class _Step:
         z2 += self.b2
         # NOTE: the Sigmoid gate's stable formula, op for op, sharing exp(-|z2|) (in (0, 1]: no overflow) with
         # log_sigmoid. Underflow of exp to 0 past |z2| ~ 745 is the exact limit.
-        np.copysign(z2, self.minus_one, out=self.neg_abs)  # -|z2|: the bits of np.negative(np.abs(z2)), one call
+        np.copysign(
+            z2, self.minus_one, out=self.neg_abs
+        )  # -|z2|: the bits of np.negative(np.abs(z2)), one call
         np.minimum(z2, self.zero, out=log_p)
         self.exp(self.exponents, out=self.exps)  # e = exp(-|z2|) and p = exp(min(z2, 0))
         p /= np.add(e, self.one, out=self.denominator)
@@ -337,22 +348,28 @@ class TwoLayerNet:
 
     @params.setter
     def params(self, params: Params) -> None:
-        if self._flat is not None and isinstance(params, Params) and all(
-            type(a) is np.ndarray and a.shape == mine.shape and a.dtype == mine.dtype
-            for a, mine in zip(params, self._params)
+        if (
+            self._flat is not None
+            and isinstance(params, Params)
+            and all(
+                type(a) is np.ndarray and a.shape == mine.shape and a.dtype == mine.dtype
+                for a, mine in zip(params, self._params, strict=True)
+            )
         ):
             layout = self._layout  # the arrays of the current, checked layout: nothing to check again
         else:
             layout = _checks.params_layout(params)
-        if self._flat is None or [a.shape for a in params] != [a.shape for a in self._params] or (
-            layout.dtype != self._layout.dtype
+        if (
+            self._flat is None
+            or [a.shape for a in params] != [a.shape for a in self._params]
+            or (layout.dtype != self._layout.dtype)
         ):
             self._flat, self._params = _packed([a.shape for a in params], layout.dtype)
             self._params_view = NetworkParams(*self._params)
         elif any(np.may_share_memory(a, self._flat) for a in params):
             params = params.copy()  # parts of this network's own buffer, which the copy below overwrites
         # NOTE: the same layout is copied into the same buffer: no fresh pages, and net.params views stay valid
-        for mine, theirs in zip(self._params, params):
+        for mine, theirs in zip(self._params, params, strict=True):
             mine[...] = theirs
         self._layout = layout
         self._version += 1
@@ -389,7 +406,7 @@ class TwoLayerNet:
 
     @property
     def activation(self) -> str:
-        """"relu" or "tanh". Setting it is checked, and makes the last forward pass stale (another function)."""
+        """ "relu" or "tanh". Setting it is checked, and makes the last forward pass stale (another function)."""
         return self._activation
 
     @activation.setter
@@ -428,7 +445,9 @@ class TwoLayerNet:
             b2 = np.zeros((*lead, n_out, 1), dtype)
             return cls(Params(W1.astype(dtype), b1, W2.astype(dtype), b2), activation)
         except (MemoryError, ValueError) as error:  # ValueError: a size beyond what an array can index
-            sizes = f"n_in={n_in}, n_hidden={n_hidden}, n_out={n_out}" + (f", n_runs={n_runs}" if lead else "")
+            sizes = f"n_in={n_in}, n_hidden={n_hidden}, n_out={n_out}" + (
+                f", n_runs={n_runs}" if lead else ""
+            )
             raise MemoryError(f"{sizes}: parameters of that size cannot be allocated ({error})") from None
 
     # -- one step, in pieces ------------------------------------------------------------------------------
@@ -456,7 +475,9 @@ class TwoLayerNet:
         cache = self._cached("loss")
         y = _checks.targets(y, cache.p.shape, self._layout)
         with np.errstate(all="ignore"):
-            loss = _Step(self._params, self._relu, cache.X, cache=cache).loss_sums(1 - y) / self._n_averaged(y)
+            loss = _Step(self._params, self._relu, cache.X, cache=cache).loss_sums(1 - y) / self._n_averaged(
+                y
+            )
         return loss[()] if self._layout.n_runs is None else loss
 
     def backward(self, y: np.ndarray) -> Params:
@@ -473,7 +494,7 @@ class TwoLayerNet:
         _checks.grads_like(grads, self._params)
         lr = _checks.finite_positive("lr", lr)
         with np.errstate(all="ignore"):
-            for p, g in zip(self._params, grads):
+            for p, g in zip(self._params, grads, strict=True):
                 p -= lr * g
         self._version += 1
 
@@ -495,7 +516,9 @@ class TwoLayerNet:
 
     def _cached(self, caller: str) -> ForwardCache:
         if self._cache is None:
-            raise RuntimeError(f"{caller}() needs the forward pass of the current parameters: call forward(X) first")
+            raise RuntimeError(
+                f"{caller}() needs the forward pass of the current parameters: call forward(X) first"
+            )
         if self._cache_version != self._version:
             raise RuntimeError(
                 f"{caller}() needs the forward pass of the current parameters, but they were modified by an inplace "
@@ -543,6 +566,8 @@ class TwoLayerNet:
                 np.multiply(flat_grads, lr_, out=flat_grads)
                 flat -= flat_grads
             losses /= n  # the mean losses: each epoch's sum divided by N, as loss() divides
-        self._keep(step.cache, self._version)  # the forward of the parameters before the last update: stale now
+        self._keep(
+            step.cache, self._version
+        )  # the forward of the parameters before the last update: stale now
         self._version += 1
         return History(losses, total_norms)

@@ -22,8 +22,8 @@ its gradient, a step too small), the Taylor test still says "correct"; a truly w
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -66,8 +66,9 @@ class TaylorResult:
         return self.verdict == "correct"
 
 
-def taylor_remainders(f: Callable[[np.ndarray], float], x: np.ndarray, g: np.ndarray, v: np.ndarray,
-                      steps) -> tuple[np.ndarray, float]:
+def taylor_remainders(
+    f: Callable[[np.ndarray], float], x: np.ndarray, g: np.ndarray, v: np.ndarray, steps
+) -> tuple[np.ndarray, float]:
     """r(h) = |f(x + h v) - f(x) - <g, x + h v - x>| for every h in steps, and the rounding floor of r.
 
     f: f(x) -> float for a float64 array x (not modified). g, v: arrays shaped like x. The linear term uses the
@@ -86,7 +87,9 @@ def taylor_remainders(f: Callable[[np.ndarray], float], x: np.ndarray, g: np.nda
     return remainders, float(floor)
 
 
-def _slope(steps: np.ndarray, remainders: np.ndarray, floor: float) -> tuple[np.ndarray, np.ndarray, float, str]:
+def _slope(
+    steps: np.ndarray, remainders: np.ndarray, floor: float
+) -> tuple[np.ndarray, np.ndarray, float, str]:
     judged = remainders > MARGIN * floor
     fitted = np.zeros_like(judged)
     if judged.sum() < MIN_POINTS:
@@ -117,19 +120,31 @@ def _steps(steps) -> np.ndarray:
     except OverflowError:
         raise ValueError(f"steps must be {expected}; got a value beyond float64's range") from None
     if steps.ndim != 1 or steps.size < MIN_POINTS:
-        raise ValueError(f"steps must be {expected}; got shape {steps.shape} (fewer steps can only say 'noisy')")
+        raise ValueError(
+            f"steps must be {expected}; got shape {steps.shape} (fewer steps can only say 'noisy')"
+        )
     bad = np.flatnonzero(~(np.isfinite(steps) & (steps > 0)))
     if bad.size:
         raise ValueError(f"steps must be {expected}; steps[{bad[0]}] = {steps[bad[0]]}")
     unsorted = np.flatnonzero(np.diff(steps) >= 0)
     if unsorted.size:
         i = unsorted[0]
-        raise ValueError(f"steps must be {expected}; steps[{i}] = {steps[i]} is not above steps[{i + 1}] = {steps[i + 1]}")
+        raise ValueError(
+            f"steps must be {expected}; steps[{i}] = {steps[i]} is not above steps[{i + 1}] = {steps[i + 1]}"
+        )
     return steps
 
 
-def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.random.Generator,
-                 grads: Params | None = None, tensors=None, steps=STEPS) -> TaylorResult:
+def taylor_check(
+    net: TwoLayerNet,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    rng: np.random.Generator,
+    grads: Params | None = None,
+    tensors=None,
+    steps=STEPS,
+) -> TaylorResult:
     """The Taylor test of a network's gradient (net.backward(y) after net.forward(X), unless ``grads`` is given)
     along one random direction v drawn from rng, of unit 2-norm over the chosen tensors.
 
@@ -141,14 +156,18 @@ def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.rand
     if not isinstance(net, TwoLayerNet):
         raise TypeError(f"net must be a scratch_nn.TwoLayerNet; got {type(net).__name__}")
     if net.dtype != np.float64:
-        raise TypeError(f"taylor_check needs a float64 network (float32 rounding hides h**2); got {net.dtype}")
+        raise TypeError(
+            f"taylor_check needs a float64 network (float32 rounding hides h**2); got {net.dtype}"
+        )
     rng = _checks.generator("rng", rng)
     if isinstance(tensors, str):
         tensors = (tensors,)  # one name, not its letters
     elif tensors is None:
         tensors = Params.NAMES
     elif not isinstance(tensors, (list, tuple)):
-        raise TypeError(f"tensors must be a list or tuple of names from {Params.NAMES}; got {type(tensors).__name__}")
+        raise TypeError(
+            f"tensors must be a list or tuple of names from {Params.NAMES}; got {type(tensors).__name__}"
+        )
     tensors = tuple(tensors)
     unknown = [t for t in tensors if t not in Params.NAMES]
     if unknown or not tensors:
@@ -166,15 +185,24 @@ def taylor_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, *, rng: np.rand
     sizes = [a.size for a in theta]
     flat_theta = np.concatenate([a.ravel() for a in theta])
     flat_g = np.concatenate([a.ravel() for a in grads])  # float64: grads_like holds them to the params' dtype
-    v = np.concatenate([rng.standard_normal(a.size) * (name in tensors) for name, a in zip(Params.NAMES, theta)])
+    v = np.concatenate(
+        [rng.standard_normal(a.size) * (name in tensors) for name, a in zip(Params.NAMES, theta, strict=True)]
+    )
     v /= np.linalg.norm(v)
     probe = TwoLayerNet(theta, net.activation)
 
     def loss(flat: np.ndarray) -> float:
-        probe.params = Params(*(part.reshape(shape) for part, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes)))
+        probe.params = Params(
+            *(
+                part.reshape(shape)
+                for part, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes, strict=True)
+            )
+        )
         probe.forward(X)
         return float(np.sum(probe.loss(y)))
 
     remainders, floor = taylor_remainders(loss, flat_theta, flat_g, v, steps)
     judged, fitted, slope, verdict = _slope(steps, remainders, floor)
-    return TaylorResult(steps, remainders, judged, fitted, floor, slope, verdict, float(np.vdot(flat_g, v)), v, tensors)
+    return TaylorResult(
+        steps, remainders, judged, fitted, floor, slope, verdict, float(np.vdot(flat_g, v)), v, tensors
+    )

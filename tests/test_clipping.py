@@ -71,8 +71,13 @@ def clip_cases():
                 for flag, flag_id in ((False, "nonfinite-ok"), (True, "nonfinite-error")):
                     if flag and regime not in NONFINITE + ("above", "zeros"):
                         continue
-                    yield pytest.param(regime, norm_type.values[0], dtype.values[0], flag,
-                                       id=f"{regime}-{norm_type.id}-{dtype.id}-{flag_id}")
+                    yield pytest.param(
+                        regime,
+                        norm_type.values[0],
+                        dtype.values[0],
+                        flag,
+                        id=f"{regime}-{norm_type.id}-{dtype.id}-{flag_id}",
+                    )
 
 
 @pytest.mark.parametrize("regime, norm_type, dtype, error_if_nonfinite", list(clip_cases()))
@@ -88,40 +93,79 @@ def test_clip_matches_torch(engine, torch_ref, parity, regime, norm_type, dtype,
 
     scratch = engine.clip([g.copy() for g in grads], **kwargs)
     torch, torch_error = _call(lambda: torch_ref.clip(grads, dtype=dtype, **kwargs))
-    row = dict(kind=kind, dtype=np.dtype(dtype).name, norm_type=str(norm_type), max_norm=max_norm,
-               error_if_nonfinite=error_if_nonfinite, n_tensors=len(grads),
-               raised=type(scratch.error).__name__ if scratch.error else "",
-               torch_raised=type(torch_error).__name__ if torch_error else "", warnings=scratch.warned(scratch))
+    row = dict(
+        kind=kind,
+        dtype=np.dtype(dtype).name,
+        norm_type=str(norm_type),
+        max_norm=max_norm,
+        error_if_nonfinite=error_if_nonfinite,
+        n_tensors=len(grads),
+        raised=type(scratch.error).__name__ if scratch.error else "",
+        torch_raised=type(torch_error).__name__ if torch_error else "",
+        warnings=scratch.warned(scratch),
+    )
     if torch_error is not None or scratch.error is not None:
         same = type(scratch.error) is type(torch_error)
-        problem = "" if same else (scratch.problem or "engine did not raise") + f"; torch raised {torch_error!r}"
-        parity.record("clipping", dict(row, checked_error=0.0 if same else math.inf, tolerance=0.0, passed=same,
-                                       rule="both raise the same error", problem=problem,
-                                       failed_tensors="" if same else "raised"))
+        problem = (
+            "" if same else (scratch.problem or "engine did not raise") + f"; torch raised {torch_error!r}"
+        )
+        parity.record(
+            "clipping",
+            dict(
+                row,
+                checked_error=0.0 if same else math.inf,
+                tolerance=0.0,
+                passed=same,
+                rule="both raise the same error",
+                problem=problem,
+                failed_tensors="" if same else "raised",
+            ),
+        )
         assert same, f"torch raised {torch_error!r}; the engine: {scratch.problem or 'returned normally'}"
         return
 
     ref64 = torch_ref.clip(grads, dtype=np.float64, **kwargs) if dtype == np.float32 else None
     tensors = {
-        "total_norm": (scratch.get(lambda r: r[1]), np.asarray(torch.total_norm),
-                       np.asarray(ref64.total_norm) if ref64 else None),
-        "coef": (scratch.get(lambda r: r[2]), np.asarray(torch.coef), np.asarray(ref64.coef) if ref64 else None),
+        "total_norm": (
+            scratch.get(lambda r: r[1]),
+            np.asarray(torch.total_norm),
+            np.asarray(ref64.total_norm) if ref64 else None,
+        ),
+        "coef": (
+            scratch.get(lambda r: r[2]),
+            np.asarray(torch.coef),
+            np.asarray(ref64.coef) if ref64 else None,
+        ),
     }
     for i, name in enumerate(("W1", "b1", "W2", "b2")):
-        tensors[f"clipped_{name}"] = (scratch.get(lambda r, i=i: clipped(r[0], i)), torch.grads[i],
-                                      ref64.grads[i] if ref64 else None)
+        tensors[f"clipped_{name}"] = (
+            scratch.get(lambda r, i=i: clipped(r[0], i)),
+            torch.grads[i],
+            ref64.grads[i] if ref64 else None,
+        )
     results = parity.evaluate(tensors, dtype=dtype, kind=kind, conditioning=(ref64 or torch).conditioning)
     worst = max(results, key=lambda r: (not r.passed, _ratio(r)))
     tensor_results = [r for r in results if r.tensor.startswith("clipped_")]
     worst_tensor = max(tensor_results, key=lambda r: (not r.passed, r.checked_error))
-    parity.record("clipping", dict(
-        row, total_norm=_scalar(scratch.get(lambda r: r[1])), torch_total_norm=float(torch.total_norm),
-        coef=_scalar(scratch.get(lambda r: r[2])), torch_coef=float(torch.coef), worst_tensor=worst_tensor.tensor,
-        worst_tensor_error=worst_tensor.checked_error, torch_error=worst.torch_error,
-        checked_error=worst.checked_error, tolerance=worst.tolerance, passed=all(r.passed for r in results),
-        rule=worst.rule, failed_tensors=";".join(r.tensor for r in results if not r.passed),
-        problem="; ".join(sorted({r.problem for r in results if r.problem})),
-    ))
+    parity.record(
+        "clipping",
+        dict(
+            row,
+            total_norm=_scalar(scratch.get(lambda r: r[1])),
+            torch_total_norm=float(torch.total_norm),
+            coef=_scalar(scratch.get(lambda r: r[2])),
+            torch_coef=float(torch.coef),
+            worst_tensor=worst_tensor.tensor,
+            worst_tensor_error=worst_tensor.checked_error,
+            torch_error=worst.torch_error,
+            checked_error=worst.checked_error,
+            tolerance=worst.tolerance,
+            passed=all(r.passed for r in results),
+            rule=worst.rule,
+            failed_tensors=";".join(r.tensor for r in results if not r.passed),
+            problem="; ".join(sorted({r.problem for r in results if r.problem})),
+        ),
+    )
     raise_failures(results)
 
 

@@ -8,7 +8,14 @@ import pytest
 from parity.compare import Case, ParityError, compare, normwise_error, ulp_distance
 from reference import Conditioning
 
-CASE = Case(suite="unit", case="c", kind="random", seed=7, nodeid="tests/x.py::t[c]", rerun='pytest "x" --parity-seed=0')
+CASE = Case(
+    suite="unit",
+    case="c",
+    kind="random",
+    seed=7,
+    nodeid="tests/x.py::t[c]",
+    rerun='pytest "x" --parity-seed=0',
+)
 
 
 def test_identical_float64_passes_with_zero_errors():
@@ -36,7 +43,14 @@ def test_planted_relative_error_above_policy_fails_and_names_the_element():
     assert c.actual == a[1, 2] and c.desired == d[1, 2]
     assert c.checked_error > c.tolerance
     text = c.describe()
-    for piece in ("dW2", "float64", "seed 7", "ACTUAL  (scratch) [(1, 2)]", "DESIRED (torch)", "rerun: pytest"):
+    for piece in (
+        "dW2",
+        "float64",
+        "seed 7",
+        "ACTUAL  (scratch) [(1, 2)]",
+        "DESIRED (torch)",
+        "rerun: pytest",
+    ):
         assert piece in text
 
 
@@ -87,27 +101,44 @@ def test_a_cancelling_sum_is_judged_by_its_conditioning():
     sequential, _, _ = _sums("sequential")
     cond = Conditioning(magnitude, 512)
     for actual in (pairwise, sequential):  # two correct orders of the same sum
-        c = compare(actual, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact, conditioning=cond)
+        c = compare(
+            actual, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact, conditioning=cond
+        )
         assert c.passed and c.condition > 300 and c.roundings == 512
         assert "kappa" in c.rule and "depth 512" in c.describe()
     # without its conditioning the same correct result is held to a few roundings of itself, and fails
-    assert not compare(sequential, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact).passed
+    assert not compare(
+        sequential, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact
+    ).passed
     # a wrong sum (one term dropped) is still far beyond the conditioned bound
     wrong = (sequential - np.float32(0.1)).astype(np.float32)  # 20% of the result
-    c = compare(wrong, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact, conditioning=cond)
+    c = compare(
+        wrong, pairwise, tensor="db2", dtype=np.float32, case=CASE, reference=exact, conditioning=cond
+    )
     assert not c.passed and c.checked_error > 10 * c.tolerance
 
 
 def test_a_reference_zero_by_cancellation_is_judged_relative_to_its_magnitude():
     cond = Conditioning(np.array([2.0, 2.0]), 2)
-    ok = compare(np.array([1e-16, 0.0]), np.zeros(2), tensor="t", dtype=np.float64, case=CASE, conditioning=cond)
-    bad = compare(np.array([1e-6, 0.0]), np.zeros(2), tensor="t", dtype=np.float64, case=CASE, conditioning=cond)
+    ok = compare(
+        np.array([1e-16, 0.0]), np.zeros(2), tensor="t", dtype=np.float64, case=CASE, conditioning=cond
+    )
+    bad = compare(
+        np.array([1e-6, 0.0]), np.zeros(2), tensor="t", dtype=np.float64, case=CASE, conditioning=cond
+    )
     assert ok.passed and not bad.passed and bad.condition == 1.0
 
 
 def test_conditioning_of_the_wrong_shape_is_a_usage_error():
     with pytest.raises(ValueError, match="conditioning of 't' has shape"):
-        compare(np.ones(3), np.ones(3), tensor="t", dtype=np.float64, case=CASE, conditioning=Conditioning(np.ones(2), 1))
+        compare(
+            np.ones(3),
+            np.ones(3),
+            tensor="t",
+            dtype=np.float64,
+            case=CASE,
+            conditioning=Conditioning(np.ones(2), 1),
+        )
 
 
 def test_float32_is_judged_against_float64_reference_and_torch32s_own_error_is_reported():
@@ -138,8 +169,14 @@ def test_parity_error_lists_every_failure():
 
 
 def test_rows_are_builtin_types_only():
-    c = compare(np.float32([1, 2]), np.float32([1, 2]), tensor="t", dtype=np.float32, case=CASE,
-                reference=np.float64([1, 2]))
+    c = compare(
+        np.float32([1, 2]),
+        np.float32([1, 2]),
+        tensor="t",
+        dtype=np.float32,
+        case=CASE,
+        reference=np.float64([1, 2]),
+    )
     for key, value in c.row().items():
         assert value is None or type(value) in (str, int, float, bool), key
 
@@ -161,7 +198,10 @@ def test_a_branch_chosen_by_rounding_is_allowed_its_jump_and_no_more():
     flipped = r + np.array([0.0, 0.5, 0.0])  # one ReLU unit at its kink took the other branch
     cond = Conditioning(np.abs(r), 4, jump=np.array([0.0, 0.5, 0.0]))
     assert compare(flipped, r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond).passed
-    assert not compare(flipped, r, tensor="dW1", dtype=np.float64, case=CASE,
-                       conditioning=Conditioning(np.abs(r), 4)).passed
-    c = compare(r + np.array([0.0, 0.5, 0.1]), r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond)
+    assert not compare(
+        flipped, r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=Conditioning(np.abs(r), 4)
+    ).passed
+    c = compare(
+        r + np.array([0.0, 0.5, 0.1]), r, tensor="dW1", dtype=np.float64, case=CASE, conditioning=cond
+    )
     assert not c.passed and "ReLU kink" in c.rule

@@ -31,7 +31,7 @@ WIDTHS = (7, 1, 32, 256, 3, 64, 16, 2, 128, 5, 48, 9)
 def _stack(depth: int) -> tuple[tuple[int, ...], tuple[str, ...]]:
     acts = tuple(ACTS[(depth + i) % 3] for i in range(depth))
     hidden = [WIDTHS[(depth + i) % len(WIDTHS)] for i in range(depth)]
-    hidden = [2 if w == 1 and a == "relu" else w for w, a in zip(hidden, acts)]
+    hidden = [2 if w == 1 and a == "relu" else w for w, a in zip(hidden, acts, strict=True)]
     return (N_IN, *hidden, 1), acts
 
 
@@ -56,18 +56,27 @@ def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
     params, X, y = case_data(parity.rng(), widths, acts)
     params = {k: v.astype(dtype) for k, v in params.items()}
     X, y = X.astype(dtype), y.astype(dtype)
-    ref, ref64 = parity.torch_runs(lambda dt: torch_ref.deep_network(params, X, y, activations=acts, dtype=dt),
-                                   dtype)
+    ref, ref64 = parity.torch_runs(
+        lambda dt: torch_ref.deep_network(params, X, y, activations=acts, dtype=dt), dtype
+    )
     result = engine.deep(params, X, y, acts)
     tensors, conditioning = network_tensors(result, ref, ref64, params)
-    parity.check(tensors, dtype=dtype, kind="random", warnings=result.warned(result), conditioning=conditioning)
+    parity.check(
+        tensors, dtype=dtype, kind="random", warnings=result.warned(result), conditioning=conditioning
+    )
 
 
 # -- exploding gradients, trained with and without clipping ---------------------------------------------------
 
 # ReLU at 1.5 times the He scale, 10 hidden layers of 32: every layer's gradient ~100 times the He network's
 # (gradient_flow.csv). At lr 0.1 the unclipped run overflows within a few steps; clipped at max_norm 1 it trains.
-EXPLODING_WIDTHS, EXPLODING_SCALE, EXPLODING_LR, EXPLODING_EPOCHS, EXPLODING_M = (8, *[32] * 10, 1), 1.5, 0.1, 12, 64
+EXPLODING_WIDTHS, EXPLODING_SCALE, EXPLODING_LR, EXPLODING_EPOCHS, EXPLODING_M = (
+    (8, *[32] * 10, 1),
+    1.5,
+    0.1,
+    12,
+    64,
+)
 MAX_NORMS = {"unclipped": None, "clipped": 1.0}
 
 
@@ -93,10 +102,21 @@ def test_exploding_training_against_torch(engine, torch_ref, parity, parity_seed
     kw = dict(epochs=EXPLODING_EPOCHS, lr=EXPLODING_LR, activations=acts, max_norm=max_norm)
     t = torch_ref.deep_train(params, X, y, dtype=np.float64, **kw)
     attempt = engine.deep_train(params, X, y, **kw)
-    row = dict(case=f"deep-exploding-relu-{clip}", dtype="float64", kind="random", activation="relu",
-               dataset=f"deep-{depth}x{EXPLODING_WIDTHS[1]}-he{EXPLODING_SCALE:g}", n_in=EXPLODING_WIDTHS[0],
-               n_hidden=EXPLODING_WIDTHS[1], m=EXPLODING_M, epochs=EXPLODING_EPOCHS, lr=EXPLODING_LR,
-               max_norm=max_norm, torch_final_loss=float(t.losses[-1]), warnings=attempt.warned(attempt))
+    row = dict(
+        case=f"deep-exploding-relu-{clip}",
+        dtype="float64",
+        kind="random",
+        activation="relu",
+        dataset=f"deep-{depth}x{EXPLODING_WIDTHS[1]}-he{EXPLODING_SCALE:g}",
+        n_in=EXPLODING_WIDTHS[0],
+        n_hidden=EXPLODING_WIDTHS[1],
+        m=EXPLODING_M,
+        epochs=EXPLODING_EPOCHS,
+        lr=EXPLODING_LR,
+        max_norm=max_norm,
+        torch_final_loss=float(t.losses[-1]),
+        warnings=attempt.warned(attempt),
+    )
     try:
         if not attempt.ok:
             raise EngineProblem(attempt.problem)
@@ -107,38 +127,75 @@ def test_exploding_training_against_torch(engine, torch_ref, parity, parity_seed
         mine = np.concatenate([as_result(final[n], np.float64, n).ravel() for n in params])
         norms = None if max_norm is None else as_result(norms, np.float64, "total_norms").reshape(-1)
     except EngineProblem as exc:
-        parity.record("trajectories", dict(row, checked_error=np.inf, tolerance=np.nan, passed=False,
-                                           rule="the engine must train", failed_tensors="losses;final_params",
-                                           problem=str(exc)))
+        parity.record(
+            "trajectories",
+            dict(
+                row,
+                checked_error=np.inf,
+                tolerance=np.nan,
+                passed=False,
+                rule="the engine must train",
+                failed_tensors="losses;final_params",
+                problem=str(exc),
+            ),
+        )
         raise AssertionError(f"{row['case']}: {exc}\nrerun: {parity.rerun}") from None
     theirs = np.concatenate([t.params[n].ravel() for n in params])
     diverged, torch_diverged = _first_nonfinite(losses), _first_nonfinite(t.losses)
     if torch_diverged is None:
         verdict = judge_run(np.float64, Side(losses, mine, norms), Side(t.losses, theirs, t.total_norms))
-        failed = [n for n, e, b in (("losses", verdict.checked_error, verdict.tolerance),
-                                    ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
-                                    ("total_norms", verdict.norm_diff, verdict.norm_tolerance)) if e > b]
-        row.update(worst_loss_diff=verdict.worst_loss_diff, worst_epoch=verdict.worst_epoch,
-                   final_param_diff=verdict.final_param_diff, final_param_tolerance=verdict.final_param_tolerance,
-                   worst_norm_diff=verdict.norm_diff, checked_error=verdict.checked_error,
-                   tolerance=verdict.tolerance, rule=verdict.rule)
+        failed = [
+            n
+            for n, e, b in (
+                ("losses", verdict.checked_error, verdict.tolerance),
+                ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
+                ("total_norms", verdict.norm_diff, verdict.norm_tolerance),
+            )
+            if e > b
+        ]
+        row.update(
+            worst_loss_diff=verdict.worst_loss_diff,
+            worst_epoch=verdict.worst_epoch,
+            final_param_diff=verdict.final_param_diff,
+            final_param_tolerance=verdict.final_param_tolerance,
+            worst_norm_diff=verdict.norm_diff,
+            checked_error=verdict.checked_error,
+            tolerance=verdict.tolerance,
+            rule=verdict.rule,
+        )
         problem = "" if diverged is None else f"scratch diverges at epoch {diverged}, torch stays finite"
     else:
         before = min(torch_diverged, diverged if diverged is not None else torch_diverged)
         bound = tolerance.trajectory_normwise_tolerance(np.float64)
         error = normwise_error(losses[:before], t.losses[:before])
         failed = ["losses"] if diverged != torch_diverged or not error <= bound.bound else []
-        row.update(worst_loss_diff=float(np.max(np.abs(losses[:before] - t.losses[:before]), initial=0.0)),
-                   worst_epoch=before, checked_error=error, tolerance=bound.bound,
-                   rule=f"diverges at the same epoch; finite losses normwise, {bound.rule}")
-        problem = "" if diverged == torch_diverged else (
-            f"non-finite loss from epoch {diverged} in scratch, {torch_diverged} in torch")
-    parity.record("trajectories", dict(row, final_loss=float(losses[-1]), passed=not failed and not problem,
-                                       failed_tensors=";".join(failed), problem=problem))
+        row.update(
+            worst_loss_diff=float(np.max(np.abs(losses[:before] - t.losses[:before]), initial=0.0)),
+            worst_epoch=before,
+            checked_error=error,
+            tolerance=bound.bound,
+            rule=f"diverges at the same epoch; finite losses normwise, {bound.rule}",
+        )
+        problem = (
+            ""
+            if diverged == torch_diverged
+            else (f"non-finite loss from epoch {diverged} in scratch, {torch_diverged} in torch")
+        )
+    parity.record(
+        "trajectories",
+        dict(
+            row,
+            final_loss=float(losses[-1]),
+            passed=not failed and not problem,
+            failed_tensors=";".join(failed),
+            problem=problem,
+        ),
+    )
     assert not failed and not problem, (
         f"{row['case']} (seed {parity_seed('deep/exploding')}): {problem or 'differs from torch'} on "
         f"{', '.join(failed) or 'losses'}; checked error {row['checked_error']:.3g} > tolerance "
-        f"{row['tolerance']:.3g} [{row['rule']}]\nrerun: {parity.rerun}")
+        f"{row['tolerance']:.3g} [{row['rule']}]\nrerun: {parity.rerun}"
+    )
     # the experiment itself: the configuration explodes without clipping and trains with it, on torch's side
     if max_norm is None:
         assert torch_diverged is not None, "the exploding configuration no longer diverges without clipping"

@@ -43,10 +43,23 @@ ARRAYS = {  # bad (or odd) versions of a float64 array a
     "3d": lambda a: np.asarray(a, float)[None, None],
 }
 NUMBERS = {
-    "none": None, "str": "1", "bool": True, "nan": float("nan"), "inf": float("inf"), "-inf": -float("inf"),
-    "zero": 0, "negative": -1, "10**400": 10**400, "2**63": 2**63, "np-float32": np.float32(0.5),
-    "np-int64": np.int64(3), "fraction": fractions.Fraction(1, 3), "decimal": decimal.Decimal("0.5"),
-    "complex": 1j, "list": [1.0], "array": np.ones(2),
+    "none": None,
+    "str": "1",
+    "bool": True,
+    "nan": float("nan"),
+    "inf": float("inf"),
+    "-inf": -float("inf"),
+    "zero": 0,
+    "negative": -1,
+    "10**400": 10**400,
+    "2**63": 2**63,
+    "np-float32": np.float32(0.5),
+    "np-int64": np.int64(3),
+    "fraction": fractions.Fraction(1, 3),
+    "decimal": decimal.Decimal("0.5"),
+    "complex": 1j,
+    "list": [1.0],
+    "array": np.ones(2),
 }
 
 
@@ -77,25 +90,59 @@ def array_calls():
         yield f"train-y-{k}", "y", lambda bad=bad: net().train(X, bad(Y), 1, 0.1)
         yield f"loss-y-{k}", "y", lambda bad=bad: (n := net(), n.forward(X), n.loss(bad(Y)))
         for name in sn.Params.NAMES:
-            yield f"params-{name}-{k}", name, lambda bad=bad, name=name: sn.TwoLayerNet(
-                replaced(net().params, name, bad), "relu")
-            yield f"sgd_step-grads.{name}-{k}", f"grads.{name}", lambda bad=bad, name=name: sgd_with(name, bad)
+            yield (
+                f"params-{name}-{k}",
+                name,
+                lambda bad=bad, name=name: sn.TwoLayerNet(replaced(net().params, name, bad), "relu"),
+            )
+            yield (
+                f"sgd_step-grads.{name}-{k}",
+                f"grads.{name}",
+                lambda bad=bad, name=name: sgd_with(name, bad),
+            )
         for gate in ("Exp", "Sigmoid", "ReLU", "Tanh"):
-            yield f"{gate}-x-{k}", f"{gate} input x", lambda bad=bad, gate=gate: getattr(sn, gate)().forward(bad(np.ones(3)))
-            yield f"{gate}-upstream-{k}", f"{gate}.backward upstream", lambda bad=bad, gate=gate: gate_backward(gate, bad)
+            yield (
+                f"{gate}-x-{k}",
+                f"{gate} input x",
+                lambda bad=bad, gate=gate: getattr(sn, gate)().forward(bad(np.ones(3))),
+            )
+            yield (
+                f"{gate}-upstream-{k}",
+                f"{gate}.backward upstream",
+                lambda bad=bad, gate=gate: gate_backward(gate, bad),
+            )
         yield f"Power-x-{k}", "Power input x", lambda bad=bad: sn.Power(2).forward(bad(np.ones(3)))
         yield f"Add-a-{k}", "Add input", lambda bad=bad: sn.Add().forward(bad(np.ones(3)), np.ones(3))
-        yield f"Multiply-b-{k}", "Multiply input", lambda bad=bad: sn.Multiply().forward(np.ones(3), bad(np.ones(3)))
-        yield f"MatMul-b-{k}", "MatMul", lambda bad=bad: sn.MatMul().forward(np.ones((2, 3)), bad(np.ones((3, 2))))
+        yield (
+            f"Multiply-b-{k}",
+            "Multiply input",
+            lambda bad=bad: sn.Multiply().forward(np.ones(3), bad(np.ones(3))),
+        )
+        yield (
+            f"MatMul-b-{k}",
+            "MatMul",
+            lambda bad=bad: sn.MatMul().forward(np.ones((2, 3)), bad(np.ones((3, 2)))),
+        )
         yield f"clip-grads-{k}", "grads", lambda bad=bad: sn.clip_grad_norm([bad(np.ones(3))], 1.0)
         yield f"graph-x-{k}", "x", lambda bad=bad: sn.graphs.add_mul(bad(np.ones(3)), 1.0, 2.0)
-        yield f"graph-upstream-{k}", "upstream", lambda bad=bad: sn.graphs.add_mul(np.ones(3), 1.0, 2.0,
-                                                                                  upstream=bad(np.ones(3)))
-        yield f"numerical_gradient-x-{k}", "x", lambda bad=bad: sn.numerical_gradient(lambda v: float(np.sum(v)),
-                                                                                    bad(np.ones(3)))
+        yield (
+            f"graph-upstream-{k}",
+            "upstream",
+            lambda bad=bad: sn.graphs.add_mul(np.ones(3), 1.0, 2.0, upstream=bad(np.ones(3))),
+        )
+        yield (
+            f"numerical_gradient-x-{k}",
+            "x",
+            lambda bad=bad: sn.numerical_gradient(lambda v: float(np.sum(v)), bad(np.ones(3))),
+        )
         yield f"gradient_check-X-{k}", "X", lambda bad=bad: sn.gradient_check(net(), bad(X), Y)
-        yield f"taylor_check-steps-{k}", "steps", lambda bad=bad: sn.taylor_check(
-            net("tanh"), X, Y, rng=np.random.default_rng(0), steps=bad(np.logspace(-1, -9, 17)))
+        yield (
+            f"taylor_check-steps-{k}",
+            "steps",
+            lambda bad=bad: sn.taylor_check(
+                net("tanh"), X, Y, rng=np.random.default_rng(0), steps=bad(np.logspace(-1, -9, 17))
+            ),
+        )
 
 
 def number_calls():
@@ -104,11 +151,27 @@ def number_calls():
         yield f"train-epochs-{k}", "epochs", lambda v=v: net().train(X, Y, v, 0.1)
         yield f"train-lr-{k}", "lr", lambda v=v: net().train(X, Y, 2, v)
         yield f"train-max_norm-{k}", "max_norm", lambda v=v: net().train(X, Y, 2, 0.1, max_norm=v)
-        yield f"train-norm_type-{k}", "norm_type", lambda v=v: net().train(X, Y, 2, 0.1, max_norm=1.0, norm_type=v)
+        yield (
+            f"train-norm_type-{k}",
+            "norm_type",
+            lambda v=v: net().train(X, Y, 2, 0.1, max_norm=1.0, norm_type=v),
+        )
         yield f"init-n_in-{k}", "n_in", lambda v=v: sn.TwoLayerNet.init(v, 4, activation="relu", rng=rng(0))
-        yield f"init-n_runs-{k}", "n_runs", lambda v=v: sn.TwoLayerNet.init(2, 4, activation="relu", rng=rng(0), n_runs=v)
-        yield f"init-dtype-{k}", "dtype", lambda v=v: sn.TwoLayerNet.init(2, 4, activation="relu", rng=rng(0), dtype=v)
-        yield f"init-activation-{k}", "activation", lambda v=v: sn.TwoLayerNet.init(2, 4, activation=v, rng=rng(0))
+        yield (
+            f"init-n_runs-{k}",
+            "n_runs",
+            lambda v=v: sn.TwoLayerNet.init(2, 4, activation="relu", rng=rng(0), n_runs=v),
+        )
+        yield (
+            f"init-dtype-{k}",
+            "dtype",
+            lambda v=v: sn.TwoLayerNet.init(2, 4, activation="relu", rng=rng(0), dtype=v),
+        )
+        yield (
+            f"init-activation-{k}",
+            "activation",
+            lambda v=v: sn.TwoLayerNet.init(2, 4, activation=v, rng=rng(0)),
+        )
         yield f"init-rng-{k}", "rng", lambda v=v: sn.TwoLayerNet.init(2, 4, activation="relu", rng=v)
         yield f"set-activation-{k}", "activation", lambda v=v: setattr(net(), "activation", v)
         yield f"sgd_step-lr-{k}", "lr", lambda v=v: (n := net(), n.forward(X), n.sgd_step(n.backward(Y), v))
@@ -116,18 +179,42 @@ def number_calls():
         yield f"Add-b-{k}", "Add input", lambda v=v: sn.Add().forward(np.ones(3), v)
         yield f"graph-x-{k}", "x", lambda v=v: sn.graphs.chain_square(v)
         yield f"clip-max_norm-{k}", "max_norm", lambda v=v: sn.clip_grad_norm([np.ones(3)], v)
-        yield f"clip-norm_type-{k}", "norm_type", lambda v=v: sn.clip_grad_norm([np.ones(3)], 1.0, norm_type=v)
-        yield f"clip-error_if_nonfinite-{k}", "error_if_nonfinite", lambda v=v: sn.clip_grad_norm(
-            [np.ones(3)], 1.0, error_if_nonfinite=v)
+        yield (
+            f"clip-norm_type-{k}",
+            "norm_type",
+            lambda v=v: sn.clip_grad_norm([np.ones(3)], 1.0, norm_type=v),
+        )
+        yield (
+            f"clip-error_if_nonfinite-{k}",
+            "error_if_nonfinite",
+            lambda v=v: sn.clip_grad_norm([np.ones(3)], 1.0, error_if_nonfinite=v),
+        )
         yield f"gradient_check-eps-{k}", "eps", lambda v=v: sn.gradient_check(net(), X, Y, eps=v)
-        yield f"numerical_gradient-eps-{k}", "eps", lambda v=v: sn.numerical_gradient(lambda x: float(x.sum()),
-                                                                                     np.ones(2), eps=v)
-        yield f"numerical_gradient-f-returns-{k}", "f", lambda v=v: sn.numerical_gradient(lambda x: v, np.ones(2))
-        yield f"directional-n_directions-{k}", "n_directions", lambda v=v: sn.directional_gradient_check(
-            net(), X, Y, v, rng=rng(0))
-        yield f"directional-eps-{k}", "eps", lambda v=v: sn.directional_gradient_check(net(), X, Y, rng=rng(0), eps=v)
-        yield f"taylor_check-tensors-{k}", "tensors", lambda v=v: sn.taylor_check(net("tanh"), X, Y, rng=rng(0),
-                                                                                 tensors=v)
+        yield (
+            f"numerical_gradient-eps-{k}",
+            "eps",
+            lambda v=v: sn.numerical_gradient(lambda x: float(x.sum()), np.ones(2), eps=v),
+        )
+        yield (
+            f"numerical_gradient-f-returns-{k}",
+            "f",
+            lambda v=v: sn.numerical_gradient(lambda x: v, np.ones(2)),
+        )
+        yield (
+            f"directional-n_directions-{k}",
+            "n_directions",
+            lambda v=v: sn.directional_gradient_check(net(), X, Y, v, rng=rng(0)),
+        )
+        yield (
+            f"directional-eps-{k}",
+            "eps",
+            lambda v=v: sn.directional_gradient_check(net(), X, Y, rng=rng(0), eps=v),
+        )
+        yield (
+            f"taylor_check-tensors-{k}",
+            "tensors",
+            lambda v=v: sn.taylor_check(net("tanh"), X, Y, rng=rng(0), tensors=v),
+        )
         yield f"astype-dtype-{k}", "dtype", lambda v=v: net().params.astype(v)
 
 

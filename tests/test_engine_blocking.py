@@ -69,7 +69,7 @@ def test_blocks_give_the_bits_of_one_block(activation, dtype, layout, rows, monk
     monkeypatch.setattr(network, "_BLOCK_BYTES", rows * hidden.nbytes // 7)
     assert len(network._blocks(hidden)) == -(-7 // rows)
     blocked = run(params, activation, X, y)
-    for i, (a, b) in enumerate(zip(blocked, whole)):
+    for i, (a, b) in enumerate(zip(blocked, whole, strict=True)):
         assert_same_bits(a, b, f"result {i}")
 
 
@@ -78,7 +78,7 @@ def test_a_large_hidden_layer_is_cut_at_the_default_block_size(monkeypatch):
     assert len(network._blocks(np.empty((512, 300)))) > 1  # 1.2 MB of hidden activations
     blocked = run(params, "relu", X, y)
     monkeypatch.setattr(network, "_BLOCK_BYTES", ONE_BLOCK)
-    for i, (a, b) in enumerate(zip(blocked, run(params, "relu", X, y))):
+    for i, (a, b) in enumerate(zip(blocked, run(params, "relu", X, y), strict=True)):
         assert_same_bits(a, b, f"result {i}")
 
 

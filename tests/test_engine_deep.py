@@ -11,7 +11,12 @@ import pytest
 import scratch_nn as sn
 
 # (n_in, n_hidden, m, n_out): XOR's size, a 1 x 1 x 1 product, two outputs, and one past the network's blocking
-SIZES = {"2x4x4": (2, 4, 4, 1), "1x1x1": (1, 1, 1, 1), "3x5x7x2": (3, 5, 7, 2), "100x600x512": (100, 600, 512, 1)}
+SIZES = {
+    "2x4x4": (2, 4, 4, 1),
+    "1x1x1": (1, 1, 1, 1),
+    "3x5x7x2": (3, 5, 7, 2),
+    "100x600x512": (100, 600, 512, 1),
+}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
@@ -29,14 +34,14 @@ def test_one_hidden_layer_is_two_layer_net_bit_for_bit(size, activation, dtype):
     np.testing.assert_array_equal(deep.forward(X), two.forward(X), err_msg="p")
     loss, two_loss = deep.loss(y), two.loss(y)
     assert type(loss) is type(two_loss) and loss == two_loss, f"loss {loss!r} != {two_loss!r}"
-    for name, g, d in zip(sn.Params.NAMES, deep.backward(y), two.backward(y)):
+    for name, g, d in zip(sn.Params.NAMES, deep.backward(y), two.backward(y), strict=True):
         assert g.dtype == d.dtype, name
         np.testing.assert_array_equal(g, d, err_msg=f"d{name}")
     history = deep.train(X, y, 20, 0.5, max_norm=0.3)
     two_history = two.train(X, y, 20, 0.5, max_norm=0.3)
     np.testing.assert_array_equal(history.losses, two_history.losses, err_msg="losses")
     np.testing.assert_array_equal(history.total_norms, two_history.total_norms, err_msg="total norms")
-    for name, a, b in zip(sn.Params.NAMES, deep.params, two.params):
+    for name, a, b in zip(sn.Params.NAMES, deep.params, two.params, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=f"trained {name}")
 
 
@@ -63,7 +68,7 @@ def test_stacked_runs_equal_single_runs():
         single = sn.DeepNet(one, ACTS)
         np.testing.assert_allclose(p[r], single.forward(X), rtol=1e-15, atol=0)
         np.testing.assert_allclose(loss[r], single.loss(y), rtol=1e-15, atol=0)
-        for name, g, d in zip(one.names, grads, single.backward(y)):
+        for name, g, d in zip(one.names, grads, single.backward(y), strict=True):
             np.testing.assert_allclose(g[r], d, rtol=1e-13, atol=1e-300, err_msg=name)
         one_history = sn.DeepNet(one, ACTS).train(X, y, 30, 0.5, max_norm=0.5)
         np.testing.assert_allclose(history.losses[:, r], one_history.losses, rtol=1e-13, atol=0)
@@ -78,7 +83,7 @@ def test_backward_matches_central_differences():
     net = sn.DeepNet(layers, ACTS)
     net.forward(X)
     grads = net.backward(y)
-    for name, param, grad in zip(layers.names, layers, grads):
+    for name, param, grad in zip(layers.names, layers, grads, strict=True):
         numeric = np.empty_like(param)
         for i in np.ndindex(param.shape):
             old = param[i]
@@ -112,13 +117,27 @@ def bad(change):
 
 BAD = {
     "depth-0": (lambda L: sn.Layers(L.weights[:1], L.biases[:1]), ValueError, "at least one hidden layer"),
-    "width-0": (lambda L: sn.Layers([np.zeros((0, 2)), np.zeros((1, 0))], [np.zeros((0, 1)), np.zeros((1, 1))]),
-                ValueError, "W1 must have shape"),
+    "width-0": (
+        lambda L: sn.Layers([np.zeros((0, 2)), np.zeros((1, 0))], [np.zeros((0, 1)), np.zeros((1, 1))]),
+        ValueError,
+        "W1 must have shape",
+    ),
     "one-bias-short": (lambda L: sn.Layers(L.weights, L.biases[:1]), ValueError, "one bias per weight"),
-    "chain-broken": (lambda L: sn.Layers([L.weights[0], np.zeros((1, 4))], L.biases), ValueError, "W2 must have shape"),
-    "bias-shape": (lambda L: sn.Layers(L.weights, [L.biases[0], np.zeros((1,))]), ValueError, "b2 must have shape"),
-    "mixed-dtype": (lambda L: sn.Layers(L.weights, [L.biases[0], L.biases[1].astype(np.float32)]), TypeError,
-                    "b2 has dtype float32"),
+    "chain-broken": (
+        lambda L: sn.Layers([L.weights[0], np.zeros((1, 4))], L.biases),
+        ValueError,
+        "W2 must have shape",
+    ),
+    "bias-shape": (
+        lambda L: sn.Layers(L.weights, [L.biases[0], np.zeros((1,))]),
+        ValueError,
+        "b2 must have shape",
+    ),
+    "mixed-dtype": (
+        lambda L: sn.Layers(L.weights, [L.biases[0], L.biases[1].astype(np.float32)]),
+        TypeError,
+        "b2 has dtype float32",
+    ),
     "int-weights": (lambda L: sn.Layers([L.weights[0].astype(int), L.weights[1]], L.biases), TypeError, "W1"),
     "not-layers": (lambda L: L.as_dict(), TypeError, "scratch_nn.Layers"),
 }
@@ -130,12 +149,15 @@ def test_constructor_rejects_bad_params(change, error, message):
         sn.DeepNet(bad(change), "relu")
 
 
-@pytest.mark.parametrize("activations, message", [
-    ("softplus", r"activations\[0\] must be one of"),
-    (("relu", "tanh"), "a sequence of 1"),
-    (("relu", 3), "a sequence of 1"),
-    (None, "one name or a sequence"),
-])
+@pytest.mark.parametrize(
+    "activations, message",
+    [
+        ("softplus", r"activations\[0\] must be one of"),
+        (("relu", "tanh"), "a sequence of 1"),
+        (("relu", 3), "a sequence of 1"),
+        (None, "one name or a sequence"),
+    ],
+)
 def test_constructor_rejects_bad_activations(activations, message):
     with pytest.raises(ValueError, match=message):
         sn.DeepNet(bad(lambda L: L), activations)
@@ -155,5 +177,9 @@ def test_bad_data_and_training_arguments_get_the_two_layer_errors():
     with pytest.raises(ValueError, match="lr must be"):
         net.sgd_step(net.backward(np.zeros((1, 4))), -1.0)
     with pytest.raises(ValueError, match="exactly the keys"):
-        sn.deep_network({"W1": np.zeros((3, 2)), "b1": np.zeros((3, 1))}, np.zeros((2, 4)), np.zeros((1, 4)),
-                        activations="relu")
+        sn.deep_network(
+            {"W1": np.zeros((3, 2)), "b1": np.zeros((3, 1))},
+            np.zeros((2, 4)),
+            np.zeros((1, 4)),
+            activations="relu",
+        )

@@ -44,7 +44,9 @@ def test_correct_network_passes(activation, n_runs):
     magnitudes = np.concatenate([np.abs(t.analytic).ravel() for t in result.tensors])
     assert magnitudes[magnitudes > 0].min() > SMALLEST_JUDGEABLE, "data too close to a zero gradient to judge"
     assert [t.name for t in result.tensors] == list(sn.Params.NAMES)
-    assert result.worst_rel_error < PASS_RTOL, [(t.name, t.max_rel_error, t.worst_index) for t in result.tensors]
+    assert result.worst_rel_error < PASS_RTOL, [
+        (t.name, t.max_rel_error, t.worst_index) for t in result.tensors
+    ]
     assert result.passed()
 
 
@@ -78,7 +80,9 @@ class SigmoidDerivativeTwice(sn.TwoLayerNet):
         grads = super().backward(y)
         p = self.cache.p
         dz2 = (p - y) / (y.shape[-2] * y.shape[-1]) * p * (1 - p)
-        return sn.Params(grads.W1, grads.b1, dz2 @ self.cache.h.swapaxes(-1, -2), dz2.sum(axis=-1, keepdims=True))
+        return sn.Params(
+            grads.W1, grads.b1, dz2 @ self.cache.h.swapaxes(-1, -2), dz2.sum(axis=-1, keepdims=True)
+        )
 
 
 PLANTED = {
@@ -112,7 +116,7 @@ def test_parameters_and_cache_are_restored_bit_for_bit():
     net.forward(X)
     cache = net.cache
     sn.gradient_check(net, X, y)
-    for name, a, b in zip(sn.Params.NAMES, net.params, before):
+    for name, a, b in zip(sn.Params.NAMES, net.params, before, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
     assert net.cache is cache  # the caller's, not one of gradient_check's own forward passes
     fresh = sn.TwoLayerNet(net.params, "relu")
@@ -125,11 +129,13 @@ def test_tensor_check_reports_where_and_both_gradients():
     result = sn.gradient_check(net, X, y)
     net.forward(X)
     analytic = net.backward(y)
-    for check, a, p in zip(result.tensors, analytic, net.params):
+    for check, a, p in zip(result.tensors, analytic, net.params, strict=True):
         np.testing.assert_array_equal(check.analytic, a)
         assert check.numeric.shape == p.shape
         assert len(check.worst_index) == p.ndim and all(isinstance(i, int) for i in check.worst_index)
-        rel = np.abs(check.analytic - check.numeric) / np.maximum(np.maximum(np.abs(check.analytic), np.abs(check.numeric)), np.finfo(float).tiny)
+        rel = np.abs(check.analytic - check.numeric) / np.maximum(
+            np.maximum(np.abs(check.analytic), np.abs(check.numeric)), np.finfo(float).tiny
+        )
         assert check.max_rel_error == rel[check.worst_index] == rel.max()
         assert check.max_abs_error == np.abs(check.analytic - check.numeric).max()
     with pytest.raises(KeyError, match="no tensor named 'W3'"):
@@ -202,13 +208,17 @@ DIRECTIONAL_CORRECT = {
 }
 
 
-@pytest.mark.parametrize("activation, n_runs, problem", DIRECTIONAL_CORRECT.values(), ids=DIRECTIONAL_CORRECT.keys())
+@pytest.mark.parametrize(
+    "activation, n_runs, problem", DIRECTIONAL_CORRECT.values(), ids=DIRECTIONAL_CORRECT.keys()
+)
 def test_directional_check_passes_a_correct_network(activation, n_runs, problem):
     net, X, y = problem(activation) if n_runs is None else problem(activation, n_runs=n_runs)
     result = directional(net, X, y)
     assert result.analytic.shape == result.numeric.shape == result.kinks.shape == (4,)
     assert not result.kinks.any(), "a step crossed a ReLU kink: the data cannot judge this gradient"
-    assert result.passed(), list(zip(result.rel_errors, result.rounding / np.abs(result.analytic)))
+    assert result.passed(), list(
+        zip(result.rel_errors, result.rounding / np.abs(result.analytic), strict=True)
+    )
 
 
 @pytest.mark.parametrize("cls, bad_tensor", PLANTED.values(), ids=PLANTED.keys())
@@ -237,12 +247,16 @@ def test_directional_derivative_is_the_gradient_dotted_with_the_direction():
     result = directional(net, X, y, n_directions=2)
     net.forward(X)
     grads = net.backward(y)
-    rng = np.random.default_rng(SEED)  # the same draws, in the same order: tensor by tensor, direction by direction
+    rng = np.random.default_rng(
+        SEED
+    )  # the same draws, in the same order: tensor by tensor, direction by direction
     for k in range(2):
         u = [rng.standard_normal(p.shape) for p in net.params]
         norm = np.sqrt(sum(np.sum(d * d) for d in u))
-        expected = sum(np.sum(g * d) for g, d in zip(grads, u)) / norm
-        np.testing.assert_allclose(result.analytic[k], expected, rtol=1e-9)  # the stored step is eps u to ~1e-10
+        expected = sum(np.sum(g * d) for g, d in zip(grads, u, strict=True)) / norm
+        np.testing.assert_allclose(
+            result.analytic[k], expected, rtol=1e-9
+        )  # the stored step is eps u to ~1e-10
 
 
 class CountingNet(sn.TwoLayerNet):
@@ -271,7 +285,7 @@ def test_directional_check_restores_parameters_and_cache_bit_for_bit():
     net.forward(X)
     cache = net.cache
     directional(net, X, y)
-    for name, a, b, same in zip(sn.Params.NAMES, net.params, before, arrays):
+    for name, a, b, same in zip(sn.Params.NAMES, net.params, before, arrays, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=name)
         assert a is same or np.shares_memory(a, same), f"{name} was replaced, not restored in place"
     assert net.cache is cache
@@ -297,8 +311,11 @@ def test_directional_check_refuses_float32_and_bad_arguments():
     word would not do)."""
     net, X, y = random_problem("tanh")
     net32 = sn.TwoLayerNet(net.params.astype(np.float32), "tanh")
-    with pytest.raises(TypeError, match=r"^directional_gradient_check needs a float64 network .* got float32: "
-                                        r"cast with .* and X, y with \.astype\(np\.float64\)$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^directional_gradient_check needs a float64 network .* got float32: "
+        r"cast with .* and X, y with \.astype\(np\.float64\)$",
+    ):
         directional(net32, X.astype(np.float32), y.astype(np.float32))
     with pytest.raises(ValueError, match="^n_directions must be a positive integer; got 0$"):
         directional(net, X, y, n_directions=0)

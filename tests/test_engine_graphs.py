@@ -21,7 +21,12 @@ def sigmoid(x: float) -> float:
 S = sigmoid(-5.0)
 HAND_WORKED = {
     "add_mul-2-3-4": (graphs.add_mul, (2.0, 3.0, 4.0), 20.0, {"x": 4.0, "y": 4.0, "z": 5.0}),
-    "sigmoid_mul_add-2-neg3-1": (graphs.sigmoid_mul_add, (2.0, -3.0, 1.0), S, {"x": -3 * S * (1 - S), "y": 2 * S * (1 - S), "z": S * (1 - S)}),
+    "sigmoid_mul_add-2-neg3-1": (
+        graphs.sigmoid_mul_add,
+        (2.0, -3.0, 1.0),
+        S,
+        {"x": -3 * S * (1 - S), "y": 2 * S * (1 - S), "z": S * (1 - S)},
+    ),
     "chain_square-neg1": (graphs.chain_square, (-1.0,), 4.0, {"x": -12.0}),
     "chain_square-0": (graphs.chain_square, (0.0,), 1.0, {"x": 6.0}),
     "chain_square-half": (graphs.chain_square, (0.5,), 6.25, {"x": 15.0}),
@@ -56,7 +61,7 @@ def test_graph_gradients_match_central_differences_with_random_upstream(name):
     upstream = rng.standard_normal((2, 3))
     result = function(*inputs, upstream=upstream)
 
-    for i, (name_i, x) in enumerate(zip(input_names, inputs)):
+    for i, (name_i, x) in enumerate(zip(input_names, inputs, strict=True)):
 
         def weighted_value(xi, i=i):
             return float(np.sum(upstream * function(*inputs[:i], xi, *inputs[i + 1 :]).value))

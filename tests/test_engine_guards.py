@@ -101,8 +101,9 @@ def init(**change):
 
 
 def taylor(steps):
-    return lambda: sn.taylor_check(make_net(activation="tanh"), XOR_X, XOR_Y, rng=np.random.default_rng(0),
-                                   steps=steps)
+    return lambda: sn.taylor_check(
+        make_net(activation="tanh"), XOR_X, XOR_Y, rng=np.random.default_rng(0), steps=steps
+    )
 
 
 DTYPE_MESSAGE = r"^dtype must be np\.float32 or np\.float64 \(or the name 'float32' or 'float64'\); got "
@@ -119,89 +120,198 @@ ERRORS = {
     "astype-bogus": (lambda: make_net().params.astype("bogus"), TypeError, DTYPE_MESSAGE + "'bogus'$"),
     "astype-none": (lambda: make_net().params.copy().astype(None), TypeError, DTYPE_MESSAGE + "None$"),
     # a stale forward pass
-    "forward-sgd-backward": (forward_sgd_backward("backward"), RuntimeError,
-                             rf"^backward\(\) needs the forward pass of the current parameters, but they were {INPLACE}"),
+    "forward-sgd-backward": (
+        forward_sgd_backward("backward"),
+        RuntimeError,
+        rf"^backward\(\) needs the forward pass of the current parameters, but they were {INPLACE}",
+    ),
     "forward-sgd-loss": (forward_sgd_backward("loss"), RuntimeError, rf"^loss\(\) needs .* {INPLACE}"),
     "train-then-backward": (train_then("backward"), RuntimeError, rf"^backward\(\) needs .* {INPLACE}"),
     "train-then-loss": (train_then("loss"), RuntimeError, rf"^loss\(\) needs .* {INPLACE}"),
     # the network's own arrays
     "params-scaled-in-place": (scale_param_in_place, ValueError, "read-only"),
     "cache-written-in-place": (write_cache_in_place, ValueError, "read-only"),
-    "params-field-replaced": (replace_param_field, AttributeError,
-                              r"^net\.params\.W1 cannot be replaced: .*net\.params = Params\(\.\.\.\)"),
+    "params-field-replaced": (
+        replace_param_field,
+        AttributeError,
+        r"^net\.params\.W1 cannot be replaced: .*net\.params = Params\(\.\.\.\)",
+    ),
     "cache-replaced": (set_foreign_cache, TypeError, r"^net\.cache can only be set to None"),
-    "activation-changed-after-forward": (activation_changed_after_forward, RuntimeError, rf"^backward\(\) needs .* {INPLACE}"),
-    "activation-set-to-unknown": (activation_set_to_unknown, ValueError,
-                                  r"^activation must be one of \('relu', 'tanh'\); got 'sigmoid'$"),
+    "activation-changed-after-forward": (
+        activation_changed_after_forward,
+        RuntimeError,
+        rf"^backward\(\) needs .* {INPLACE}",
+    ),
+    "activation-set-to-unknown": (
+        activation_set_to_unknown,
+        ValueError,
+        r"^activation must be one of \('relu', 'tanh'\); got 'sigmoid'$",
+    ),
     # a gate's input changed between forward and backward (MatMul keeps the caller's arrays: see gates.py)
-    "matmul-input-changed": (matmul_input_changed, RuntimeError, rf"^MatMul\.backward\(\): input b was {INPLACE}"),
+    "matmul-input-changed": (
+        matmul_input_changed,
+        RuntimeError,
+        rf"^MatMul\.backward\(\): input b was {INPLACE}",
+    ),
     # masked arrays: the mask would be ignored (a masked NaN passed the finiteness check)
-    "masked-X": (lambda: make_net().forward(masked_with_nan(XOR_X)), TypeError,
-                 r"^X must be a plain NumPy array; got numpy\.ma\.MaskedArray .*pass X\.filled\(fill_value\)$"),
-    "masked-y": (lambda: make_net().train(XOR_X, masked_with_nan(XOR_Y), 1, 0.1), TypeError,
-                 r"^y must be a plain NumPy array; got numpy\.ma\.MaskedArray"),
-    "masked-params": (lambda: sn.TwoLayerNet(sn.Params(*(np.ma.masked_array(a) for a in make_net().params)), "relu"),
-                      TypeError, r"^W1 must be a plain NumPy array; got numpy\.ma\.MaskedArray"),
-    "masked-gate-input": (lambda: sn.Exp().forward(masked_with_nan(np.ones(3))), TypeError,
-                          r"^Exp input x must be a plain NumPy array; got numpy\.ma\.MaskedArray"),
-    "masked-clip-grads": (lambda: sn.clip_grad_norm([masked_with_nan(np.ones(3))], 1.0), TypeError,
-                          r"^grads\[0\] must be a plain NumPy array; got numpy\.ma\.MaskedArray"),
-    "matrix-X": (lambda: make_net().forward(XOR_X.view(np.matrix)), TypeError,
-                 r"^X must be a plain NumPy array; got numpy\.matrix.*pass np\.asarray\(X\)$"),
+    "masked-X": (
+        lambda: make_net().forward(masked_with_nan(XOR_X)),
+        TypeError,
+        r"^X must be a plain NumPy array; got numpy\.ma\.MaskedArray .*pass X\.filled\(fill_value\)$",
+    ),
+    "masked-y": (
+        lambda: make_net().train(XOR_X, masked_with_nan(XOR_Y), 1, 0.1),
+        TypeError,
+        r"^y must be a plain NumPy array; got numpy\.ma\.MaskedArray",
+    ),
+    "masked-params": (
+        lambda: sn.TwoLayerNet(sn.Params(*(np.ma.masked_array(a) for a in make_net().params)), "relu"),
+        TypeError,
+        r"^W1 must be a plain NumPy array; got numpy\.ma\.MaskedArray",
+    ),
+    "masked-gate-input": (
+        lambda: sn.Exp().forward(masked_with_nan(np.ones(3))),
+        TypeError,
+        r"^Exp input x must be a plain NumPy array; got numpy\.ma\.MaskedArray",
+    ),
+    "masked-clip-grads": (
+        lambda: sn.clip_grad_norm([masked_with_nan(np.ones(3))], 1.0),
+        TypeError,
+        r"^grads\[0\] must be a plain NumPy array; got numpy\.ma\.MaskedArray",
+    ),
+    "matrix-X": (
+        lambda: make_net().forward(XOR_X.view(np.matrix)),
+        TypeError,
+        r"^X must be a plain NumPy array; got numpy\.matrix.*pass np\.asarray\(X\)$",
+    ),
     # Python ints out of every float's (or int64's) range
-    "gate-input-10**400": (lambda: sn.Add().forward(np.ones(2), 10**400), ValueError,
-                           r"^Add input b must be a number within float64's range .*got an int of about 1e400$"),
-    "gate-upstream-10**400": (lambda: (g := sn.Exp(), g.forward(np.float64(1.0)), g.backward(10**400)), ValueError,
-                              r"^Exp\.backward upstream must be a number within float64's range"),
-    "graph-upstream-10**400": (lambda: sn.graphs.add_mul(1.0, 2.0, 3.0, upstream=10**400), ValueError,
-                               r"^upstream must be a number within float64's range"),
-    "power-exponent-10**400": (lambda: sn.Power(10**400), ValueError,
-                               r"^Power exponent must be an int64 \(\|n\| < 2\*\*63\) or a float; got an int of about 1e400$"),
+    "gate-input-10**400": (
+        lambda: sn.Add().forward(np.ones(2), 10**400),
+        ValueError,
+        r"^Add input b must be a number within float64's range .*got an int of about 1e400$",
+    ),
+    "gate-upstream-10**400": (
+        lambda: (g := sn.Exp(), g.forward(np.float64(1.0)), g.backward(10**400)),
+        ValueError,
+        r"^Exp\.backward upstream must be a number within float64's range",
+    ),
+    "graph-upstream-10**400": (
+        lambda: sn.graphs.add_mul(1.0, 2.0, 3.0, upstream=10**400),
+        ValueError,
+        r"^upstream must be a number within float64's range",
+    ),
+    "power-exponent-10**400": (
+        lambda: sn.Power(10**400),
+        ValueError,
+        r"^Power exponent must be an int64 \(\|n\| < 2\*\*63\) or a float; got an int of about 1e400$",
+    ),
     "power-exponent-2**63": (lambda: sn.Power(2**63), ValueError, r"^Power exponent must be an int64"),
-    "gate-input-10**5000": (lambda: sn.Add().forward(np.ones(2), -(10**5000)), ValueError,
-                            r"^Add input b must be a number within float64's range .*got an int of about 1e5000$"),
-    "lr-10**400": (lambda: make_net().train(XOR_X, XOR_Y, 1, 10**400), ValueError,
-                   r"^lr must be a finite number > 0; got an int of about 1e400$"),
-    "max_norm-10**400": (lambda: sn.clip_grad_norm([np.ones(2)], -(10**400)), ValueError,
-                         r"^max_norm must be a number > 0 \(inf allowed\); got an int of about 1e400$"),
+    "gate-input-10**5000": (
+        lambda: sn.Add().forward(np.ones(2), -(10**5000)),
+        ValueError,
+        r"^Add input b must be a number within float64's range .*got an int of about 1e5000$",
+    ),
+    "lr-10**400": (
+        lambda: make_net().train(XOR_X, XOR_Y, 1, 10**400),
+        ValueError,
+        r"^lr must be a finite number > 0; got an int of about 1e400$",
+    ),
+    "max_norm-10**400": (
+        lambda: sn.clip_grad_norm([np.ones(2)], -(10**400)),
+        ValueError,
+        r"^max_norm must be a number > 0 \(inf allowed\); got an int of about 1e400$",
+    ),
     # absurd counts
-    "epochs-2**63": (lambda: make_net().train(XOR_X, XOR_Y, 2**63, 0.1), ValueError,
-                     r"^epochs must be a positive integer up to 2\*\*63 - 1 \(an array size\); got 9223372036854775808$"),
-    "epochs-2**62": (lambda: make_net().train(XOR_X, XOR_Y, 2**62, 0.1), MemoryError,
-                     r"^epochs=4611686018427387904 asks for an array of shape \(4611686018427387904,\) .*more than can be"),
-    "n_hidden-2**70": (init(n_hidden=2**70), ValueError, r"^n_hidden must be a positive integer up to 2\*\*63 - 1"),
-    "n_in-2**45": (init(n_in=2**45), MemoryError,
-                   r"^n_in=35184372088832, n_hidden=4, n_out=1: parameters of that size cannot be allocated"),
-    "n_hidden-n_runs-2**40": (init(n_hidden=2**40, n_runs=2**40), MemoryError,
-                              r"^n_in=2, n_hidden=1099511627776, n_out=1, n_runs=1099511627776: parameters of that"),
-    "n_directions-2**62": (lambda: sn.directional_gradient_check(make_net(), XOR_X, XOR_Y, 2**62,
-                                                                 rng=np.random.default_rng(0)),
-                           MemoryError, r"^n_directions=4611686018427387904 asks for an array of shape"),
+    "epochs-2**63": (
+        lambda: make_net().train(XOR_X, XOR_Y, 2**63, 0.1),
+        ValueError,
+        r"^epochs must be a positive integer up to 2\*\*63 - 1 \(an array size\); got 9223372036854775808$",
+    ),
+    "epochs-2**62": (
+        lambda: make_net().train(XOR_X, XOR_Y, 2**62, 0.1),
+        MemoryError,
+        r"^epochs=4611686018427387904 asks for an array of shape \(4611686018427387904,\) .*more than can be",
+    ),
+    "n_hidden-2**70": (
+        init(n_hidden=2**70),
+        ValueError,
+        r"^n_hidden must be a positive integer up to 2\*\*63 - 1",
+    ),
+    "n_in-2**45": (
+        init(n_in=2**45),
+        MemoryError,
+        r"^n_in=35184372088832, n_hidden=4, n_out=1: parameters of that size cannot be allocated",
+    ),
+    "n_hidden-n_runs-2**40": (
+        init(n_hidden=2**40, n_runs=2**40),
+        MemoryError,
+        r"^n_in=2, n_hidden=1099511627776, n_out=1, n_runs=1099511627776: parameters of that",
+    ),
+    "n_directions-2**62": (
+        lambda: sn.directional_gradient_check(make_net(), XOR_X, XOR_Y, 2**62, rng=np.random.default_rng(0)),
+        MemoryError,
+        r"^n_directions=4611686018427387904 asks for an array of shape",
+    ),
     # taylor_check's steps
-    "taylor-steps-negative": (taylor([1e-1, -1e-2, 1e-3, 1e-4]), ValueError, STEPS_MESSAGE + r".*; steps\[1\] = -0\.01$"),
+    "taylor-steps-negative": (
+        taylor([1e-1, -1e-2, 1e-3, 1e-4]),
+        ValueError,
+        STEPS_MESSAGE + r".*; steps\[1\] = -0\.01$",
+    ),
     "taylor-steps-empty": (taylor([]), ValueError, STEPS_MESSAGE + r".*; got shape \(0,\)"),
     "taylor-steps-too-few": (taylor([1e-1, 1e-2]), ValueError, STEPS_MESSAGE + r".*; got shape \(2,\)"),
-    "taylor-steps-zero": (taylor(np.array([1e-1, 1e-2, 0.0])), ValueError, STEPS_MESSAGE + r".*; steps\[2\] = 0\.0$"),
-    "taylor-steps-nan": (taylor([1e-1, float("nan"), 1e-3]), ValueError, STEPS_MESSAGE + r".*; steps\[1\] = nan$"),
-    "taylor-steps-increasing": (taylor([1e-3, 1e-2, 1e-1]), ValueError,
-                                STEPS_MESSAGE + r".*; steps\[0\] = 0\.001 is not above steps\[1\] = 0\.01$"),
+    "taylor-steps-zero": (
+        taylor(np.array([1e-1, 1e-2, 0.0])),
+        ValueError,
+        STEPS_MESSAGE + r".*; steps\[2\] = 0\.0$",
+    ),
+    "taylor-steps-nan": (
+        taylor([1e-1, float("nan"), 1e-3]),
+        ValueError,
+        STEPS_MESSAGE + r".*; steps\[1\] = nan$",
+    ),
+    "taylor-steps-increasing": (
+        taylor([1e-3, 1e-2, 1e-1]),
+        ValueError,
+        STEPS_MESSAGE + r".*; steps\[0\] = 0\.001 is not above steps\[1\] = 0\.01$",
+    ),
     "taylor-steps-2d": (taylor(np.full((3, 3), 0.1)), ValueError, STEPS_MESSAGE + r".*; got shape \(3, 3\)"),
     "taylor-steps-str": (taylor("1e-3"), TypeError, STEPS_MESSAGE + r".*; got str '1e-3'$"),
     "taylor-steps-bools": (taylor([True, True, True]), TypeError, STEPS_MESSAGE),
-    "taylor-steps-10**400": (taylor([10**400, 1.0, 0.1]), ValueError, STEPS_MESSAGE + ".*beyond float64's range$"),
-    "taylor-tensors-not-a-sequence": (lambda: sn.taylor_check(make_net(activation="tanh"), XOR_X, XOR_Y,
-                                                              rng=np.random.default_rng(0), tensors=3),
-                                      TypeError, r"^tensors must be a list or tuple of names from .*; got int$"),
+    "taylor-steps-10**400": (
+        taylor([10**400, 1.0, 0.1]),
+        ValueError,
+        STEPS_MESSAGE + ".*beyond float64's range$",
+    ),
+    "taylor-tensors-not-a-sequence": (
+        lambda: sn.taylor_check(
+            make_net(activation="tanh"), XOR_X, XOR_Y, rng=np.random.default_rng(0), tensors=3
+        ),
+        TypeError,
+        r"^tensors must be a list or tuple of names from .*; got int$",
+    ),
     # a graph's inputs are named as the graph names them, not as its first gate does
-    "graph-input-int-array": (lambda: sn.graphs.add_mul(np.ones(3), np.ones(3, np.int64), 1.0), TypeError,
-                              r"^y must be a float32 or float64 array; got int64 \(convert with y\.astype"),
-    "graph-inputs-not-broadcastable": (lambda: sn.graphs.shared_input(np.ones(3), np.ones(2), 1.0), ValueError,
-                                       r"^shared_input inputs must broadcast together; got a \(3,\), b \(2,\), c \(\)$"),
+    "graph-input-int-array": (
+        lambda: sn.graphs.add_mul(np.ones(3), np.ones(3, np.int64), 1.0),
+        TypeError,
+        r"^y must be a float32 or float64 array; got int64 \(convert with y\.astype",
+    ),
+    "graph-inputs-not-broadcastable": (
+        lambda: sn.graphs.shared_input(np.ones(3), np.ones(2), 1.0),
+        ValueError,
+        r"^shared_input inputs must broadcast together; got a \(3,\), b \(2,\), c \(\)$",
+    ),
     # numerical_gradient's f must return a number
-    "numerical-gradient-f-returns-array": (lambda: sn.numerical_gradient(lambda v: v * 2, np.ones(2)), TypeError,
-                                           r"^f must return the function's value, a real number; got float64 array"),
-    "numerical-gradient-f-returns-str": (lambda: sn.numerical_gradient(lambda v: "1", np.ones(2)), TypeError,
-                                         r"^f must return the function's value, a real number; got str '1'$"),
+    "numerical-gradient-f-returns-array": (
+        lambda: sn.numerical_gradient(lambda v: v * 2, np.ones(2)),
+        TypeError,
+        r"^f must return the function's value, a real number; got float64 array",
+    ),
+    "numerical-gradient-f-returns-str": (
+        lambda: sn.numerical_gradient(lambda v: "1", np.ones(2)),
+        TypeError,
+        r"^f must return the function's value, a real number; got str '1'$",
+    ),
 }
 
 
@@ -215,7 +325,7 @@ def test_misuse_gets_a_clear_error(call, error, message):
 
 
 def assert_params_equal(actual, desired):
-    for name, a, d in zip(sn.Params.NAMES, actual, desired):
+    for name, a, d in zip(sn.Params.NAMES, actual, desired, strict=True):
         np.testing.assert_array_equal(a, d, err_msg=name, strict=True)
 
 
@@ -266,7 +376,7 @@ def gate_input_changed(make, change, n_inputs=1):
         twin.forward(*[x.copy() for x in inputs])
         expected = twin.backward(upstream)
         change(inputs)
-        for got, want in zip(gate.backward(upstream), expected):
+        for got, want in zip(gate.backward(upstream), expected, strict=True):
             np.testing.assert_array_equal(got, want, strict=True)
 
     return probe
@@ -314,9 +424,18 @@ def relu_keeps_minus_zero(dtype):
 
 
 def dtype_spellings_accepted():
-    for spelling, dtype in (("float32", np.float32), ("float64", np.float64), (np.float32, np.float32),
-                            (np.float64, np.float64), (np.dtype("float32"), np.float32), (np.dtype("<f8"), np.float64)):
-        assert sn.TwoLayerNet.init(2, 3, activation="relu", rng=np.random.default_rng(0), dtype=spelling).dtype == dtype
+    for spelling, dtype in (
+        ("float32", np.float32),
+        ("float64", np.float64),
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.dtype("float32"), np.float32),
+        (np.dtype("<f8"), np.float64),
+    ):
+        assert (
+            sn.TwoLayerNet.init(2, 3, activation="relu", rng=np.random.default_rng(0), dtype=spelling).dtype
+            == dtype
+        )
         assert make_net().params.astype(spelling).W1.dtype == dtype
 
 

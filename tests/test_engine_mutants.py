@@ -61,7 +61,7 @@ def test_per_run_clipping_with_a_general_p_equals_each_run_alone():
     for r in range(3):
         alone = sn.clip_grad_norm([g[r] for g in grads], 0.5, norm_type=3.0)
         np.testing.assert_allclose(together.total_norm[r], alone.total_norm, rtol=1e-14)
-        for mine, theirs in zip(together.grads, alone.grads):
+        for mine, theirs in zip(together.grads, alone.grads, strict=True):
             np.testing.assert_allclose(mine[r], theirs, rtol=1e-14)
 
 
@@ -73,13 +73,18 @@ def test_per_run_clipping_takes_one_value_per_run_and_is_silent_on_nonfinite_by_
 def test_per_run_clipping_names_the_run_axis_it_expected():
     with pytest.raises(ValueError, match=r"R = \? of grads\[0\] \(\)"):
         sn.clip_grad_norm_per_run([np.array(1.0), np.ones((2,))], 1.0)
-    with pytest.raises(ValueError, match=r"grads\[1\] must have the leading run axis R = 3 of grads\[0\] \(3, 2\); got \(\)"):
+    with pytest.raises(
+        ValueError, match=r"grads\[1\] must have the leading run axis R = 3 of grads\[0\] \(3, 2\); got \(\)"
+    ):
         sn.clip_grad_norm_per_run([np.ones((3, 2)), np.array(1.0)], 1.0)
 
 
 def test_nonfinite_error_message_is_torchs():
-    with pytest.raises(RuntimeError, match="clipped. To disable this error and scale the gradients by the non-finite "
-                                           "norm anyway, set error_if_nonfinite=False$"):
+    with pytest.raises(
+        RuntimeError,
+        match="clipped. To disable this error and scale the gradients by the non-finite "
+        "norm anyway, set error_if_nonfinite=False$",
+    ):
         sn.clip_grad_norm([np.array([np.nan])], 1.0, error_if_nonfinite=True)
 
 
@@ -110,7 +115,9 @@ def test_stacked_net_refuses_per_run_X_without_samples():
 
 def test_data_of_another_dtype_and_complex_data_are_named():
     net = sn.TwoLayerNet(small_net().params.astype(np.float32), "relu")
-    with pytest.raises(TypeError, match="^X has dtype float64 but the network's parameters have dtype float32"):
+    with pytest.raises(
+        TypeError, match="^X has dtype float64 but the network's parameters have dtype float32"
+    ):
         net.forward(np.zeros((2, 3)))
     with pytest.raises(TypeError, match=r"got complex128 \(complex values have no order for a loss"):
         net.forward(np.zeros((2, 3), dtype=np.complex128))
@@ -135,7 +142,9 @@ def test_params_astype_names_a_bad_dtype():
 def test_huge_finite_inputs_give_ieee_results_silently_from_every_method():
     """Overflow in the forward matmul, inf * 0 in the loss and the backward matmul, overflow of lr * grad: results
     follow IEEE arithmetic, like torch, and no floating-point warning escapes (pytest turns them into errors)."""
-    net = sn.TwoLayerNet(sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.zeros((1, 1))), "relu")
+    net = sn.TwoLayerNet(
+        sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.zeros((1, 1))), "relu"
+    )
     X = np.array([[1e308, 1.0], [1e308, 2.0]])  # finite, but W1 @ X overflows to inf
     y = np.array([[1.0, 0.0]])  # (1 - y) * inf = 0 * inf
     with np.errstate(all="warn"):
@@ -161,7 +170,7 @@ def test_train_honours_all_four_parameter_arrays_replaced():
     history = net.train(X, y, 3, 0.5)
     expected = fresh.train(X, y, 3, 0.5)
     np.testing.assert_array_equal(history.losses, expected.losses)
-    for mine, theirs in zip(net.params, fresh.params):
+    for mine, theirs in zip(net.params, fresh.params, strict=True):
         np.testing.assert_array_equal(mine, theirs)
 
 
@@ -179,7 +188,9 @@ def test_backward_with_a_partial_last_block_of_hidden_rows(m):
         h = np.maximum(W1 @ X + b1, 0) if activation == "relu" else np.tanh(W1 @ X + b1)
         dz2 = (p - y) / m
         dz1 = (W2.T @ dz2) * ((h > 0) if activation == "relu" else 1 - h**2)
-        for mine, theirs in zip(grads, (dz1 @ X.T, dz1.sum(1, keepdims=True), dz2 @ h.T, dz2.sum(1, keepdims=True))):
+        for mine, theirs in zip(
+            grads, (dz1 @ X.T, dz1.sum(1, keepdims=True), dz2 @ h.T, dz2.sum(1, keepdims=True)), strict=True
+        ):
             np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-15)
 
 
@@ -198,9 +209,12 @@ def test_gradcheck_threshold_is_inclusive_and_names_its_arguments():
         sn.numerical_gradient(lambda a: 0.0, np.zeros(2, np.float32))
     with pytest.raises(TypeError, match="^x must be a float32 or float64 array; got int64"):
         sn.numerical_gradient(lambda a: 0.0, np.zeros(2, np.int64))
-    with pytest.raises(TypeError, match=r"got float32: cast with TwoLayerNet\(net.params.astype\(np.float64\), "):
-        sn.gradient_check(sn.TwoLayerNet(net.params.astype(np.float32), "relu"), X.astype(np.float32),
-                          y.astype(np.float32))
+    with pytest.raises(
+        TypeError, match=r"got float32: cast with TwoLayerNet\(net.params.astype\(np.float64\), "
+    ):
+        sn.gradient_check(
+            sn.TwoLayerNet(net.params.astype(np.float32), "relu"), X.astype(np.float32), y.astype(np.float32)
+        )
 
 
 def test_gradcheck_of_a_stacked_net_uses_the_step_given():
@@ -234,7 +248,9 @@ def test_taylor_result_describes_what_it_measured():
 def test_taylor_floor_is_at_least_one_rounding_of_the_loss():
     """A loss constant in W1 (X = 0, so h = relu(b1) = 0) and above 1 (b2 = 5, y = 0): every remainder along W1
     is exactly 0, so the floor is one rounding of the loss, eps * L, and the verdict is noisy."""
-    net = sn.TwoLayerNet(sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.full((1, 1), 5.0)), "relu")
+    net = sn.TwoLayerNet(
+        sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.full((1, 1), 5.0)), "relu"
+    )
     X, y = np.zeros((2, 3)), np.zeros((1, 3))
     result = sn.taylor_check(net, X, y, rng=np.random.default_rng(0), tensors=("W1",))
     net.forward(X)
@@ -250,9 +266,15 @@ def test_taylor_judges_only_steps_strictly_above_the_margin():
     assert judged.tolist() == [True, True, True, False, False] and verdict == "correct"
 
 
-@pytest.mark.parametrize("slope, judged, verdict", [
-    (2.0, 3, "correct"), (1.0, 3, "wrong gradient"), (1.5, 6, "inconclusive"), (2.0, 2, "noisy"),
-])
+@pytest.mark.parametrize(
+    "slope, judged, verdict",
+    [
+        (2.0, 3, "correct"),
+        (1.0, 3, "wrong gradient"),
+        (1.5, 6, "inconclusive"),
+        (2.0, 2, "noisy"),
+    ],
+)
 def test_taylor_verdict_from_the_fitted_slope(slope, judged, verdict):
     steps = taylor.STEPS
     remainders = steps**slope
@@ -260,7 +282,9 @@ def test_taylor_verdict_from_the_fitted_slope(slope, judged, verdict):
     got_judged, fitted, fitted_slope, got = taylor._slope(steps, remainders, floor)
     assert got == verdict and got_judged.sum() == judged
     if verdict != "noisy":
-        assert fitted_slope == pytest.approx(slope, abs=1e-9) and fitted.sum() == min(judged, taylor.FIT_POINTS)
+        assert fitted_slope == pytest.approx(slope, abs=1e-9) and fitted.sum() == min(
+            judged, taylor.FIT_POINTS
+        )
 
 
 def test_taylor_names_its_bad_arguments():

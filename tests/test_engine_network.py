@@ -3,12 +3,11 @@ ones, train equals the step-by-step loop, and XOR is learned."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
+from engine_support import ROUNDING_RTOL, strict_fp
 
 import scratch_nn as sn
-from engine_support import ROUNDING_RTOL, strict_fp
 
 XOR_X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
 XOR_Y = np.array([[0.0, 1.0, 1.0, 0.0]])
@@ -16,7 +15,7 @@ XOR_Y = np.array([[0.0, 1.0, 1.0, 0.0]])
 
 def assert_params_equal(actual: sn.Params, desired: sn.Params, *, rtol=0.0, what=""):
     """Per tensor: shape, then dtype, then values (bit for bit unless rtol), the tensor named on failure."""
-    for name, a, d in zip(sn.Params.NAMES, actual, desired):
+    for name, a, d in zip(sn.Params.NAMES, actual, desired, strict=True):
         assert a.shape == d.shape, f"{what} {name}: shape {a.shape} != {d.shape}"
         assert a.dtype == d.dtype, f"{what} {name}: dtype {a.dtype} != {d.dtype}"
         if rtol:
@@ -81,7 +80,9 @@ def test_backward_equals_the_gate_chain_bit_for_bit(activation, dtype, layout):
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_loss_is_mean_bce_from_the_logit(activation, dtype):
     net, X, y = random_case(activation, dtype, n_out=2)
-    z2, _, _ = gate_chain(net.params.astype(np.float64), activation, X.astype(np.float64), y.astype(np.float64))
+    z2, _, _ = gate_chain(
+        net.params.astype(np.float64), activation, X.astype(np.float64), y.astype(np.float64)
+    )
     y64 = y.astype(np.float64)
     desired = np.mean((1 - y64) * z2 + np.logaddexp(0, -z2))  # -log_sigmoid(z) = log(1 + exp(-z))
     net.forward(X)
@@ -90,7 +91,9 @@ def test_loss_is_mean_bce_from_the_logit(activation, dtype):
     np.testing.assert_allclose(loss, desired, rtol=10 * ROUNDING_RTOL[np.dtype(dtype)])
 
 
-@pytest.mark.parametrize("logit", [1000.0, -1000.0, 40.0, -40.0], ids=["plus-1000", "minus-1000", "plus-40", "minus-40"])
+@pytest.mark.parametrize(
+    "logit", [1000.0, -1000.0, 40.0, -40.0], ids=["plus-1000", "minus-1000", "plus-40", "minus-40"]
+)
 def test_loss_and_gradient_are_exact_and_quiet_at_saturated_logits(logit):
     params = sn.Params(np.zeros((2, 2)), np.zeros((2, 1)), np.zeros((1, 2)), np.full((1, 1), logit))
     net = sn.TwoLayerNet(params, "relu")
@@ -109,7 +112,10 @@ def test_loss_and_gradient_are_exact_and_quiet_at_saturated_logits(logit):
 
 
 def single_runs(net: sn.TwoLayerNet) -> list[sn.TwoLayerNet]:
-    return [sn.TwoLayerNet(sn.Params(*(a[r].copy() for a in net.params)), net.activation) for r in range(net.n_runs)]
+    return [
+        sn.TwoLayerNet(sn.Params(*(a[r].copy() for a in net.params)), net.activation)
+        for r in range(net.n_runs)
+    ]
 
 
 @pytest.mark.parametrize("per_run_data", [False, True], ids=["shared-data", "per-run-data"])
@@ -227,7 +233,7 @@ def test_predict_does_not_disturb_the_cache():
     p_other = net.predict(X[:, :2] * 3)
     assert p_other.shape == (1, 2)
     assert net.cache is cache
-    for a, b in zip(cache, snapshot):
+    for a, b in zip(cache, snapshot, strict=True):
         np.testing.assert_array_equal(a, b)
     assert_params_equal(net.backward(y), grads_before, what="backward after predict")
     np.testing.assert_array_equal(net.predict(X), p)
@@ -253,9 +259,9 @@ def test_sgd_step_updates_in_place_and_leaves_grads_alone():
     grads = net.backward(y)
     kept = grads.copy()
     net.sgd_step(grads, 0.1)
-    assert all(a is b for a, b in zip(net.params, arrays))
+    assert all(a is b for a, b in zip(net.params, arrays, strict=True))
     assert_params_equal(grads, kept)
-    assert_params_equal(net.params, sn.Params(*(p - 0.1 * g for p, g in zip(before, kept))))
+    assert_params_equal(net.params, sn.Params(*(p - 0.1 * g for p, g in zip(before, kept, strict=True))))
 
 
 def test_network_keeps_its_own_copy_of_the_parameters():
@@ -300,7 +306,9 @@ def test_init_float32_is_the_float64_draw_rounded_and_stacked_shapes_lead_with_r
 def test_params_container():
     params = sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.zeros((1, 1)))
     assert sn.Params.NAMES == ("W1", "b1", "W2", "b2")
-    assert [a is b for a, b in zip(params, (params.W1, params.b1, params.W2, params.b2))] == [True] * 4
+    assert [a is b for a, b in zip(params, (params.W1, params.b1, params.W2, params.b2), strict=True)] == [
+        True
+    ] * 4
     assert list(params.as_dict()) == list(sn.Params.NAMES) and params.as_dict()["b2"] is params.b2
     copy = params.copy()
     copy.W1[0, 0] = 7.0
@@ -330,7 +338,11 @@ def _bytes_of(net, X, y):
 
 BYTE_CASES = {
     # (n_in, n_hidden, m): with 1 x 1 x 1 products (np.dot's scalar path), without, one hidden unit, XOR's size
-    "1x1x1": (1, 1, 1), "in1-m1": (1, 3, 1), "hidden1-m1": (3, 1, 1), "m1": (3, 3, 1), "hidden1": (16, 1, 64),
+    "1x1x1": (1, 1, 1),
+    "in1-m1": (1, 3, 1),
+    "hidden1-m1": (3, 1, 1),
+    "m1": (3, 3, 1),
+    "hidden1": (16, 1, 64),
     "xor-size": (2, 4, 4),
 }
 
@@ -344,8 +356,12 @@ def test_one_network_gives_the_bits_of_itself_stacked_once(activation, dtype, ca
     the same bits, zeros' signs included, for any X (strided: made contiguous first) and for (1, 1) operands."""
     n_in, n_hidden, m = case
     rng = np.random.default_rng(7)
-    params = sn.Params(rng.standard_normal((n_hidden, n_in)), np.zeros((n_hidden, 1)),
-                       rng.standard_normal((1, n_hidden)), np.zeros((1, 1))).astype(dtype)
+    params = sn.Params(
+        rng.standard_normal((n_hidden, n_in)),
+        np.zeros((n_hidden, 1)),
+        rng.standard_normal((1, n_hidden)),
+        np.zeros((1, 1)),
+    ).astype(dtype)
     params.W1[0] = -np.abs(params.W1[0])  # X >= 0 and y = 1: a ReLU unit off, its h = 0 times dz2 < 0, whose
     X = np.abs(rng.standard_normal((n_in, 2 * m) if strided else (n_in, m))).astype(dtype)  # sign np.dot's
     X = X[:, ::2] if strided else X  # scalar path for two (1, 1) operands flips
@@ -353,4 +369,4 @@ def test_one_network_gives_the_bits_of_itself_stacked_once(activation, dtype, ca
     single = _bytes_of(sn.TwoLayerNet(params, activation), X, y)
     stacked = _bytes_of(sn.TwoLayerNet(sn.Params(*(a[None] for a in params)), activation), X, y)
     names = ["p", "dW1", "db1", "dW2", "db2", "W1", "b1", "W2", "b2", "losses"]
-    assert [n for n, a, b in zip(names, single, stacked) if a != b] == []
+    assert [n for n, a, b in zip(names, single, stacked, strict=True) if a != b] == []

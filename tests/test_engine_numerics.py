@@ -6,10 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
-
-import scratch_nn as sn
 from engine_support import GRAD_RTOL, ROUNDING_RTOL, assert_same, strict_fp
 
+import scratch_nn as sn
 
 # -- Sigmoid ---------------------------------------------------------------------------------------------
 
@@ -38,7 +37,9 @@ def test_sigmoid_saturates_without_overflow_warning_or_nan(dtype, x):
 def test_sigmoid_is_accurate_in_both_tails():
     x = np.array([-700.0, -40.0, -5.0, -1e-8, 0.0, 1e-8, 5.0, 40.0, 700.0])
     # reference: exp(x) / (1 + exp(x)) for x < 0 and 1 / (1 + exp(-x)) for x >= 0, each exact to ~1 ulp
-    desired = np.where(x < 0, np.exp(np.minimum(x, 0)) / (1 + np.exp(np.minimum(x, 0))), 1 / (1 + np.exp(-np.maximum(x, 0))))
+    desired = np.where(
+        x < 0, np.exp(np.minimum(x, 0)) / (1 + np.exp(np.minimum(x, 0))), 1 / (1 + np.exp(-np.maximum(x, 0)))
+    )
     assert_same(sn.Sigmoid().forward(x), desired, rtol=ROUNDING_RTOL[np.dtype(np.float64)], what="sigmoid")
     assert sn.Sigmoid().forward(np.array(0.0)) == 0.5
 
@@ -88,7 +89,9 @@ def test_relu_propagates_nan_like_torch():
 # -- Exp -------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype, x", [(np.float64, 1000.0), (np.float32, 200.0)], ids=["float64-1000", "float32-200"])
+@pytest.mark.parametrize(
+    "dtype, x", [(np.float64, 1000.0), (np.float32, 200.0)], ids=["float64-1000", "float32-200"]
+)
 def test_exp_overflows_to_inf_without_clipping_or_warning(dtype, x):
     gate = sn.Exp()
     with warnings.catch_warnings():
@@ -187,7 +190,7 @@ def test_float32_stays_float32_with_python_scalars(make, inputs):
     assert out.dtype == np.float32
     grads = gate.backward(np.ones_like(out))
     assert len(grads) == len(args)
-    for arg, grad in zip(args, grads):
+    for arg, grad in zip(args, grads, strict=True):
         assert grad.shape == np.shape(arg)
         assert grad.dtype == np.float32
 
@@ -294,7 +297,7 @@ def three_four_twelve(dtype=np.float64):
 def test_clip_below_threshold_leaves_gradients_alone():
     result = sn.clip_grad_norm(three_four_twelve(), max_norm=100.0)
     assert result.total_norm == 13.0 and result.coef == 1.0
-    for got, want in zip(result.grads, three_four_twelve()):
+    for got, want in zip(result.grads, three_four_twelve(), strict=True):
         assert_same(got, want)
 
 
@@ -303,7 +306,7 @@ def test_clip_above_threshold_scales_by_max_norm_over_total_plus_eps():
     result = sn.clip_grad_norm(grads, max_norm=1.0)
     assert result.total_norm == 13.0
     assert result.coef == 1.0 / (13.0 + 1e-6)
-    for got, g in zip(result.grads, grads):
+    for got, g in zip(result.grads, grads, strict=True):
         assert_same(got, g * (1.0 / (13.0 + 1e-6)))
     assert not np.shares_memory(result.grads[0], grads[0])
     np.testing.assert_array_equal(grads[0], [3.0, 4.0])  # the argument is not mutated
@@ -346,7 +349,10 @@ def test_clip_inf_gradient_gives_coef_zero_and_nan_where_inf_like_torch():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
 def test_clip_error_if_nonfinite_raises(bad):
-    with pytest.raises(RuntimeError, match=r"The total norm of order 2\.0 for gradients is non-finite .*error_if_nonfinite=False"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"The total norm of order 2\.0 for gradients is non-finite .*error_if_nonfinite=False",
+    ):
         sn.clip_grad_norm([np.array([1.0, bad])], max_norm=1.0, error_if_nonfinite=True)
 
 
@@ -368,7 +374,11 @@ def test_clip_accepts_params():
 @pytest.mark.parametrize("norm_type", [1.0, 2.0, np.inf], ids=["l1", "l2", "linf"])
 def test_clip_per_run_equals_clipping_each_run_alone(norm_type):
     rng = np.random.default_rng(7)
-    grads = [rng.standard_normal((3, 4, 2)) * 5, rng.standard_normal((3, 4, 1)), rng.standard_normal((3, 1, 4))]
+    grads = [
+        rng.standard_normal((3, 4, 2)) * 5,
+        rng.standard_normal((3, 4, 1)),
+        rng.standard_normal((3, 1, 4)),
+    ]
     grads[0][1] *= 1e-3  # run 1 stays below the threshold
     result = sn.clip_grad_norm_per_run(grads, max_norm=2.0, norm_type=norm_type)
     assert result.total_norm.shape == (3,) and result.coef.shape == (3,)
@@ -376,7 +386,7 @@ def test_clip_per_run_equals_clipping_each_run_alone(norm_type):
         alone = sn.clip_grad_norm([g[r] for g in grads], max_norm=2.0, norm_type=norm_type)
         assert result.total_norm[r] == alone.total_norm
         assert result.coef[r] == alone.coef
-        for got, want in zip(result.grads, alone.grads):
+        for got, want in zip(result.grads, alone.grads, strict=True):
             np.testing.assert_array_equal(got[r], want)
 
 

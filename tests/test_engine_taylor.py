@@ -62,8 +62,10 @@ def test_planted_wrong_gradient_has_slope_one(activation, plant):
 def test_a_direction_per_tensor_names_the_wrong_one():
     net, X, y = random_problem("tanh")
     wrong = scaled_W1(gradients(net, X, y), X.shape[1])
-    verdicts = {name: sn.taylor_check(net, X, y, rng=np.random.default_rng(1), grads=wrong, tensors=(name,)).verdict
-                for name in sn.Params.NAMES}
+    verdicts = {
+        name: sn.taylor_check(net, X, y, rng=np.random.default_rng(1), grads=wrong, tensors=(name,)).verdict
+        for name in sn.Params.NAMES
+    }
     assert verdicts == {"W1": "wrong gradient", "b1": "correct", "W2": "correct", "b2": "correct"}
 
 
@@ -110,13 +112,17 @@ def test_the_network_is_left_as_it_was():
     net.forward(X)
     before, cache = net.params.copy(), net.cache
     sn.taylor_check(net, X, y, rng=np.random.default_rng(0))
-    assert all(np.array_equal(a, b) for a, b in zip(net.params, before)) and net.cache is cache
+    assert all(np.array_equal(a, b) for a, b in zip(net.params, before, strict=True)) and net.cache is cache
 
 
 def test_refuses_float32_and_unknown_tensors():
     net, X, y = random_problem("relu")
     with pytest.raises(TypeError, match="float64"):
-        sn.taylor_check(sn.TwoLayerNet(net.params.astype(np.float32), "relu"), X.astype(np.float32),
-                        y.astype(np.float32), rng=np.random.default_rng(0))
+        sn.taylor_check(
+            sn.TwoLayerNet(net.params.astype(np.float32), "relu"),
+            X.astype(np.float32),
+            y.astype(np.float32),
+            rng=np.random.default_rng(0),
+        )
     with pytest.raises(ValueError, match="tensors"):
         sn.taylor_check(net, X, y, rng=np.random.default_rng(0), tensors=("W3",))

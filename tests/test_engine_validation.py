@@ -16,7 +16,9 @@ XOR_Y = np.array([[0.0, 1.0, 1.0, 0.0]])
 
 
 def make_net(activation="relu", *, dtype=np.float64, n_runs=None, n_out=1) -> sn.TwoLayerNet:
-    return sn.TwoLayerNet.init(2, 4, n_out, activation=activation, rng=np.random.default_rng(0), dtype=dtype, n_runs=n_runs)
+    return sn.TwoLayerNet.init(
+        2, 4, n_out, activation=activation, rng=np.random.default_rng(0), dtype=dtype, n_runs=n_runs
+    )
 
 
 def with_element(a: np.ndarray, index: tuple, value) -> np.ndarray:
@@ -28,11 +30,19 @@ def with_element(a: np.ndarray, index: tuple, value) -> np.ndarray:
 # -- X and y ---------------------------------------------------------------------------------------------
 
 BAD_X = {
-    "transposed": (XOR_X.T.copy(), ValueError, r"X must have shape \(n_in, m\) = \(2, m\) to match W1 of shape \(4, 2\); got \(4, 2\)"),
+    "transposed": (
+        XOR_X.T.copy(),
+        ValueError,
+        r"X must have shape \(n_in, m\) = \(2, m\) to match W1 of shape \(4, 2\); got \(4, 2\)",
+    ),
     "1-d": (XOR_X[0].copy(), ValueError, r"X must have shape \(n_in, m\) = \(2, m\) .*got \(4,\)"),
     "3-d-for-single-net": (XOR_X[None], ValueError, r"X must have shape \(n_in, m\) .*got \(1, 2, 4\)"),
     "no-samples": (np.empty((2, 0)), ValueError, r"X must have shape .*got \(2, 0\)"),
-    "int64": (XOR_X.astype(np.int64), TypeError, r"X must be a float32 or float64 array; got int64 \(convert with X\.astype\(np\.float64\)\)"),
+    "int64": (
+        XOR_X.astype(np.int64),
+        TypeError,
+        r"X must be a float32 or float64 array; got int64 \(convert with X\.astype\(np\.float64\)\)",
+    ),
     "bool": (XOR_X.astype(bool), TypeError, r"X must be a float32 or float64 array; got bool"),
     "object": (XOR_X.astype(object), TypeError, r"X must be a float32 or float64 array; got object"),
     "complex": (XOR_X.astype(complex), TypeError, r"X must be a float32 or float64 array; got complex128"),
@@ -40,7 +50,11 @@ BAD_X = {
     "list": (XOR_X.tolist(), TypeError, r"X must be a float32 or float64 NumPy array; got list"),
     "nan": (with_element(XOR_X, (1, 0), np.nan), ValueError, r"X holds non-finite values: X\[1, 0\] = nan"),
     "inf": (with_element(XOR_X, (0, 3), -np.inf), ValueError, r"X holds non-finite values: X\[0, 3\] = -inf"),
-    "float32-for-float64-net": (XOR_X.astype(np.float32), TypeError, r"X has dtype float32 but the network's parameters have dtype float64"),
+    "float32-for-float64-net": (
+        XOR_X.astype(np.float32),
+        TypeError,
+        r"X has dtype float32 but the network's parameters have dtype float64",
+    ),
 }
 
 
@@ -59,17 +73,45 @@ def test_predict_and_train_check_X_too(method):
 
 
 BAD_Y = {
-    "too-few-samples": (XOR_Y[:, :3], ValueError, r"y must have shape \(n_out, m\) = \(1, 4\) to match the output of the last forward\(X\); got \(1, 3\)"),
-    "too-many-outputs": (np.vstack([XOR_Y, XOR_Y]), ValueError, r"y must have shape \(n_out, m\) = \(1, 4\) .*got \(2, 4\)"),
+    "too-few-samples": (
+        XOR_Y[:, :3],
+        ValueError,
+        r"y must have shape \(n_out, m\) = \(1, 4\) to match the output of the last forward\(X\); got \(1, 3\)",
+    ),
+    "too-many-outputs": (
+        np.vstack([XOR_Y, XOR_Y]),
+        ValueError,
+        r"y must have shape \(n_out, m\) = \(1, 4\) .*got \(2, 4\)",
+    ),
     "1-d": (XOR_Y[0].copy(), ValueError, r"y must have shape .*got \(4,\)"),
-    "int64": (XOR_Y.astype(np.int64), TypeError, r"y must be a float32 or float64 array; got int64 \(convert with y\.astype\(np\.float64\)\)"),
+    "int64": (
+        XOR_Y.astype(np.int64),
+        TypeError,
+        r"y must be a float32 or float64 array; got int64 \(convert with y\.astype\(np\.float64\)\)",
+    ),
     "bool": (XOR_Y.astype(bool), TypeError, r"y must be a float32 or float64 array; got bool"),
-    "complex": (XOR_Y.astype(np.complex64), TypeError, r"y must be a float32 or float64 array; got complex64"),
-    "label-above-1": (with_element(XOR_Y, (0, 3), 1.5), ValueError, r"y must hold labels in \[0, 1\]; y\[0, 3\] = 1\.5"),
-    "label-below-0": (with_element(XOR_Y, (0, 1), -0.25), ValueError, r"y must hold labels in \[0, 1\]; y\[0, 1\] = -0\.25"),
+    "complex": (
+        XOR_Y.astype(np.complex64),
+        TypeError,
+        r"y must be a float32 or float64 array; got complex64",
+    ),
+    "label-above-1": (
+        with_element(XOR_Y, (0, 3), 1.5),
+        ValueError,
+        r"y must hold labels in \[0, 1\]; y\[0, 3\] = 1\.5",
+    ),
+    "label-below-0": (
+        with_element(XOR_Y, (0, 1), -0.25),
+        ValueError,
+        r"y must hold labels in \[0, 1\]; y\[0, 1\] = -0\.25",
+    ),
     "nan": (with_element(XOR_Y, (0, 2), np.nan), ValueError, r"y holds non-finite values: y\[0, 2\] = nan"),
     "inf": (with_element(XOR_Y, (0, 2), np.inf), ValueError, r"y holds non-finite values: y\[0, 2\] = inf"),
-    "float32-for-float64-net": (XOR_Y.astype(np.float32), TypeError, r"y has dtype float32 but the network's parameters have dtype float64"),
+    "float32-for-float64-net": (
+        XOR_Y.astype(np.float32),
+        TypeError,
+        r"y has dtype float32 but the network's parameters have dtype float64",
+    ),
 }
 
 
@@ -86,10 +128,14 @@ def test_loss_backward_and_train_reject_bad_y(method, y, error, message):
 
 def test_stacked_net_names_both_accepted_layouts():
     net = make_net(n_runs=3)
-    with pytest.raises(ValueError, match=r"X must have shape \(n_in, m\) = \(2, m\) or \(R, n_in, m\) = \(3, 2, m\)"):
+    with pytest.raises(
+        ValueError, match=r"X must have shape \(n_in, m\) = \(2, m\) or \(R, n_in, m\) = \(3, 2, m\)"
+    ):
         net.forward(np.zeros((2, 2, 4)))
     net.forward(XOR_X)
-    with pytest.raises(ValueError, match=r"y must have shape \(n_out, m\) = \(1, 4\) or \(R, n_out, m\) = \(3, 1, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"y must have shape \(n_out, m\) = \(1, 4\) or \(R, n_out, m\) = \(3, 1, 4\)"
+    ):
         net.loss(np.zeros((2, 1, 4)))
 
 
@@ -115,14 +161,38 @@ def replaced(**arrays) -> sn.Params:
 
 BAD_PARAMS = {
     "not-params": (good_params().as_dict(), TypeError, r"params must be a scratch_nn\.Params; got dict"),
-    "W1-int": (replaced(W1=np.ones((4, 2), np.int64)), TypeError, r"W1 must be a float32 or float64 array; got int64"),
+    "W1-int": (
+        replaced(W1=np.ones((4, 2), np.int64)),
+        TypeError,
+        r"W1 must be a float32 or float64 array; got int64",
+    ),
     "W1-1d": (replaced(W1=np.ones(4)), ValueError, r"W1 must have shape \(n_hidden, n_in\)"),
     "W1-4d": (replaced(W1=np.ones((1, 1, 4, 2))), ValueError, r"W1 must have shape .*got \(1, 1, 4, 2\)"),
-    "W1-empty": (replaced(W1=np.ones((0, 2))), ValueError, r"W1 must have shape .*every size > 0; got \(0, 2\)"),
-    "b1-row": (replaced(b1=np.zeros((1, 4))), ValueError, r"b1 must have shape \(n_hidden, 1\) = \(4, 1\) to match W1 \(4, 2\)"),
-    "W2-wrong-hidden": (replaced(W2=np.ones((1, 3))), ValueError, r"W2 must have shape \(n_out, n_hidden\) = \(n_out, 4\) .*got \(1, 3\)"),
-    "b2-wrong": (replaced(b2=np.zeros((2, 1))), ValueError, r"b2 must have shape \(n_out, 1\) = \(1, 1\) .*got \(2, 1\)"),
-    "b1-float32": (replaced(b1=np.zeros((4, 1), np.float32)), TypeError, r"b1 has dtype float32 but W1 has dtype float64"),
+    "W1-empty": (
+        replaced(W1=np.ones((0, 2))),
+        ValueError,
+        r"W1 must have shape .*every size > 0; got \(0, 2\)",
+    ),
+    "b1-row": (
+        replaced(b1=np.zeros((1, 4))),
+        ValueError,
+        r"b1 must have shape \(n_hidden, 1\) = \(4, 1\) to match W1 \(4, 2\)",
+    ),
+    "W2-wrong-hidden": (
+        replaced(W2=np.ones((1, 3))),
+        ValueError,
+        r"W2 must have shape \(n_out, n_hidden\) = \(n_out, 4\) .*got \(1, 3\)",
+    ),
+    "b2-wrong": (
+        replaced(b2=np.zeros((2, 1))),
+        ValueError,
+        r"b2 must have shape \(n_out, 1\) = \(1, 1\) .*got \(2, 1\)",
+    ),
+    "b1-float32": (
+        replaced(b1=np.zeros((4, 1), np.float32)),
+        TypeError,
+        r"b1 has dtype float32 but W1 has dtype float64",
+    ),
     "stacked-W2-unstacked": (
         sn.Params(np.ones((3, 4, 2)), np.zeros((3, 4, 1)), np.ones((1, 4)), np.zeros((3, 1, 1))),
         ValueError,
@@ -144,19 +214,37 @@ BAD_INIT = {
     "n_runs-zero": ({"n_runs": 0}, ValueError, r"n_runs must be a positive integer; got 0"),
     "n_in-float": ({"n_in": 2.0}, TypeError, r"n_in must be a positive integer; got float 2\.0"),
     "n_hidden-bool": ({"n_hidden": True}, TypeError, r"n_hidden must be a positive integer; got bool True"),
-    "activation-unknown": ({"activation": "sigmoid"}, ValueError, r"activation must be one of \('relu', 'tanh'\); got 'sigmoid'"),
+    "activation-unknown": (
+        {"activation": "sigmoid"},
+        ValueError,
+        r"activation must be one of \('relu', 'tanh'\); got 'sigmoid'",
+    ),
     "activation-case": ({"activation": "ReLU"}, ValueError, r"activation must be one of .*got 'ReLU'"),
     "activation-none": ({"activation": None}, ValueError, r"activation must be one of .*got None"),
-    "rng-legacy": ({"rng": np.random.RandomState(0)}, TypeError, r"rng must be a numpy\.random\.Generator .*got RandomState"),
+    "rng-legacy": (
+        {"rng": np.random.RandomState(0)},
+        TypeError,
+        r"rng must be a numpy\.random\.Generator .*got RandomState",
+    ),
     "rng-seed": ({"rng": 42}, TypeError, r"rng must be a numpy\.random\.Generator .*got int 42"),
     "dtype-int": ({"dtype": np.int32}, TypeError, r"dtype must be np\.float32 or np\.float64"),
-    "dtype-half": ({"dtype": "float16"}, TypeError, r"dtype must be np\.float32 or np\.float64 .*; got 'float16'"),
+    "dtype-half": (
+        {"dtype": "float16"},
+        TypeError,
+        r"dtype must be np\.float32 or np\.float64 .*; got 'float16'",
+    ),
 }
 
 
 @pytest.mark.parametrize("change, error, message", BAD_INIT.values(), ids=BAD_INIT.keys())
 def test_init_rejects_bad_arguments(change, error, message):
-    kwargs = {"n_in": 2, "n_hidden": 4, "n_out": 1, "activation": "relu", "rng": np.random.default_rng(0)} | change
+    kwargs = {
+        "n_in": 2,
+        "n_hidden": 4,
+        "n_out": 1,
+        "activation": "relu",
+        "rng": np.random.default_rng(0),
+    } | change
     with pytest.raises(error, match=message):
         sn.TwoLayerNet.init(**kwargs)
 
@@ -180,13 +268,37 @@ BAD_TRAIN = {
     "lr-inf": ({"lr": float("inf")}, ValueError, r"lr must be a finite number > 0; got inf"),
     "lr-str": ({"lr": "0.1"}, TypeError, r"lr must be a finite number > 0; got str '0\.1'"),
     "lr-bool": ({"lr": True}, TypeError, r"lr must be a finite number > 0; got bool True"),
-    "max_norm-zero": ({"max_norm": 0.0}, ValueError, r"max_norm must be a number > 0 \(inf allowed\); got 0\.0"),
-    "max_norm-negative": ({"max_norm": -1}, ValueError, r"max_norm must be a number > 0 \(inf allowed\); got -1\.0"),
-    "max_norm-nan": ({"max_norm": float("nan")}, ValueError, r"max_norm must be a number > 0 \(inf allowed\); got nan"),
+    "max_norm-zero": (
+        {"max_norm": 0.0},
+        ValueError,
+        r"max_norm must be a number > 0 \(inf allowed\); got 0\.0",
+    ),
+    "max_norm-negative": (
+        {"max_norm": -1},
+        ValueError,
+        r"max_norm must be a number > 0 \(inf allowed\); got -1\.0",
+    ),
+    "max_norm-nan": (
+        {"max_norm": float("nan")},
+        ValueError,
+        r"max_norm must be a number > 0 \(inf allowed\); got nan",
+    ),
     "max_norm-str": ({"max_norm": "1"}, TypeError, r"max_norm must be a number > 0"),
-    "norm_type-zero": ({"max_norm": 1.0, "norm_type": 0}, ValueError, r"norm_type must be a number > 0 \(inf allowed\); got 0\.0"),
-    "norm_type-nan": ({"max_norm": 1.0, "norm_type": float("nan")}, ValueError, r"norm_type must be a number > 0"),
-    "norm_type-negative-inf": ({"max_norm": 1.0, "norm_type": -np.inf}, ValueError, r"norm_type must be a number > 0 .*got -inf"),
+    "norm_type-zero": (
+        {"max_norm": 1.0, "norm_type": 0},
+        ValueError,
+        r"norm_type must be a number > 0 \(inf allowed\); got 0\.0",
+    ),
+    "norm_type-nan": (
+        {"max_norm": 1.0, "norm_type": float("nan")},
+        ValueError,
+        r"norm_type must be a number > 0",
+    ),
+    "norm_type-negative-inf": (
+        {"max_norm": 1.0, "norm_type": -np.inf},
+        ValueError,
+        r"norm_type must be a number > 0 .*got -inf",
+    ),
 }
 
 
@@ -205,8 +317,18 @@ def test_loss_and_backward_before_forward_say_call_forward_first(method):
 
 BAD_SGD = {
     "dict": (lambda g: g.as_dict(), 0.1, TypeError, r"grads must be a scratch_nn\.Params"),
-    "shape": (lambda g: sn.Params(g.W1.T.copy(), g.b1, g.W2, g.b2), 0.1, ValueError, r"grads\.W1 must have the shape of W1 \(4, 2\); got \(2, 4\)"),
-    "dtype": (lambda g: g.astype(np.float32), 0.1, TypeError, r"grads\.W1 has dtype float32 but W1 has dtype float64"),
+    "shape": (
+        lambda g: sn.Params(g.W1.T.copy(), g.b1, g.W2, g.b2),
+        0.1,
+        ValueError,
+        r"grads\.W1 must have the shape of W1 \(4, 2\); got \(2, 4\)",
+    ),
+    "dtype": (
+        lambda g: g.astype(np.float32),
+        0.1,
+        TypeError,
+        r"grads\.W1 has dtype float32 but W1 has dtype float64",
+    ),
     "lr": (lambda g: g, -1.0, ValueError, r"lr must be a finite number > 0; got -1\.0"),
 }
 
@@ -222,7 +344,13 @@ def test_sgd_step_rejects_bad_arguments(mangle, lr, error, message):
 
 # -- gates -----------------------------------------------------------------------------------------------
 
-UNARY_GATES = {"Exp": sn.Exp, "Sigmoid": sn.Sigmoid, "ReLU": sn.ReLU, "Tanh": sn.Tanh, "Power": lambda: sn.Power(2)}
+UNARY_GATES = {
+    "Exp": sn.Exp,
+    "Sigmoid": sn.Sigmoid,
+    "ReLU": sn.ReLU,
+    "Tanh": sn.Tanh,
+    "Power": lambda: sn.Power(2),
+}
 ALL_GATES = {**UNARY_GATES, "Add": sn.Add, "Multiply": sn.Multiply, "MatMul": sn.MatMul}
 
 
@@ -230,7 +358,9 @@ ALL_GATES = {**UNARY_GATES, "Add": sn.Add, "Multiply": sn.Multiply, "MatMul": sn
 def test_gate_backward_before_forward_says_call_forward_first(make):
     gate = make()
     name = type(gate).__name__
-    with pytest.raises(RuntimeError, match=rf"{name}\.backward\(\) called before {name}\.forward\(\): call forward first"):
+    with pytest.raises(
+        RuntimeError, match=rf"{name}\.backward\(\) called before {name}\.forward\(\): call forward first"
+    ):
         gate.backward(np.ones((2, 2)))
 
 
@@ -239,36 +369,107 @@ def test_unary_gate_upstream_must_match_output(make):
     gate = make()
     gate.forward(np.ones((2, 3)))
     name = type(gate).__name__
-    with pytest.raises(ValueError, match=rf"{name}\.backward upstream must have the output's shape \(2, 3\); got \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=rf"{name}\.backward upstream must have the output's shape \(2, 3\); got \(3, 2\)"
+    ):
         gate.backward(np.ones((3, 2)))
-    with pytest.raises(ValueError, match=rf"{name}\.backward upstream must have the output's shape \(2, 3\); got a Python number"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{name}\.backward upstream must have the output's shape \(2, 3\); got a Python number",
+    ):
         gate.backward(1.0)
-    with pytest.raises(TypeError, match=rf"{name}\.backward upstream must have the output's dtype float64; got float32"):
+    with pytest.raises(
+        TypeError, match=rf"{name}\.backward upstream must have the output's dtype float64; got float32"
+    ):
         gate.backward(np.ones((2, 3), np.float32))
-    with pytest.raises(TypeError, match=rf"{name}\.backward upstream must be a float32 or float64 array; got int64"):
+    with pytest.raises(
+        TypeError, match=rf"{name}\.backward upstream must be a float32 or float64 array; got int64"
+    ):
         gate.backward(np.ones((2, 3), np.int64))
 
 
 def test_binary_gate_upstream_shape_is_the_broadcast_output():
     gate = sn.Add()
     gate.forward(np.ones((2, 1)), np.ones((1, 3)))
-    with pytest.raises(ValueError, match=r"Add\.backward upstream must have the output's shape \(2, 3\); got \(2, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"Add\.backward upstream must have the output's shape \(2, 3\); got \(2, 1\)"
+    ):
         gate.backward(np.ones((2, 1)))
 
 
 BAD_GATE_INPUTS = {
-    "int-array": (sn.Exp, (np.arange(3),), TypeError, r"Exp input x must be a float32 or float64 array; got int64 \(convert with"),
-    "bool-array": (sn.ReLU, (np.ones(3, bool),), TypeError, r"ReLU input x must be a float32 or float64 array; got bool"),
-    "complex-array": (sn.Tanh, (np.ones(3, complex),), TypeError, r"Tanh input x must be a float32 or float64 array; got complex128"),
-    "object-array": (sn.Sigmoid, (np.ones(3, object),), TypeError, r"Sigmoid input x must be a float32 or float64 array; got object"),
-    "python-bool": (sn.Add, (True, 1.0), TypeError, r"Add input a must be a float array or a Python number; got bool True"),
-    "list": (sn.Multiply, (np.ones(2), [1.0, 2.0]), TypeError, r"Multiply input b must be a float array or a Python number; got list"),
-    "numpy-int-scalar": (sn.Add, (np.int64(1), 1.0), TypeError, r"Add input a must be a float32 or float64 array; got int64"),
-    "not-broadcastable": (sn.Add, (np.ones((2, 3)), np.ones((4,))), ValueError, r"Add inputs must broadcast together; got a \(2, 3\), b \(4,\)"),
-    "matmul-inner": (sn.MatMul, (np.ones((4, 2)), np.ones((3, 5))), ValueError, r"MatMul needs a\.shape\[-1\] == b\.shape\[-2\]; got a \(4, 2\) and b \(3, 5\)"),
-    "matmul-1d": (sn.MatMul, (np.ones(3), np.ones((3, 2))), ValueError, r"MatMul inputs must be arrays with at least 2 dimensions .*got a \(3,\) and b \(3, 2\)"),
-    "matmul-scalar": (sn.MatMul, (2.0, np.ones((3, 2))), ValueError, r"MatMul inputs must be arrays with at least 2 dimensions"),
-    "matmul-batch": (sn.MatMul, (np.ones((2, 4, 3)), np.ones((5, 3, 2))), ValueError, r"MatMul batch axes inputs must broadcast together; got a \(2,\), b \(5,\)"),
+    "int-array": (
+        sn.Exp,
+        (np.arange(3),),
+        TypeError,
+        r"Exp input x must be a float32 or float64 array; got int64 \(convert with",
+    ),
+    "bool-array": (
+        sn.ReLU,
+        (np.ones(3, bool),),
+        TypeError,
+        r"ReLU input x must be a float32 or float64 array; got bool",
+    ),
+    "complex-array": (
+        sn.Tanh,
+        (np.ones(3, complex),),
+        TypeError,
+        r"Tanh input x must be a float32 or float64 array; got complex128",
+    ),
+    "object-array": (
+        sn.Sigmoid,
+        (np.ones(3, object),),
+        TypeError,
+        r"Sigmoid input x must be a float32 or float64 array; got object",
+    ),
+    "python-bool": (
+        sn.Add,
+        (True, 1.0),
+        TypeError,
+        r"Add input a must be a float array or a Python number; got bool True",
+    ),
+    "list": (
+        sn.Multiply,
+        (np.ones(2), [1.0, 2.0]),
+        TypeError,
+        r"Multiply input b must be a float array or a Python number; got list",
+    ),
+    "numpy-int-scalar": (
+        sn.Add,
+        (np.int64(1), 1.0),
+        TypeError,
+        r"Add input a must be a float32 or float64 array; got int64",
+    ),
+    "not-broadcastable": (
+        sn.Add,
+        (np.ones((2, 3)), np.ones((4,))),
+        ValueError,
+        r"Add inputs must broadcast together; got a \(2, 3\), b \(4,\)",
+    ),
+    "matmul-inner": (
+        sn.MatMul,
+        (np.ones((4, 2)), np.ones((3, 5))),
+        ValueError,
+        r"MatMul needs a\.shape\[-1\] == b\.shape\[-2\]; got a \(4, 2\) and b \(3, 5\)",
+    ),
+    "matmul-1d": (
+        sn.MatMul,
+        (np.ones(3), np.ones((3, 2))),
+        ValueError,
+        r"MatMul inputs must be arrays with at least 2 dimensions .*got a \(3,\) and b \(3, 2\)",
+    ),
+    "matmul-scalar": (
+        sn.MatMul,
+        (2.0, np.ones((3, 2))),
+        ValueError,
+        r"MatMul inputs must be arrays with at least 2 dimensions",
+    ),
+    "matmul-batch": (
+        sn.MatMul,
+        (np.ones((2, 4, 3)), np.ones((5, 3, 2))),
+        ValueError,
+        r"MatMul batch axes inputs must broadcast together; got a \(2,\), b \(5,\)",
+    ),
 }
 
 
@@ -285,7 +486,9 @@ def test_power_exponent_must_be_a_real_number(exponent):
 
 
 def test_graph_upstream_must_match_output():
-    with pytest.raises(ValueError, match=re.escape("upstream must have the graph output's shape (3,); got (2,)")):
+    with pytest.raises(
+        ValueError, match=re.escape("upstream must have the graph output's shape (3,); got (2,)")
+    ):
         graphs.add_mul(np.ones(3), np.ones(3), np.ones(3), upstream=np.ones(2))
     with pytest.raises(TypeError, match=r"upstream must be a float32 or float64 array; got int64"):
         graphs.add_mul(np.ones(3), np.ones(3), np.ones(3), upstream=np.ones(3, np.int64))
@@ -294,13 +497,48 @@ def test_graph_upstream_must_match_output():
 # -- clipping --------------------------------------------------------------------------------------------
 
 BAD_CLIP = {
-    "array-not-list": ((np.ones(3), 1.0), {}, TypeError, r"grads must be a list \(or tuple, or Params\) of float arrays; got ndarray"),
-    "int-grad": (([np.ones(2), np.ones(2, np.int64)], 1.0), {}, TypeError, r"grads\[1\] must be a float32 or float64 array; got int64"),
-    "mixed-dtypes": (([np.ones(2), np.ones(2, np.float32)], 1.0), {}, TypeError, r"grads must share one dtype; grads\[0\] is float64, grads\[1\] is float32"),
-    "max_norm-zero": (([np.ones(2)], 0.0), {}, ValueError, r"max_norm must be a number > 0 \(inf allowed\); got 0\.0"),
-    "max_norm-nan": (([np.ones(2)], float("nan")), {}, ValueError, r"max_norm must be a number > 0 \(inf allowed\); got nan"),
-    "norm_type-negative": (([np.ones(2)], 1.0), {"norm_type": -1.0}, ValueError, r"norm_type must be a number > 0"),
-    "error_if_nonfinite-str": (([np.ones(2)], 1.0), {"error_if_nonfinite": "yes"}, TypeError, r"error_if_nonfinite must be True or False; got str"),
+    "array-not-list": (
+        (np.ones(3), 1.0),
+        {},
+        TypeError,
+        r"grads must be a list \(or tuple, or Params\) of float arrays; got ndarray",
+    ),
+    "int-grad": (
+        ([np.ones(2), np.ones(2, np.int64)], 1.0),
+        {},
+        TypeError,
+        r"grads\[1\] must be a float32 or float64 array; got int64",
+    ),
+    "mixed-dtypes": (
+        ([np.ones(2), np.ones(2, np.float32)], 1.0),
+        {},
+        TypeError,
+        r"grads must share one dtype; grads\[0\] is float64, grads\[1\] is float32",
+    ),
+    "max_norm-zero": (
+        ([np.ones(2)], 0.0),
+        {},
+        ValueError,
+        r"max_norm must be a number > 0 \(inf allowed\); got 0\.0",
+    ),
+    "max_norm-nan": (
+        ([np.ones(2)], float("nan")),
+        {},
+        ValueError,
+        r"max_norm must be a number > 0 \(inf allowed\); got nan",
+    ),
+    "norm_type-negative": (
+        ([np.ones(2)], 1.0),
+        {"norm_type": -1.0},
+        ValueError,
+        r"norm_type must be a number > 0",
+    ),
+    "error_if_nonfinite-str": (
+        ([np.ones(2)], 1.0),
+        {"error_if_nonfinite": "yes"},
+        TypeError,
+        r"error_if_nonfinite must be True or False; got str",
+    ),
 }
 
 
@@ -311,7 +549,10 @@ def test_clip_rejects_bad_arguments(args, kwargs, error, message):
 
 
 def test_clip_per_run_needs_one_leading_run_axis():
-    with pytest.raises(ValueError, match=r"grads\[1\] must have the leading run axis R = 3 of grads\[0\] \(3, 2\); got \(2, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"grads\[1\] must have the leading run axis R = 3 of grads\[0\] \(3, 2\); got \(2, 2\)",
+    ):
         sn.clip_grad_norm_per_run([np.ones((3, 2)), np.ones((2, 2))], 1.0)
 
 
@@ -320,7 +561,9 @@ def test_clip_per_run_needs_one_leading_run_axis():
 
 def test_gradient_check_refuses_float32_network():
     net = make_net(dtype=np.float32)
-    with pytest.raises(TypeError, match=r"gradient_check needs a float64 network .*got float32.*\.astype\(np\.float64\)"):
+    with pytest.raises(
+        TypeError, match=r"gradient_check needs a float64 network .*got float32.*\.astype\(np\.float64\)"
+    ):
         sn.gradient_check(net, XOR_X.astype(np.float32), XOR_Y.astype(np.float32))
 
 
@@ -336,5 +579,7 @@ def test_gradient_check_needs_a_network():
 
 
 def test_numerical_gradient_refuses_float32():
-    with pytest.raises(TypeError, match=r"x must be float64 for central differences .*\.astype\(np\.float64\)"):
+    with pytest.raises(
+        TypeError, match=r"x must be float64 for central differences .*\.astype\(np\.float64\)"
+    ):
         sn.numerical_gradient(lambda x: float(x.sum()), np.ones(3, np.float32))

@@ -24,22 +24,50 @@ from parity.seam import CAPABILITIES
 pytestmark = pytest.mark.xdist_group("notebook-engine")
 
 ADAPTER = "examples/notebook_engine/adapter.py"
-SELECTION = ["tests/test_gates.py", "tests/test_graphs.py", "tests/test_network.py", "tests/test_clipping.py",
-             "tests/test_training.py", "-k", "not (training and float32)"]
+SELECTION = [
+    "tests/test_gates.py",
+    "tests/test_graphs.py",
+    "tests/test_network.py",
+    "tests/test_clipping.py",
+    "tests/test_training.py",
+    "-k",
+    "not (training and float32)",
+]
 
 
 @pytest.fixture(scope="module")
 def notebook_run(pytestconfig, tmp_path_factory):
     reports = tmp_path_factory.mktemp("notebook-engine-reports")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    cmd = [sys.executable, "-m", "pytest", *SELECTION, "-n", "2", "-p", "no:cacheprovider", "-q",
-           f"--parity-engine={ADAPTER}", f"--parity-report-dir={reports}",
-           f"--parity-seed={pytestconfig.getoption('parity_seed')}", "--parity-html=off"]
-    proc = subprocess.run(cmd, cwd=pytestconfig.rootpath, env=env, capture_output=True, text=True, timeout=900,
-                          stdin=subprocess.DEVNULL)
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *SELECTION,
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        f"--parity-engine={ADAPTER}",
+        f"--parity-report-dir={reports}",
+        f"--parity-seed={pytestconfig.getoption('parity_seed')}",
+        "--parity-html=off",
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=pytestconfig.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
     text = {c: "string" for c in ("problem", "failed_tensors", "warnings", "crashed_workers", "provided")}
-    tables = {name: pd.read_csv(reports / f"{name}.csv", dtype=text)
-              for name in ("gradients", "clipping", "trajectories", "summary")}
+    tables = {
+        name: pd.read_csv(reports / f"{name}.csv", dtype=text)
+        for name in ("gradients", "clipping", "trajectories", "summary")
+    }
     return proc, tables
 
 

@@ -3,8 +3,8 @@ edge cases, in float32 and float64. Scratch is ACTUAL, torch DESIRED; the tolera
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -17,8 +17,16 @@ DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="f
 
 UNARY = ("exp", "sigmoid", "relu", "tanh")
 BINARY = ("add", "multiply")
-CLASS = {"add": "Add", "multiply": "Multiply", "power": "Power", "exp": "Exp", "sigmoid": "Sigmoid",
-         "relu": "ReLU", "tanh": "Tanh", "matmul": "MatMul"}
+CLASS = {
+    "add": "Add",
+    "multiply": "Multiply",
+    "power": "Power",
+    "exp": "Exp",
+    "sigmoid": "Sigmoid",
+    "relu": "ReLU",
+    "tanh": "Tanh",
+    "matmul": "MatMul",
+}
 
 
 @dataclass(frozen=True)
@@ -55,24 +63,56 @@ def cases() -> list[GateCase]:
             out.append(GateCase(gate, name, "random", lambda rng, s=shape: [rng.standard_normal(s) * 2]))
     for gate in BINARY:
         for name, shape in SHAPES.items():
-            out.append(GateCase(gate, name, "random",
-                                lambda rng, s=shape: [rng.standard_normal(s), rng.standard_normal(s)], None,
-                                ("a", "b")))
+            out.append(
+                GateCase(
+                    gate,
+                    name,
+                    "random",
+                    lambda rng, s=shape: [rng.standard_normal(s), rng.standard_normal(s)],
+                    None,
+                    ("a", "b"),
+                )
+            )
         for name, (sa, sb) in BROADCASTS.items():
-            out.append(GateCase(gate, f"broadcast-{name}", "random",
-                                lambda rng, sa=sa, sb=sb: [rng.standard_normal(sa), rng.standard_normal(sb)],
-                                None, ("a", "b")))
+            out.append(
+                GateCase(
+                    gate,
+                    f"broadcast-{name}",
+                    "random",
+                    lambda rng, sa=sa, sb=sb: [rng.standard_normal(sa), rng.standard_normal(sb)],
+                    None,
+                    ("a", "b"),
+                )
+            )
     for exponent in (2, 3, -1, 0.5, 1.7, 0, 1):
         positive = lambda rng: [np.abs(rng.standard_normal((3, 4))) + 0.1]  # noqa: E731
         signed = lambda rng: [rng.standard_normal((3, 4))]  # noqa: E731
-        out.append(GateCase("power", f"n{exponent}-matrix", "random",
-                            signed if float(exponent).is_integer() else positive, exponent))
-    matmuls = {"2d": ((3, 4), (4, 5)), "vector-out": ((1, 6), (6, 1)), "stacked": ((2, 3, 4), (4, 5)),
-               "stacked-both": ((2, 3, 4), (2, 4, 5))}
+        out.append(
+            GateCase(
+                "power",
+                f"n{exponent}-matrix",
+                "random",
+                signed if float(exponent).is_integer() else positive,
+                exponent,
+            )
+        )
+    matmuls = {
+        "2d": ((3, 4), (4, 5)),
+        "vector-out": ((1, 6), (6, 1)),
+        "stacked": ((2, 3, 4), (4, 5)),
+        "stacked-both": ((2, 3, 4), (2, 4, 5)),
+    }
     for name, (sa, sb) in matmuls.items():
-        out.append(GateCase("matmul", name, "random",
-                            lambda rng, sa=sa, sb=sb: [rng.standard_normal(sa), rng.standard_normal(sb)],
-                            None, ("a", "b")))
+        out.append(
+            GateCase(
+                "matmul",
+                name,
+                "random",
+                lambda rng, sa=sa, sb=sb: [rng.standard_normal(sa), rng.standard_normal(sb)],
+                None,
+                ("a", "b"),
+            )
+        )
     # named edge cases: kinks, saturation, overflow bounds
     out += [
         GateCase("relu", "at-zero", "edge", fixed([-1.0, -0.0, 0.0, 1e-300, -1e-300, 2.0])),
@@ -86,8 +126,17 @@ def cases() -> list[GateCase]:
         GateCase("power", "n0-zero-negative", "edge", fixed([-3.0, 0.0, 2.0]), 0),
         GateCase("power", "n-1-zero", "edge", fixed([0.0, -2.0, 0.5]), -1),
         GateCase("power", "n0.5-zero", "edge", fixed([0.0, 4.0, 1e-8]), 0.5),
-        GateCase("multiply", "zeros-and-infs", "edge", fixed([0.0, 1.0, -2.0, np.inf], [3.0, 0.0, 1e30, 0.0]), None, ("a", "b")),
-        GateCase("add", "opposite", "edge", fixed([1e16, -1.0, 1e-300], [-1e16, 1.0, 1e-300]), None, ("a", "b")),
+        GateCase(
+            "multiply",
+            "zeros-and-infs",
+            "edge",
+            fixed([0.0, 1.0, -2.0, np.inf], [3.0, 0.0, 1e30, 0.0]),
+            None,
+            ("a", "b"),
+        ),
+        GateCase(
+            "add", "opposite", "edge", fixed([1e16, -1.0, 1e-300], [-1e16, 1.0, 1e-300]), None, ("a", "b")
+        ),
     ]
     return out
 
@@ -107,12 +156,24 @@ def test_gate_matches_torch(engine, torch_ref, parity, case: GateCase, dtype):
     engine.require(f"gate {CLASS[case.gate]}")
     rng = parity.rng()
     inputs = [np.asarray(x, dtype=dtype) for x in case.make(rng)]
-    upstream = rng.standard_normal(output_shape(case, inputs)).astype(dtype)  # never ones: backward must use it
+    upstream = rng.standard_normal(output_shape(case, inputs)).astype(
+        dtype
+    )  # never ones: backward must use it
     ref, ref64 = parity.torch_runs(
-        lambda dt: torch_ref.gate(case.gate, inputs, upstream, exponent=case.exponent, dtype=dt), dtype)
+        lambda dt: torch_ref.gate(case.gate, inputs, upstream, exponent=case.exponent, dtype=dt), dtype
+    )
     forward, backward = engine.gate(CLASS[case.gate], inputs, upstream, exponent=case.exponent)
     tensors = {"out": (forward.get(), ref.output, ref64.output if ref64 else None)}
     for i, name in enumerate(case.input_names):
-        tensors[f"grad_{name}"] = (backward.get(lambda g, i=i: g[i]), ref.grads[i], ref64.grads[i] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=case.kind, warnings=Attempt.warned(forward, backward),
-                 conditioning=(ref64 or ref).conditioning)
+        tensors[f"grad_{name}"] = (
+            backward.get(lambda g, i=i: g[i]),
+            ref.grads[i],
+            ref64.grads[i] if ref64 else None,
+        )
+    parity.check(
+        tensors,
+        dtype=dtype,
+        kind=case.kind,
+        warnings=Attempt.warned(forward, backward),
+        conditioning=(ref64 or ref).conditioning,
+    )

@@ -29,26 +29,45 @@ def test_gradient_flow(engine, torch_ref, parity, parity_seed, activation, depth
     engine.require(f"deep network {activation}")
     # the same inputs for every configuration, and the same weight draws up to scale: only scale differs
     X = np.random.default_rng(parity_seed("gradient_flow/data")).standard_normal((N_IN, M))
-    y = (np.random.default_rng(parity_seed("gradient_flow/labels")).uniform(size=(1, M)) < 0.5).astype(np.float64)
+    y = (np.random.default_rng(parity_seed("gradient_flow/labels")).uniform(size=(1, M)) < 0.5).astype(
+        np.float64
+    )
     widths = (N_IN, *[WIDTH] * depth, 1)
-    params = deep_init(np.random.default_rng(parity_seed(f"gradient_flow/{depth}")), widths, activation,
-                       scale=scale)
+    params = deep_init(
+        np.random.default_rng(parity_seed(f"gradient_flow/{depth}")), widths, activation, scale=scale
+    )
     acts = (activation,) * depth
     ref = torch_ref.deep_network(params, X, y, activations=acts, dtype=np.float64)
     result = engine.deep(params, X, y, acts)
     names = [f"W{layer}" for layer in range(1, depth + 2)]
-    conditioning = dict(zip(["p", "loss", *(f"d{n}" for n in ref.grads)], ref.conditioning))
-    comparisons = parity.evaluate({f"d{n}": (result.get(lambda r, n=n: r[2][n]), ref.grads[n]) for n in names},
-                                  dtype=np.float64, kind="random", conditioning=[conditioning[f"d{n}"] for n in names])
-    for layer, (name, c) in enumerate(zip(names, comparisons), start=1):
+    conditioning = dict(zip(["p", "loss", *(f"d{n}" for n in ref.grads)], ref.conditioning, strict=True))
+    comparisons = parity.evaluate(
+        {f"d{n}": (result.get(lambda r, n=n: r[2][n]), ref.grads[n]) for n in names},
+        dtype=np.float64,
+        kind="random",
+        conditioning=[conditioning[f"d{n}"] for n in names],
+    )
+    for layer, (name, c) in enumerate(zip(names, comparisons, strict=True), start=1):
         mine = result.get(lambda r, name=name: r[2][name])
-        parity.record(GRADIENT_FLOW.name, dict(
-            dtype="float64", kind="random", checked_error=c.checked_error, tolerance=c.tolerance, passed=c.passed,
-            activation=activation, depth=depth, layer=layer, weight_scale=scale,
-            grad_norm=float(np.linalg.norm(mine)) if not c.problem else float("nan"),
-            torch_grad_norm=float(np.linalg.norm(ref.grads[name])), rule=c.rule, problem=c.problem,
-            warnings=result.warned(result),
-        ))
+        parity.record(
+            GRADIENT_FLOW.name,
+            dict(
+                dtype="float64",
+                kind="random",
+                checked_error=c.checked_error,
+                tolerance=c.tolerance,
+                passed=c.passed,
+                activation=activation,
+                depth=depth,
+                layer=layer,
+                weight_scale=scale,
+                grad_norm=float(np.linalg.norm(mine)) if not c.problem else float("nan"),
+                torch_grad_norm=float(np.linalg.norm(ref.grads[name])),
+                rule=c.rule,
+                problem=c.problem,
+                warnings=result.warned(result),
+            ),
+        )
     failures = [c for c in comparisons if not c.passed]
     if failures:
         raise ParityError(failures)

@@ -35,15 +35,23 @@ def test_graph_matches_torch(engine, torch_ref, parity, graph, inputs, dtype):
     rng = parity.rng()
     arrays = [x.astype(dtype) for x in make(rng, values)]
     upstream = rng.standard_normal(arrays[0].shape).astype(dtype)
-    named = dict(zip(names, arrays))
+    named = dict(zip(names, arrays, strict=True))
     ref, ref64 = parity.torch_runs(lambda dt: torch_ref.graph(graph, named, upstream, dtype=dt), dtype)
     result = engine.graph(graph, arrays, upstream, names)
     tensors = {"value": (result.get(lambda r: r[0]), ref.value, ref64.value if ref64 else None)}
     for name in names:
-        tensors[f"grad_{name}"] = (result.get(lambda r, name=name: grad_of(r[1], name)), ref.grads[name],
-                                   ref64.grads[name] if ref64 else None)
-    parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result),
-                 conditioning=(ref64 or ref).conditioning)
+        tensors[f"grad_{name}"] = (
+            result.get(lambda r, name=name: grad_of(r[1], name)),
+            ref.grads[name],
+            ref64.grads[name] if ref64 else None,
+        )
+    parity.check(
+        tensors,
+        dtype=dtype,
+        kind=kind,
+        warnings=result.warned(result),
+        conditioning=(ref64 or ref).conditioning,
+    )
 
 
 def grad_of(grads: dict, name: str):

@@ -26,7 +26,9 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def this_checkout_first(monkeypatch):
     """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    )
 
 
 PROJECT_CONFIG = ROOT / "pyproject.toml"
@@ -36,7 +38,7 @@ CRASH_TIMEOUT = 90
 
 # A suite shaped like tests/test_training.py: module-scoped settings shared by the tests of an xdist group,
 # plus plain parity tests around them.
-GROUPED = '''
+GROUPED = """
 import os
 import signal
 
@@ -64,7 +66,7 @@ def test_grouped(parity, setting, dtype):
 def test_plain(parity, k):
     d = parity.rng().standard_normal(3)
     parity.check({{"x": (d.copy(), d)}}, dtype=np.float64, kind="random")
-'''
+"""
 # kill -9 of the worker (os._exit ends a worker the same way: tests/test_report.py has it under --dist=load)
 CRASH = "os.kill(os.getpid(), signal.SIGKILL)"
 N_GROUPED, N_PLAIN = 8, 12
@@ -76,7 +78,15 @@ NO_PLUGINS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 def default_run(pytester, *args, timeout=CRASH_TIMEOUT, inline=False):
     """pytest under the project's own configuration (addopts included), on the test files of the pytester
     directory (the project's testpaths do not exist there): in a subprocess, or ``inline`` in this one."""
-    args = ("-c", str(PROJECT_CONFIG), "--rootdir", str(pytester.path), *NO_PLUGINS, *args, str(pytester.path))
+    args = (
+        "-c",
+        str(PROJECT_CONFIG),
+        "--rootdir",
+        str(pytester.path),
+        *NO_PLUGINS,
+        *args,
+        str(pytester.path),
+    )
     return pytester.runpytest(*args) if inline else pytester.runpytest_subprocess(*args, timeout=timeout)
 
 
@@ -113,11 +123,15 @@ def test_a_worker_crash_under_the_default_options_ends_the_run_and_is_reported(p
     assert run["tests_failed"] >= 1  # the crashed test
     rows = read(pytester, "gradients")
     assert len(rows) == run["tests"] - 1  # every test that reported wrote its row; the crashed one none
-    result.stdout.fnmatch_lines([
-        "*worker 'gw?' crashed while running 'test_grouped.py::test_grouped?c-float64?'*",
-        ("*INCOMPLETE RUN*1 collection error(s); crashed workers: gw? "
-         "(while running test_grouped.py::test_grouped?c-float64?)*"),
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*worker 'gw?' crashed while running 'test_grouped.py::test_grouped?c-float64?'*",
+            (
+                "*INCOMPLETE RUN*1 collection error(s); crashed workers: gw? "
+                "(while running test_grouped.py::test_grouped?c-float64?)*"
+            ),
+        ]
+    )
     files = all_files(pytester)
     assert set(files) == csv_outputs()
     for name in files:
@@ -125,7 +139,9 @@ def test_a_worker_crash_under_the_default_options_ends_the_run_and_is_reported(p
         assert path.stat().st_mode & 0o777 == 0o644, name
         assert set(report.read_report(path)["run_id"]) <= {run["run_id"]}, name  # (a table with no rows: {})
     env = dict(read(pytester, "environment")[["key", "value"]].values)
-    assert "1 threads" in env["blas"] and env["xdist_workers"] == "2"  # pinned: the workers', not the controller's
+    assert (
+        "1 threads" in env["blas"] and env["xdist_workers"] == "2"
+    )  # pinned: the workers', not the controller's
 
 
 def test_a_grouped_scheduler_that_replaces_crashed_workers_is_refused(pytester):
@@ -133,7 +149,9 @@ def test_a_grouped_scheduler_that_replaces_crashed_workers_is_refused(pytester):
     pytester.makepyfile(test_grouped=GROUPED.format(crash="pass"))
     result = default_run(pytester, "-n", "2", "--max-worker-restart=2", inline=True)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --dist=loadgroup with --max-worker-restart=2: a worker crash can hang*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: --dist=loadgroup with --max-worker-restart=2: a worker crash can hang*"]
+    )
     assert not (pytester.path / "reports").exists()
 
 
@@ -146,7 +164,9 @@ def test_a_collection_error_fails_the_run_and_is_counted(pytester, workers):
     run = run_row(pytester)
     assert run["status"] == "incomplete"
     assert run["collection_errors"] == 1
-    result.stdout.fnmatch_lines(["*INCOMPLETE RUN*1 collection error(s)*", "*collection error: test_broken.py*"])
+    result.stdout.fnmatch_lines(
+        ["*INCOMPLETE RUN*1 collection error(s)*", "*collection error: test_broken.py*"]
+    )
 
 
 # -- the report directory ----------------------------------------------------------------------------------
@@ -154,23 +174,29 @@ def test_a_collection_error_fails_the_run_and_is_counted(pytester, workers):
 
 def simple_suite(pytester, extra=""):
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_simple='''
+    pytester.makepyfile(
+        test_simple="""
 import numpy as np
 
 def test_one(parity, tmp_path_factory):
     open("test-ran", "w").close()
     d = parity.rng().standard_normal(3)
     parity.check({"x": (d.copy(), d)}, dtype=np.float64, kind="random")
-''' + extra)
+"""
+        + extra
+    )
 
 
-@pytest.mark.parametrize("where, cause", [
-    ("a-file", "it exists and is not a directory"),
-    ("a-file/sub", "cannot create it: Not a directory"),
-    ("/proc/parity-reports", "cannot create it: *"),
-    ("/proc", "cannot create a file in it: *"),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "where, cause",
+    [
+        ("a-file", "it exists and is not a directory"),
+        ("a-file/sub", "cannot create it: Not a directory"),
+        ("/proc/parity-reports", "cannot create it: *"),
+        ("/proc", "cannot create a file in it: *"),
+        ("", None),
+    ],
+)
 def test_an_unusable_report_dir_is_a_usage_error_before_any_test_runs(pytester, where, cause):
     simple_suite(pytester)
     (pytester.path / "a-file").write_text("not a directory")
@@ -182,7 +208,9 @@ def test_an_unusable_report_dir_is_a_usage_error_before_any_test_runs(pytester, 
         assert errors == ["ERROR: --parity-report-dir is empty: name a directory (default: reports)"]
     else:
         target = where if where.startswith("/") else str(pytester.path / where)
-        result.stderr.fnmatch_lines([f"ERROR: cannot write reports to {target} (--parity-report-dir): {cause}"])
+        result.stderr.fnmatch_lines(
+            [f"ERROR: cannot write reports to {target} (--parity-report-dir): {cause}"]
+        )
     assert not (pytester.path / "test-ran").exists()
 
 
@@ -192,19 +220,24 @@ def test_a_read_only_report_dir_is_a_usage_error(pytester):
     (pytester.path / "ro").mkdir(mode=0o555)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--parity-report-dir=ro")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: cannot write reports to *ro (--parity-report-dir): *ermission denied*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: cannot write reports to *ro (--parity-report-dir): *ermission denied*"]
+    )
 
 
 def test_a_second_run_into_a_directory_in_use_is_refused(pytester):
     simple_suite(pytester)
-    held = report.ReportDir.claim(pytester.path / "reports", "the-first-run", owner="run the-first-run, pid 1")
+    held = report.ReportDir.claim(
+        pytester.path / "reports", "the-first-run", owner="run the-first-run, pid 1"
+    )
     try:
         result = pytester.runpytest("-p", "no:cacheprovider")
     finally:
         held.close()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: cannot write reports to * another run is writing reports there (run the-first-run, pid 1)*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: cannot write reports to * another run is writing reports there (run the-first-run, pid 1)*"]
+    )
     assert not (pytester.path / "test-ran").exists()
     assert pytester.runpytest("-p", "no:cacheprovider").ret == pytest.ExitCode.OK  # the lock is released
 
@@ -243,13 +276,13 @@ def test_every_file_carries_the_run_id_and_respects_the_umask(pytester):
     result.stdout.fnmatch_lines([f"run {run['run_id']}: complete; 1 tests reported, 0 failed"])
 
 
-SLOW = '''
+SLOW = """
 
 def test_slow():
     import pathlib, time
     pathlib.Path("slow-started").touch()
     time.sleep(120)
-'''
+"""
 
 
 @pytest.mark.parametrize("workers", ["0", "2"])
@@ -259,7 +292,9 @@ def test_a_running_then_terminated_run_says_so_and_keeps_its_rows(pytester, work
     assert first.ret == pytest.ExitCode.OK
     first_id = run_row(pytester)["run_id"]
     cmd = [sys.executable, "-m", "pytest", *NO_PLUGINS, "-n", workers]
-    proc = subprocess.Popen(cmd, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not (pytester.path / "slow-started").exists():
@@ -292,18 +327,34 @@ def test_collect_only_leaves_the_reports_and_the_directory_alone(pytester):
 
 
 def test_nan_is_written_nan_and_not_applicable_empty(tmp_path):
-    row = {"table": "trajectories", "nodeid": "t::x", "suite": "s", "case": "c", "dtype": "float64", "kind": "xor",
-           "seed": 1, "checked_error": float("nan"), "tolerance": 1e-12, "passed": False, "worst_epoch": None,
-           "max_norm": None, "n_in": 2, "worker": "main"}
+    row = {
+        "table": "trajectories",
+        "nodeid": "t::x",
+        "suite": "s",
+        "case": "c",
+        "dtype": "float64",
+        "kind": "xor",
+        "seed": 1,
+        "checked_error": float("nan"),
+        "tolerance": 1e-12,
+        "passed": False,
+        "worst_epoch": None,
+        "max_norm": None,
+        "n_in": 2,
+        "worker": "main",
+    }
     report.write_reports([row], tmp_path, run={"status": "complete"}, environment=[], run_id="r1")
     text = (tmp_path / "trajectories.csv").read_text().splitlines()
-    cells = dict(zip(text[0].split(","), text[1].split(",")))
-    assert (cells["checked_error"], cells["tolerance"], cells["worst_epoch"], cells["max_norm"]) == ("nan", "1e-12",
-                                                                                                     "", "")
+    cells = dict(zip(text[0].split(","), text[1].split(","), strict=True))
+    assert (cells["checked_error"], cells["tolerance"], cells["worst_epoch"], cells["max_norm"]) == (
+        "nan",
+        "1e-12",
+        "",
+        "",
+    )
     frame = report.read_report(tmp_path / "trajectories.csv")
     assert str(frame["n_in"].dtype) == "Int64" and str(frame["passed"].dtype) == "boolean"
     assert pd.isna(frame["worst_epoch"].iloc[0]) and frame["n_in"].iloc[0] == 2
-
 
 
 def test_a_run_stopped_by_x_says_stopped_and_one_aborted_before_its_tests_says_aborted(pytester):
@@ -312,13 +363,16 @@ def test_a_run_stopped_by_x_says_stopped_and_one_aborted_before_its_tests_says_a
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     run = run_row(pytester)
     assert (run["status"], run["tests"], run["missing_tests"]) == ("stopped", 1, 1)
-    pytester.makeconftest(CONFTEST + '''
+    pytester.makeconftest(
+        CONFTEST
+        + """
 import pytest
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session):
     raise pytest.UsageError("the engine cannot be loaded")
-''')
+"""
+    )
     result = pytester.runpytest("-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert run_row(pytester)["status"] == "aborted"

@@ -21,11 +21,24 @@ import pytest
 from parity import mutants
 
 BUG = "missing-1-over-m"
-SELECTION = ("tests/test_network.py", "tests/test_clipping.py", "tests/test_training.py", "-k",
-             "walkthrough-xor-relu or (above and l2 and float64) or random-5x8x16-relu-clip-none")
-CHROME_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-               "--window-size=1400,1000")
+SELECTION = (
+    "tests/test_network.py",
+    "tests/test_clipping.py",
+    "tests/test_training.py",
+    "-k",
+    "walkthrough-xor-relu or (above and l2 and float64) or random-5x8x16-relu-clip-none",
+)
+CHROME_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1000",
+)
 
 SCREENSHOT = "page-red-run.png"
 
@@ -43,13 +56,33 @@ def red_run(tmp_path_factory, pytestconfig) -> Path:
     work = tmp_path_factory.mktemp("red-run")
     module = mutants.build_variant(mutants.BY_ID[BUG], work / "variant")
     reports = work / "reports"
-    cmd = [sys.executable, "-m", "pytest", *SELECTION, "-p", "no:cacheprovider", "-n", "0", "-q",
-           f"--parity-engine={module}", f"--parity-report-dir={reports}", "--parity-selftest=off"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        *SELECTION,
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "0",
+        "-q",
+        f"--parity-engine={module}",
+        f"--parity-report-dir={reports}",
+        "--parity-selftest=off",
+    ]
     env = mutants.child_environment(work / "variant")
     # the subprocess imports this checkout's harness (the variant stays first on the path)
     env["PYTHONPATH"] += f":{pytestconfig.rootpath}"
-    proc = subprocess.run(cmd, cwd=pytestconfig.rootpath, env=env, capture_output=True, text=True, timeout=600, check=False,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        cmd,
+        cwd=pytestconfig.rootpath,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"page: {(reports / 'index.html').as_uri()}" in proc.stdout
     return reports
@@ -62,7 +95,7 @@ def failing_rows(reports: Path) -> pd.DataFrame:
 
 def test_the_red_runs_page_has_its_failing_tensors(red_run):
     text = (red_run / "index.html").read_text()
-    failures = text[text.index('id="failures"'):text.index('id="suites"')]
+    failures = text[text.index('id="failures"') : text.index('id="suites"')]
     failed = failing_rows(red_run)
     assert set(failed["tensor"]) == {"dW1", "db1", "dW2", "db2"}  # what the bug declares
     for _, row in failed.iterrows():
@@ -71,7 +104,9 @@ def test_the_red_runs_page_has_its_failing_tensors(red_run):
 
 def browser():
     """A headless Chromium through Selenium, or a skip that says what is missing."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (the test extra has it)")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium is not installed (the test extra has it)"
+    )
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     driver = shutil.which("chromedriver")
     if not (chromium and driver):
@@ -98,7 +133,8 @@ def test_the_red_runs_page_in_chromium(red_run, pytestconfig):
             assert row["case"] in failures and row["tensor"] in failures and row["actual"] in failures
         sizes = chrome.execute_script(
             "return Array.from(document.images, i => [i.alt, i.naturalWidth, i.getBoundingClientRect().width,"
-            " i.getBoundingClientRect().height])")
+            " i.getBoundingClientRect().height])"
+        )
         assert len(sizes) >= 4  # error/tolerance, representative runs, every run, clipping
         assert all(natural > 0 and width > 0 and height > 0 for _, natural, width, height in sizes), sizes
         errors = [e for e in chrome.get_log("browser") if e["level"] == "SEVERE"]

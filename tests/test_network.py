@@ -27,8 +27,13 @@ WALKTHROUGH = dict(
 )
 
 # (n_in, n_hidden, m): from XOR's size to the largest; non-square so that a transposed gradient shows
-RANDOM_SIZES = {"2x4x4": (2, 4, 4), "3x5x7": (3, 5, 7), "10x16x32": (10, 16, 32), "33x64x100": (33, 64, 100),
-                "100x256x512": (100, 256, 512)}
+RANDOM_SIZES = {
+    "2x4x4": (2, 4, 4),
+    "3x5x7": (3, 5, 7),
+    "10x16x32": (10, 16, 32),
+    "33x64x100": (33, 64, 100),
+    "100x256x512": (100, 256, 512),
+}
 
 
 def he_params(rng, n_in, n_hidden):
@@ -70,8 +75,9 @@ def test_network_matches_torch(engine, torch_ref, parity, case, activation, dtyp
     params, X, y, kind = data_case(parity.rng(), case)
     params = {k: v.astype(dtype) for k, v in params.items()}
     X, y = X.astype(dtype), y.astype(dtype)
-    ref, ref64 = parity.torch_runs(lambda dt: torch_ref.network(params, X, y, activation=activation, dtype=dt),
-                                   dtype)
+    ref, ref64 = parity.torch_runs(
+        lambda dt: torch_ref.network(params, X, y, activation=activation, dtype=dt), dtype
+    )
     result = engine.network(params, X, y, activation)
     tensors, conditioning = network_tensors(result, ref, ref64, ("W1", "b1", "W2", "b2"))
     parity.check(tensors, dtype=dtype, kind=kind, warnings=result.warned(result), conditioning=conditioning)

@@ -23,8 +23,16 @@ from parity.tensors import network_tensors
 
 pytestmark = pytest.mark.parity_check
 
-CLASS = {"add": "Add", "multiply": "Multiply", "power": "Power", "exp": "Exp", "sigmoid": "Sigmoid",
-         "relu": "ReLU", "tanh": "Tanh", "matmul": "MatMul"}
+CLASS = {
+    "add": "Add",
+    "multiply": "Multiply",
+    "power": "Power",
+    "exp": "Exp",
+    "sigmoid": "Sigmoid",
+    "relu": "ReLU",
+    "tanh": "Tanh",
+    "matmul": "MatMul",
+}
 
 # The recorder (and the `parity` fixture under it) lives for the whole test on purpose: it sees every example
 # and keeps the rows of the one to report. The profile's own suppressions are kept.
@@ -41,8 +49,13 @@ def f32(value) -> np.ndarray:
 # stay as explicit @examples so that a regression is found on the first example.
 FOUND_BUGS = {
     "power-backward-float32-exponent": (
-        hs.GateExample(gate="power", dtype="float32", inputs=(f32(1e38),), upstream=f32(1.0),
-                       exponent=0.10000000149011612),
+        hs.GateExample(
+            gate="power",
+            dtype="float32",
+            inputs=(f32(1e38),),
+            upstream=f32(1.0),
+            exponent=0.10000000149011612,
+        ),
         "float32 x ** (n - 1) rounds n - 1 to float32: relative error 2e-6, torch 4e-8",
     ),
     "power-forward-float32-exponent": (
@@ -80,20 +93,33 @@ def check_gate(engine, torch_ref, prop, ex: hs.GateExample) -> None:
     engine.require(f"gate {CLASS[ex.gate]}")
     dtype = np.dtype(ex.dtype)
     ref, ref64 = prop.torch_runs(
-        lambda dt: torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=dt), dtype)
+        lambda dt: torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=dt),
+        dtype,
+    )
     forward, backward = engine.gate(CLASS[ex.gate], list(ex.inputs), ex.upstream, exponent=ex.exponent)
     tensors = {"out": (forward.get(), ref.output, ref64.output if ref64 else None)}
     for i, name in enumerate(ex.input_names):
-        tensors[f"grad_{name}"] = (backward.get(lambda g, i=i: g[i]), ref.grads[i], ref64.grads[i] if ref64 else None)
-    prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), record=True,
-               conditioning=(ref64 or ref).conditioning)
+        tensors[f"grad_{name}"] = (
+            backward.get(lambda g, i=i: g[i]),
+            ref.grads[i],
+            ref64.grads[i] if ref64 else None,
+        )
+    prop.check(
+        tensors,
+        dtype=dtype,
+        case=ex.case,
+        inputs=ex.summary(),
+        record=True,
+        conditioning=(ref64 or ref).conditioning,
+    )
 
 
 def check_network(engine, torch_ref, prop, ex: hs.NetworkExample) -> None:
     engine.require(f"network {ex.activation}")
     dtype = np.dtype(ex.dtype)
     ref, ref64 = prop.torch_runs(
-        lambda dt: torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dt), dtype)
+        lambda dt: torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dt), dtype
+    )
     result = engine.network(ex.params, ex.X, ex.y, ex.activation)
     tensors, conditioning = network_tensors(result, ref, ref64, ("W1", "b1", "W2", "b2"))
     prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), conditioning=conditioning)
@@ -115,8 +141,11 @@ def test_multiply_matches_torch(engine, torch_ref, prop, example):
 @given(example=hs.gate_examples("power"))
 # found by the conditioned bound's first CI run: x**-1.5 underflows to a subnormal, then * 8.5 multiplies its
 # absolute rounding error (the underflow allowance counts that amplification)
-@example(example=hs.GateExample(gate="power", dtype="float32", inputs=(f32(1.2845988e27),), upstream=f32(17.0),
-                                exponent=-0.5))
+@example(
+    example=hs.GateExample(
+        gate="power", dtype="float32", inputs=(f32(1.2845988e27),), upstream=f32(17.0), exponent=-0.5
+    )
+)
 @regression("power-backward-float32-exponent")
 @regression("power-forward-float32-exponent")
 def test_power_matches_torch(engine, torch_ref, prop, example):
@@ -157,23 +186,39 @@ def test_matmul_matches_torch(engine, torch_ref, prop, example):
 
 
 def network(activation, dtype, **arrays):
-    return hs.NetworkExample(activation=activation, dtype=dtype,
-                             **{k: np.array(v, dtype=dtype) for k, v in arrays.items()})
+    return hs.NetworkExample(
+        activation=activation, dtype=dtype, **{k: np.array(v, dtype=dtype) for k, v in arrays.items()}
+    )
 
 
 # Drawn-and-filtered before the bound scaled with conditioning: correct engines "failed" these by rounding alone.
 ILL_CONDITIONED_NETWORKS = {
     # float32: dW1 sums three terms that cancel 11-fold (scratch 5.9e-7 from the float64 run, torch 6.8e-9)
-    "float32-cancelling-dW1": network("relu", "float32", W1=[[0.875]], b1=[[1.5]], W2=[[-0.5]], b2=[[1.25]],
-                                      X=[[-0.5, 1.25, -1.25]], y=[[1.0, 0.0, 0.0]]),
+    "float32-cancelling-dW1": network(
+        "relu",
+        "float32",
+        W1=[[0.875]],
+        b1=[[1.5]],
+        W2=[[-0.5]],
+        b2=[[1.25]],
+        X=[[-0.5, 1.25, -1.25]],
+        y=[[1.0, 0.0, 0.0]],
+    ),
     # float32: the logit -5.1 carries one ulp of its 6-term sum into p (scratch 4.8e-7, torch 1.0e-7)
     "float32-logit-rounding": network(
-        "relu", "float32", W1=np.ones((5, 5)), b1=[[1.0520543], [0.12687352], [1.5368363], [0.12687352], [0.12687352]],
-        W2=[[-0.93359375, -0.0625, -0.93359375, 0.0, -1.0]], b2=[[1.8125]],
-        X=[[-3.899047], [1.3465905], [1.3465905], [1.3465905], [1.3465905]], y=[[0.0]]),
+        "relu",
+        "float32",
+        W1=np.ones((5, 5)),
+        b1=[[1.0520543], [0.12687352], [1.5368363], [0.12687352], [0.12687352]],
+        W2=[[-0.93359375, -0.0625, -0.93359375, 0.0, -1.0]],
+        b2=[[1.8125]],
+        X=[[-3.899047], [1.3465905], [1.3465905], [1.3465905], [1.3465905]],
+        y=[[0.0]],
+    ),
     # float64: tanh(9) differs by one ulp between NumPy and torch, 1 - t^2 makes it 3.6e-9 in dW1
-    "float64-tanh-band": network("tanh", "float64", W1=[[3.0]], b1=[[0.0]], W2=[[1.0]], b2=[[0.0]], X=[[3.0]],
-                                 y=[[0.0]]),
+    "float64-tanh-band": network(
+        "tanh", "float64", W1=[[3.0]], b1=[[0.0]], W2=[[1.0]], b2=[[0.0]], X=[[3.0]], y=[[0.0]]
+    ),
 }
 
 

@@ -19,7 +19,10 @@ def test_profiles_extend_hypothesis_ci_and_load_by_environment():
     try:
         settings.load_profile("default")
         assert ph.register_profiles() == "dev"
-        assert settings.default.max_examples == ph.PROFILES["dev"]["max_examples"] and settings.default.deadline is None
+        assert (
+            settings.default.max_examples == ph.PROFILES["dev"]["max_examples"]
+            and settings.default.deadline is None
+        )
         settings.load_profile("ci")  # what hypothesis does at import when CI is set
         assert ph.register_profiles() == "ci"
         ci = settings.default
@@ -45,8 +48,13 @@ def test_a_property_check_fails_on_a_planted_wrong_gradient(engine, torch_ref, p
         ref = torch_ref.gate("multiply", list(ex.inputs), ex.upstream, dtype=np.float64)
         with np.errstate(over="ignore"):
             wrong = grad_b * 1.001
-        recorder.check({"out": (out, ref.output), "grad_a": (grad_a, ref.grads[0]), "grad_b": (wrong, ref.grads[1])},
-                       dtype=np.float64, case="planted", inputs=ex.summary(), record=False)
+        recorder.check(
+            {"out": (out, ref.output), "grad_a": (grad_a, ref.grads[0]), "grad_b": (wrong, ref.grads[1])},
+            dtype=np.float64,
+            case="planted",
+            inputs=ex.summary(),
+            record=False,
+        )
 
     with pytest.raises(ParityError) as failure:
         planted()
@@ -56,7 +64,7 @@ def test_a_property_check_fails_on_a_planted_wrong_gradient(engine, torch_ref, p
     assert recorder.examples >= 1
 
 
-SUITE = '''
+SUITE = """
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,7 +87,7 @@ def test_double(prop, x):
     desired = 2 * x + 1
     actual = desired * 1.001 if x.size >= {planted_from} else desired.copy()  # the planted bug
     prop.check({{"out": (actual, desired)}}, dtype=np.float64, case="double", inputs=repr(x))
-'''
+"""
 
 
 def run_suite(pytester, planted_from):
@@ -93,21 +101,31 @@ def run_suite(pytester, planted_from):
 def test_a_failing_property_reports_only_its_shrunk_example_with_its_inputs(pytester):
     result, rows = run_suite(pytester, planted_from=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert len(rows) == 1  # the example hypothesis reports, not the ones it tried while searching and shrinking
+    assert (
+        len(rows) == 1
+    )  # the example hypothesis reports, not the ones it tried while searching and shrinking
     row = rows.iloc[0]
     assert str(row["passed"]) == "False" and row["kind"] == "property" and row["case"] == "double"
     assert row["inputs"] == "array([0., 0., 0.])"  # shrunk to the smallest array the planted bug reaches
-    result.stdout.fnmatch_lines([
-        "*1 tensor(s) differ from torch beyond tolerance*",
-        "*rerun: pytest*test_prop.py::test_double*derandomized*@example*",
-        "*Failing test case*", "*x=array(?0., 0., 0.?)*", "*reproduce_failure*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*1 tensor(s) differ from torch beyond tolerance*",
+            "*rerun: pytest*test_prop.py::test_double*derandomized*@example*",
+            "*Failing test case*",
+            "*x=array(?0., 0., 0.?)*",
+            "*reproduce_failure*",
+        ]
+    )
 
 
 def test_a_passing_property_records_one_example(pytester):
     result, rows = run_suite(pytester, planted_from=99)
     assert result.ret == pytest.ExitCode.OK
-    assert len(rows) == 1 and str(rows.iloc[0]["passed"]) == "True" and rows.iloc[0]["inputs"].startswith("array(")
+    assert (
+        len(rows) == 1
+        and str(rows.iloc[0]["passed"]) == "True"
+        and rows.iloc[0]["inputs"].startswith("array(")
+    )
 
 
 def test_examples_compare_cannot_decide_are_rejected_not_failed():
@@ -117,4 +135,6 @@ def test_examples_compare_cannot_decide_are_rejected_not_failed():
     # float32 exp(2**-24) * (max - 1 ulp): inf from a correctly rounded exp, finite from torch's
     scratch, torch = np.float32([np.inf]), np.float32([3.4028233e38])
     assert not ph.decidable({"grad_x": (scratch, torch, torch.astype(np.float64) * (1 + 2**-24))}, np.float32)
-    assert ph.decidable({"grad_x": (np.float32([np.inf, 1e38]), np.float32([np.inf, 1e38]), None)}, np.float32)
+    assert ph.decidable(
+        {"grad_x": (np.float32([np.inf, 1e38]), np.float32([np.inf, 1e38]), None)}, np.float32
+    )

@@ -54,7 +54,8 @@ def run(params, r):
 
 
 @pytest.mark.parametrize(
-    "dtype", ["float32", np.float32, np.dtype("float64"), "float64", np.float64],
+    "dtype",
+    ["float32", np.float32, np.dtype("float64"), "float64", np.float64],
     ids=["str32", "np32", "npdtype64", "str64", "np64"],
 )
 def test_dtype_spellings_accepted(dtype):
@@ -84,8 +85,9 @@ def test_float64_of_float32_input_is_exact():
 def test_float32_in_float32_out():
     rng = np.random.default_rng(2)
     params = {k: v.astype(np.float32) for k, v in random_params(rng).items()}
-    res = reference.network(params, XOR_X.astype(np.float32), XOR_Y.astype(np.float32),
-                            activation="tanh", dtype="float32")
+    res = reference.network(
+        params, XOR_X.astype(np.float32), XOR_Y.astype(np.float32), activation="tanh", dtype="float32"
+    )
     for arr in (res.p, res.z2, res.loss, *res.grads.values()):
         assert arr.dtype == np.float32
 
@@ -128,7 +130,7 @@ def test_gate_matches_hand_formula(case, dtype):
     res = reference.gate(name, inputs, upstream, exponent=exponent, dtype=dtype)
     assert_close(res.output, out, dtype, what=f"{name} output")
     assert isinstance(res.grads, tuple) and len(res.grads) == len(inputs)
-    for i, (g, want) in enumerate(zip(res.grads, grads)):
+    for i, (g, want) in enumerate(zip(res.grads, grads, strict=True)):
         assert_close(g, want, dtype, what=f"{name} grad {i}")
 
 
@@ -144,8 +146,13 @@ def test_gate_exp_overflows_to_inf():
 
 @pytest.mark.parametrize(
     "name, inputs, exponent",
-    [("sqrt", [np.ones(2)], None), ("add", [np.ones(2)], None), ("exp", [np.ones(2), np.ones(2)], None),
-     ("power", [np.ones(2)], None), ("exp", [np.ones(2)], 2)],
+    [
+        ("sqrt", [np.ones(2)], None),
+        ("add", [np.ones(2)], None),
+        ("exp", [np.ones(2), np.ones(2)], None),
+        ("power", [np.ones(2)], None),
+        ("exp", [np.ones(2)], 2),
+    ],
     ids=["unknown", "add_one_input", "exp_two_inputs", "power_no_exponent", "exp_with_exponent"],
 )
 def test_gate_misuse_refused(name, inputs, exponent):
@@ -260,8 +267,9 @@ def test_stacked_network_equals_single_networks(shared, activation, dtype):
     stacked = reference.network(params, X, y, activation=activation, dtype=dtype)
     assert stacked.loss.shape == (R,)
     for r in range(R):
-        one = reference.network(run(params, r), X if shared else X[r], y if shared else y[r],
-                                activation=activation, dtype=dtype)
+        one = reference.network(
+            run(params, r), X if shared else X[r], y if shared else y[r], activation=activation, dtype=dtype
+        )
         assert_close(stacked.loss[r], one.loss, dtype, table=DRIFT, what=f"run {r} loss")
         assert_close(stacked.z2[r], one.z2, dtype, table=DRIFT, what=f"run {r} z2")
         for k in reference.PARAM_NAMES:
@@ -285,9 +293,9 @@ def test_clip_hand_values(max_norm, norm_type, total, dtype):
     coef = min(1.0, max_norm / (total + 1e-6))
     assert_close(res.total_norm, np.array(total), dtype, what="total_norm")
     assert_close(res.coef, np.array(coef), dtype, what="coef")
-    for g, g0 in zip(res.grads, GRADS):
+    for g, g0 in zip(res.grads, GRADS, strict=True):
         assert_close(g, g0 * coef, dtype, what="clipped grad")
-    for g, g0 in zip(GRADS, before):
+    for g, g0 in zip(GRADS, before, strict=True):
         np.testing.assert_array_equal(g, g0)
 
 
@@ -319,13 +327,13 @@ def test_per_run_clipping_is_bitwise_clip_grad_norm_per_run(dtype):
     grads = random_params(rng, n_in=3, n_hidden=5, runs=6)
     grads["W1"][2] *= 100  # some runs clipped, some not
     ps = [torch.nn.Parameter(torch.zeros(g.shape, dtype=tdtype)) for g in grads.values()]
-    for p, g in zip(ps, grads.values()):
+    for p, g in zip(ps, grads.values(), strict=True):
         p.grad = torch.from_numpy(g.copy()).to(tdtype)
     totals = _clip_per_run(ps, 2.0, 2.0)
     for r in range(6):
         one = reference.clip([g[r] for g in grads.values()], 2.0, dtype=dtype)
         assert totals[r].item() == one.total_norm
-        for p, g in zip(ps, one.grads):
+        for p, g in zip(ps, one.grads, strict=True):
             np.testing.assert_array_equal(p.grad[r].numpy(), g)
 
 
@@ -350,7 +358,9 @@ def test_train_first_loss_and_step_match_network():
 
 def test_train_float32_and_clipping_records():
     params = random_params(np.random.default_rng(10))
-    res = reference.train(params, XOR_X, XOR_Y, epochs=5, lr=1.0, activation="tanh", dtype="float32", max_norm=0.1)
+    res = reference.train(
+        params, XOR_X, XOR_Y, epochs=5, lr=1.0, activation="tanh", dtype="float32", max_norm=0.1
+    )
     assert res.losses.dtype == np.float64 and res.total_norms.shape == (5,)
     assert all(v.dtype == np.float32 for v in res.params.values())
     # losses are float32 values widened exactly
@@ -366,8 +376,10 @@ def test_train_learns_xor():
 STACKED_TRAIN = {
     f"{act}-{dt}-{'shared' if shared else 'per_run'}-{'clip' if clip else 'noclip'}": (act, dt, shared, clip)
     for act, dt, shared, clip in [
-        ("relu", "float32", True, False), ("tanh", "float64", True, False),
-        ("tanh", "float32", False, True), ("relu", "float64", True, True),
+        ("relu", "float32", True, False),
+        ("tanh", "float64", True, False),
+        ("tanh", "float32", False, True),
+        ("relu", "float64", True, True),
     ]
 }
 
@@ -383,18 +395,29 @@ def test_stacked_train_equals_single_trains(case):
     params = random_params(rng, runs=R)
     X = XOR_X if shared else XOR_X + 0.1 * rng.standard_normal((R, 2, 4))
     before = {k: v.copy() for k, v in params.items()}
-    stacked = reference.train(params, X, XOR_Y, epochs=epochs, lr=1.0, activation=activation,
-                              dtype=dtype, max_norm=max_norm)
+    stacked = reference.train(
+        params, X, XOR_Y, epochs=epochs, lr=1.0, activation=activation, dtype=dtype, max_norm=max_norm
+    )
     assert stacked.losses.shape == (epochs, R)
     for k in reference.PARAM_NAMES:
         np.testing.assert_array_equal(params[k], before[k])
     for r in range(R):
-        one = reference.train(run(params, r), X if shared else X[r], XOR_Y, epochs=epochs, lr=1.0,
-                              activation=activation, dtype=dtype, max_norm=max_norm)
+        one = reference.train(
+            run(params, r),
+            X if shared else X[r],
+            XOR_Y,
+            epochs=epochs,
+            lr=1.0,
+            activation=activation,
+            dtype=dtype,
+            max_norm=max_norm,
+        )
         assert_close(stacked.losses[:, r], one.losses, "float64", DRIFT, f"run {r} losses", dtype)
         if clip:
             assert stacked.total_norms.shape == (epochs, R)
-            assert_close(stacked.total_norms[:, r], one.total_norms, "float64", DRIFT, f"run {r} norms", dtype)
+            assert_close(
+                stacked.total_norms[:, r], one.total_norms, "float64", DRIFT, f"run {r} norms", dtype
+            )
         for k in reference.PARAM_NAMES:
             assert_close(stacked.params[k][r], one.params[k], dtype, table=DRIFT, what=f"run {r} {k}")
 

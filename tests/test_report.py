@@ -20,12 +20,14 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def this_checkout_first(monkeypatch):
     """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    )
 
 
 CONFTEST = 'pytest_plugins = ("parity.plugin",)\n'
 
-DEMO = '''
+DEMO = """
 import numpy as np
 import pytest
 
@@ -37,7 +39,7 @@ def test_cmp(parity, k):
     if k in {bad}:
         a[0, 1] += 1e-6  # a planted disagreement
     parity.check({{"W": (a, d), "b": (d[:, :1].copy(), d[:, :1].copy())}}, dtype=np.float64, kind="random")
-'''
+"""
 
 
 def make_suite(pytester, n=6, bad=(3,), extra=""):
@@ -64,10 +66,16 @@ def test_failing_run_writes_every_row_with_the_failure(pytester):
     assert (int(suite_row["comparisons"]), int(suite_row["failed"])) == (12, 1)
     run_row = summary[summary["suite"] == "(run)"].iloc[0]
     assert (int(run_row["tests"]), int(run_row["tests_failed"]), int(run_row["missing_tests"])) == (6, 1, 0)
-    result.stdout.fnmatch_lines([
-        "*ACTUAL  (scratch)*", "*DESIRED (torch)*", "*rerun: pytest*test_demo.py::test_cmp?case03?*--parity-seed=0*",
-        "*= parity =*", "*demo*float64*12 compared*1 failed*", "reports: *gradients.csv*environment.csv*summary.csv*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*ACTUAL  (scratch)*",
+            "*DESIRED (torch)*",
+            "*rerun: pytest*test_demo.py::test_cmp?case03?*--parity-seed=0*",
+            "*= parity =*",
+            "*demo*float64*12 compared*1 failed*",
+            "reports: *gradients.csv*environment.csv*summary.csv*",
+        ]
+    )
 
 
 def test_header_names_seed_engine_and_threads(pytester):
@@ -76,8 +84,19 @@ def test_header_names_seed_engine_and_threads(pytester):
     result.stdout.fnmatch_lines(["parity: base seed 42, engine scratch_nn*thread*numpy*torch*"])
     env = dict(read(pytester, "environment")[["key", "value"]].values)
     assert env["base_seed"] == "42" and env["threads_per_process"] == "1"
-    for key in ("python", "numpy", "torch", "pandas", "hypothesis", "pytest", "blas", "cpu", "start_time",
-                "xdist_workers", "hypothesis_profile"):
+    for key in (
+        "python",
+        "numpy",
+        "torch",
+        "pandas",
+        "hypothesis",
+        "pytest",
+        "blas",
+        "cpu",
+        "start_time",
+        "xdist_workers",
+        "hypothesis_profile",
+    ):
         assert env.get(key), key
 
 
@@ -85,9 +104,13 @@ def test_xdist_writes_the_same_rows_in_the_same_order_as_one_process(pytester):
     make_suite(pytester, n=24, bad=(5, 17))
     runs = {}
     for workers in ("0", "2", "auto"):
-        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", workers)
+        result = pytester.runpytest_subprocess(
+            "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", workers
+        )
         assert result.ret == pytest.ExitCode.TESTS_FAILED
-        runs[workers] = {n: (pytester.path / "reports" / f"{n}.csv").read_bytes() for n in ("gradients", "summary")}
+        runs[workers] = {
+            n: (pytester.path / "reports" / f"{n}.csv").read_bytes() for n in ("gradients", "summary")
+        }
         if workers != "0":
             workers_seen = set(read(pytester, "gradients")["worker"])
             assert workers_seen <= {"gw0", "gw1"} and len(workers_seen) == 2
@@ -105,12 +128,12 @@ def without_volatile(data: bytes) -> bytes:
 
 
 def test_a_crashed_worker_is_named_and_fails_the_run(pytester):
-    crash = '''
+    crash = """
 
 def test_crash():
     import os
     os._exit(3)
-'''
+"""
     make_suite(pytester, n=8, bad=(), extra=crash)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-n", "2")
     assert result.ret != pytest.ExitCode.OK
@@ -141,8 +164,9 @@ def test_report_dir_option(pytester):
 
 
 def test_every_registered_table_is_written_even_when_empty(tmp_path):
-    paths, _ = report.write_reports([], tmp_path, run={"status": "complete", "tests": 0},
-                                 environment=[("python", "3")])
+    paths, _ = report.write_reports(
+        [], tmp_path, run={"status": "complete", "tests": 0}, environment=[("python", "3")]
+    )
     names = {p.name for p in paths}
     assert {f"{t}.csv" for t in report.TABLES} | {"summary.csv", "environment.csv"} == names
     header = (tmp_path / "gradients.csv").read_text()
@@ -215,7 +239,7 @@ def test_readme_documents_every_written_column_with_its_type(tmp_path):
         if table is None:  # summary.csv, environment.csv: the README lists all their columns
             expected = own
         else:
-            prefix = report.CORE if table.summarized else report.CORE[:report.CORE.index("checked_error")]
+            prefix = report.CORE if table.summarized else report.CORE[: report.CORE.index("checked_error")]
             expected = list(prefix) + own + list(report.TRAILER)
         assert header == expected, name
     for column, kind in core + trailer + [row for rows in tables.values() for row in rows]:
@@ -224,18 +248,33 @@ def test_readme_documents_every_written_column_with_its_type(tmp_path):
 
 def test_status_values_are_the_documented_ones():
     text = (ROOT / "README.md").read_text()
-    block = text[text.index("| `status` | meaning |"):].split("\n\n")[0]
+    block = text[text.index("| `status` | meaning |") :].split("\n\n")[0]
     assert re.findall(r"^\| `(\w+)` \|", block, re.MULTILINE)[1:] == list(report.STATUSES)
 
 
 def test_a_nan_that_means_not_applicable_is_written_empty(tmp_path):
     nan = float("nan")
-    base = {"table": "gradients", "nodeid": "t::x", "suite": "s", "case": "c", "kind": "random", "seed": 1,
-            "checked_error": 0.0, "tolerance": 1e-12, "passed": True, "tensor": "W", "worker": "main"}
-    rows = [report.mark_not_applicable(dict(base, dtype="float64", torch_error=nan, worst_index="(0,)",
-                                            actual=nan, desired=nan)),
-            report.mark_not_applicable(dict(base, dtype="float32", torch_error=nan, worst_index="", actual=nan,
-                                            desired=nan))]
+    base = {
+        "table": "gradients",
+        "nodeid": "t::x",
+        "suite": "s",
+        "case": "c",
+        "kind": "random",
+        "seed": 1,
+        "checked_error": 0.0,
+        "tolerance": 1e-12,
+        "passed": True,
+        "tensor": "W",
+        "worker": "main",
+    }
+    rows = [
+        report.mark_not_applicable(
+            dict(base, dtype="float64", torch_error=nan, worst_index="(0,)", actual=nan, desired=nan)
+        ),
+        report.mark_not_applicable(
+            dict(base, dtype="float32", torch_error=nan, worst_index="", actual=nan, desired=nan)
+        ),
+    ]
     report.write_reports(rows, tmp_path, run={"status": "complete"}, environment=[], run_id="r")
     frame = pd.read_csv(tmp_path / "gradients.csv", dtype=str, keep_default_na=False)
     assert list(frame["torch_error"]) == ["", "nan"]  # float64: no torch error; float32: a NaN one

@@ -14,7 +14,7 @@ from parity.seam import CAPABILITIES, EngineError, load_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 
-TWO_GATES = '''
+TWO_GATES = """
 import numpy as np
 
 class Add:
@@ -23,7 +23,7 @@ class Add:
         return np.add(a, b)
     def backward(self, g):
         return g, g
-'''
+"""
 
 
 def test_a_module_name_a_file_and_a_package_directory_load(tmp_path):
@@ -41,13 +41,16 @@ def test_a_module_name_a_file_and_a_package_directory_load(tmp_path):
     assert set(load_engine("scratch_nn").provided.values()) == {"engine"}
 
 
-@pytest.mark.parametrize("name, source, cause", [
-    ("missing.py", None, "no such file"),
-    ("syntax.py", "def f(:\n", "syntax error in"),
-    ("raises.py", "raise RuntimeError('no GPU found')\n", "RuntimeError: no GPU found (raises.py:1)"),
-    ("imports.py", "import not_a_module_anywhere\n", "No module named 'not_a_module_anywhere'"),
-    ("nothing.py", "x = 1\n", "provides none of the capabilities"),
-])
+@pytest.mark.parametrize(
+    "name, source, cause",
+    [
+        ("missing.py", None, "no such file"),
+        ("syntax.py", "def f(:\n", "syntax error in"),
+        ("raises.py", "raise RuntimeError('no GPU found')\n", "RuntimeError: no GPU found (raises.py:1)"),
+        ("imports.py", "import not_a_module_anywhere\n", "No module named 'not_a_module_anywhere'"),
+        ("nothing.py", "x = 1\n", "provides none of the capabilities"),
+    ],
+)
 def test_an_unusable_target_says_why(tmp_path, name, source, cause):
     if source is not None:
         (tmp_path / name).write_text(source)
@@ -56,7 +59,7 @@ def test_an_unusable_target_says_why(tmp_path, name, source, cause):
     assert cause in str(error.value) and f"--parity-engine={tmp_path / name}" in str(error.value)
 
 
-CONFTEST = '''
+CONFTEST = """
 import pytest
 pytest_plugins = ("parity.plugin",)
 
@@ -65,9 +68,9 @@ def torch_ref():
     import reference
     reference.set_threads(1)
     return reference
-'''
+"""
 INI = "[pytest]\nfilterwarnings =\n    error\n    ignore::DeprecationWarning:torch.*\n    ignore::UserWarning:torch.*\n"
-SUITE = '''
+SUITE = """
 import pytest
 
 @pytest.mark.parity_check
@@ -76,7 +79,7 @@ def test_checks_the_engine(engine):
 
 def test_of_the_harness():
     pass
-'''
+"""
 
 
 def setup_suite(pytester, suite: str = SUITE) -> None:
@@ -107,7 +110,7 @@ def test_a_foreign_engine_runs_only_the_parity_checks(pytester):
     result.stdout.fnmatch_lines(["*mine: gate Tanh: not provided: no class Tanh*"])
 
 
-BROKEN = '''
+BROKEN = """
 import warnings
 import numpy as np
 
@@ -131,22 +134,30 @@ class Exp:  # right, but warns on overflow under filterwarnings = error
         return self.out
     def backward(self, g):
         return g * self.out
-'''
+"""
 
 
 def test_whatever_the_engine_does_wrong_is_a_row_and_a_warning_never_crashes(pytester):
     setup_suite(pytester, (ROOT / "tests" / "test_gates.py").read_text())
     (pytester.path / "broken.py").write_text(BROKEN)
-    result = pytester.runpytest("--parity-engine=broken.py", "-p", "no:cacheprovider", "-k",
-                                "add-matrix or multiply-matrix or exp-near-overflow-f64")
+    result = pytester.runpytest(
+        "--parity-engine=broken.py",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "add-matrix or multiply-matrix or exp-near-overflow-f64",
+    )
     result.assert_outcomes(failed=4, passed=2)
-    rows = pd.read_csv(pytester.path / "reports" / "gradients.csv", dtype={"problem": "string",
-                                                                            "warnings": "string"})
+    rows = pd.read_csv(
+        pytester.path / "reports" / "gradients.csv", dtype={"problem": "string", "warnings": "string"}
+    )
     add = rows[rows["case"] == "add-matrix-float64"].set_index("tensor")
     assert add.loc["out", "passed"] and "overflow encountered in exp" in add.loc["out", "warnings"]
     for grad in ("grad_a", "grad_b"):
         assert not add.loc[grad, "passed"]
-        assert add.loc[grad, "problem"].startswith("engine raised ZeroDivisionError: integer division or modulo")
+        assert add.loc[grad, "problem"].startswith(
+            "engine raised ZeroDivisionError: integer division or modulo"
+        )
     mul = rows[rows["case"] == "multiply-matrix-float64"].set_index("tensor")
     assert mul.loc["out", "passed"]
     assert mul.loc["grad_a", "problem"] == "Multiply.backward returned 1 gradient(s) for 2 input(s)"

@@ -33,9 +33,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_planted_bug_is_caught_on_its_tensor(planted_bug: mutants.Bug, parity, tmp_path, pytestconfig):
     try:
-        outcome = mutants.run(planted_bug, tmp_path, rootdir=pytestconfig.rootpath, base_seed=parity.base_seed)
+        outcome = mutants.run(
+            planted_bug, tmp_path, rootdir=pytestconfig.rootpath, base_seed=parity.base_seed
+        )
     except (mutants.PatchError, mutants.RunError) as exc:
-        parity.record("selftest", mutants.error_row(planted_bug, exc))  # the row says why, then the test fails
+        parity.record(
+            "selftest", mutants.error_row(planted_bug, exc)
+        )  # the row says why, then the test fails
         raise
     parity.record("selftest", outcome.row())
     assert outcome.caught, "the suite did not catch this bug at all\n" + outcome.explain()
@@ -114,11 +118,15 @@ def test_an_engine_importing_itself_absolutely_is_refused(tmp_path):
         mutants.build_variant(bug, tmp_path / "out", source)
 
 
-@pytest.mark.parametrize("new, expected", [
-    ("", "def f(a):\n    return a\n"),
-    ("a = -a", "def f(a):\n    a = -a\n    return a\n"),
-    ("{line}\na = 0 * a", "def f(a):\n    a *= 2  # double\n    a = 0 * a\n    return a\n"),
-], ids=["delete", "replace", "keep-and-add"])
+@pytest.mark.parametrize(
+    "new, expected",
+    [
+        ("", "def f(a):\n    return a\n"),
+        ("a = -a", "def f(a):\n    a = -a\n    return a\n"),
+        ("{line}\na = 0 * a", "def f(a):\n    a *= 2  # double\n    a = 0 * a\n    return a\n"),
+    ],
+    ids=["delete", "replace", "keep-and-add"],
+)
 def test_line_edits_keep_the_indentation(new, expected):
     text = "def f(a):\n    a *= 2  # double\n    return a\n"
     assert mutants.Edit("m.py", "a *= 2", new, line=True).apply(text) == expected
@@ -132,27 +140,41 @@ def write(path: Path, text: str) -> None:
 
 
 def test_reports_are_read_into_judged_tensors(tmp_path):
-    write(tmp_path / "gradients.csv", """
+    write(
+        tmp_path / "gradients.csv",
+        """
         nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,tensor,shape,max_abs_error,max_rel_error,normwise_error,ulp_distance,worst_index,actual,desired,torch_error,rule,problem,inputs,worker
         t.py::a[1],network,1,float64,random,7,0.5,1e-12,False,dW1,"(2, 3)",0.1,0.5,0.5,99,"(0, 1)",0.2,0.1,nan,r,,,main
         t.py::a[1],network,1,float64,random,7,0.0,1e-12,True,db1,"(2, 1)",0,0,0,0,"(0, 0)",0.1,0.1,nan,r,,,main
-    """)
-    write(tmp_path / "clipping.csv", """
+    """,
+    )
+    write(
+        tmp_path / "clipping.csv",
+        """
         nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,norm_type,max_norm,error_if_nonfinite,n_tensors,total_norm,torch_total_norm,coef,torch_coef,worst_tensor,worst_tensor_error,torch_error,raised,torch_raised,rule,worker
         t.py::c[1],clipping,1,float64,random,8,2e-07,1e-12,False,2.0,1.0,False,4,2.0,2.0,0.5,0.49999995,clipped_W1,2e-07,nan,,,r,main
         t.py::c[2],clipping,2,float64,edge,9,inf,0.0,False,2.0,1.0,True,4,,,,,,,,,RuntimeError,r,main
-    """)
-    write(tmp_path / "trajectories.csv", """
+    """,
+    )
+    write(
+        tmp_path / "trajectories.csv",
+        """
         nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,activation,dataset,n_in,n_hidden,m,epochs,lr,max_norm,worst_loss_diff,worst_epoch,final_param_diff,final_param_tolerance,worst_norm_diff,torch_deviation,final_loss,torch_final_loss,accuracy,torch_accuracy,converged,torch_converged,rule,worker
         t.py::r[1],training,r1,float64,random,5,1e-15,1e-12,False,relu,d,5,8,16,10,0.5,3.0,1e-15,4,1e-15,1e-12,0.25,nan,0.1,0.1,1,1,True,True,r,main
-    """)
+    """,
+    )
     seen = {(o.nodeid, o.tensor): o for o in mutants.read_observations(tmp_path)}
     assert not seen["t.py::a[1]", "dW1"].passed and seen["t.py::a[1]", "db1"].passed
     assert "scratch 0.2, torch 0.1" in seen["t.py::a[1]", "dW1"].detail
     assert seen["t.py::c[1]", "total_norm"].passed
-    assert not seen["t.py::c[1]", "coef"].passed and math.isclose(seen["t.py::c[1]", "coef"].checked_error, 1e-7, rel_tol=1e-6)
+    assert not seen["t.py::c[1]", "coef"].passed and math.isclose(
+        seen["t.py::c[1]", "coef"].checked_error, 1e-7, rel_tol=1e-6
+    )
     assert not seen["t.py::c[1]", "clipped_W1"].passed
-    assert not seen["t.py::c[2]", "raised"].passed and "torch raised RuntimeError" in seen["t.py::c[2]", "raised"].detail
+    assert (
+        not seen["t.py::c[2]", "raised"].passed
+        and "torch raised RuntimeError" in seen["t.py::c[2]", "raised"].detail
+    )
     # losses and parameters within bounds, yet the row failed: the pre-clip norms did
     assert seen["t.py::r[1]", "losses"].passed and seen["t.py::r[1]", "final_params"].passed
     assert not seen["t.py::r[1]", "total_norms"].passed
@@ -160,19 +182,27 @@ def test_reports_are_read_into_judged_tensors(tmp_path):
 
 def outcome(failed, observations, expected=("dW1",)) -> mutants.Outcome:
     bug = mutants.Bug("demo", "a demo bug", (), expected, ("tests/x.py",))
-    return mutants.Outcome(bug, 1 if failed else 0, 3, len(failed), tuple((n, "boom") for n in failed),
-                           tuple(observations), 1.5)
+    return mutants.Outcome(
+        bug, 1 if failed else 0, 3, len(failed), tuple((n, "boom") for n in failed), tuple(observations), 1.5
+    )
 
 
 def obs(nodeid, tensor, passed, error=0.5):
-    return mutants.Observation("gradients", nodeid, "c", tensor, "float64", "random", error, 1e-12, passed, f"{tensor} off")
+    return mutants.Observation(
+        "gradients", nodeid, "c", tensor, "float64", "random", error, 1e-12, passed, f"{tensor} off"
+    )
 
 
 def test_caught_on_its_tensor_means_a_failing_comparison_on_an_expected_tensor_in_a_failed_test():
     hit = outcome(["a", "b"], [obs("a", "p", False), obs("b", "dW1", False)])
     assert hit.caught and hit.caught_on_tensor and hit.catch.nodeid == "b"
     row = hit.row()
-    assert (row["passed"], row["first_failing_test"], row["tensor"], row["error_seen"]) == (True, "b", "dW1", "dW1 off")
+    assert (row["passed"], row["first_failing_test"], row["tensor"], row["error_seen"]) == (
+        True,
+        "b",
+        "dW1",
+        "dW1 off",
+    )
     assert row["checked_error"] == 0.5 and row["tolerance"] == 1e-12 and row["dtype"] == "float64"
 
     elsewhere = outcome(["a"], [obs("a", "p", False), obs("a", "dW1", True, error=1e-15)])
@@ -192,7 +222,9 @@ def test_a_run_that_says_nothing_is_a_row_that_says_why():
     bug = mutants.BY_ID["relu-mask-ge"]
     row = mutants.error_row(bug, mutants.RunError("pytest exited 4 after 0 tests"))
     assert (row["caught"], row["passed"], row["tests_run"]) == (False, False, 0)
-    assert row["error_seen"] == "RunError: pytest exited 4 after 0 tests" and row["expected_tensors"] == "grad_x"
+    assert (
+        row["error_seen"] == "RunError: pytest exited 4 after 0 tests" and row["expected_tensors"] == "grad_x"
+    )
 
 
 def test_the_child_runs_one_engine_without_the_parents_xdist_state(tmp_path, monkeypatch):

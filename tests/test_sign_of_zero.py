@@ -22,13 +22,17 @@ ZEROS = {
 
 def assert_same_signs(actual: np.ndarray, desired: np.ndarray, what: str) -> None:
     np.testing.assert_array_equal(
-        np.signbit(actual), np.signbit(desired), err_msg=f"{what}: sign bits, scratch (ACTUAL) against torch (DESIRED)"
+        np.signbit(actual),
+        np.signbit(desired),
+        err_msg=f"{what}: sign bits, scratch (ACTUAL) against torch (DESIRED)",
     )
 
 
 def torch_gate(torch_ref, parity, name, inputs, upstream, dtype, exponent=None):
     """torch's result at dtype, and for float32 also at float64 on the same inputs (the policy's reference)."""
-    return parity.torch_runs(lambda dt: torch_ref.gate(name, inputs, upstream, exponent=exponent, dtype=dt), dtype)
+    return parity.torch_runs(
+        lambda dt: torch_ref.gate(name, inputs, upstream, exponent=exponent, dtype=dt), dtype
+    )
 
 
 def engine_gate(engine, name, inputs, upstream, exponent=None):
@@ -46,11 +50,19 @@ def test_relu_keeps_the_sign_of_zero(engine, torch_ref, parity, values, dtype):
     upstream = parity.rng().standard_normal(x.shape).astype(dtype)
     out, grad, _ = engine_gate(engine, "ReLU", [x], upstream)
     ref, ref64 = torch_gate(torch_ref, parity, "relu", [x], upstream, dtype)
-    parity.check({"out": (out, ref.output, ref64 and ref64.output),
-                  "grad_x": (grad, ref.grads[0], ref64 and ref64.grads[0])}, dtype=dtype, kind="edge")
+    parity.check(
+        {
+            "out": (out, ref.output, ref64 and ref64.output),
+            "grad_x": (grad, ref.grads[0], ref64 and ref64.grads[0]),
+        },
+        dtype=dtype,
+        kind="edge",
+    )
     assert_same_signs(out, ref.output, "out")
     assert_same_signs(grad, ref.grads[0], "grad_x")
-    np.testing.assert_array_equal(np.signbit(out), (x == 0) & np.signbit(x))  # -0.0 stays, the rest is >= +0.0
+    np.testing.assert_array_equal(
+        np.signbit(out), (x == 0) & np.signbit(x)
+    )  # -0.0 stays, the rest is >= +0.0
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -63,9 +75,17 @@ def test_power_minus_one_after_relu_sees_the_sign(engine, torch_ref, parity, val
     out, grad, _ = engine_gate(engine, "Power", [h], upstream, exponent=-1)
     ref_h = torch_ref.gate("relu", [x], upstream, dtype=dtype).output
     ref, ref64 = torch_gate(torch_ref, parity, "power", [ref_h], upstream, dtype, exponent=-1)
-    parity.check({"out": (out, ref.output, ref64 and ref64.output),
-                  "grad_x": (grad, ref.grads[0], ref64 and ref64.grads[0])}, dtype=dtype, kind="edge")
+    parity.check(
+        {
+            "out": (out, ref.output, ref64 and ref64.output),
+            "grad_x": (grad, ref.grads[0], ref64 and ref64.grads[0]),
+        },
+        dtype=dtype,
+        kind="edge",
+    )
     assert_same_signs(out, ref.output, "out")
     zero = h == 0
     minus_zero = (x == 0) & np.signbit(x)
-    np.testing.assert_array_equal(np.isneginf(out[zero]), minus_zero[zero])  # 1 / -0.0 = -inf, 1 / +0.0 = +inf
+    np.testing.assert_array_equal(
+        np.isneginf(out[zero]), minus_zero[zero]
+    )  # 1 / -0.0 = -inf, 1 / +0.0 = +inf

@@ -57,15 +57,28 @@ def test_gate_examples_hold_normal_values_of_their_dtype_in_broadcast_compatible
     [
         ("a 0-d input", "add", lambda ex: np.ndim(ex.inputs[0]) == 0),
         ("a Python-number operand", "multiply", lambda ex: any(isinstance(x, float) for x in ex.inputs)),
-        ("a size-1 axis broadcast", "add",
-         lambda ex: any(1 in np.shape(x) and np.shape(x) != ex.upstream.shape for x in ex.inputs)),
+        (
+            "a size-1 axis broadcast",
+            "add",
+            lambda ex: any(1 in np.shape(x) and np.shape(x) != ex.upstream.shape for x in ex.inputs),
+        ),
         ("inputs of different ranks", "multiply", lambda ex: np.ndim(ex.inputs[0]) != np.ndim(ex.inputs[1])),
-        ("broadcast matmul batch axes", "matmul",
-         lambda ex: np.shape(ex.inputs[0])[:-2] != np.shape(ex.inputs[1])[:-2]),
+        (
+            "broadcast matmul batch axes",
+            "matmul",
+            lambda ex: np.shape(ex.inputs[0])[:-2] != np.shape(ex.inputs[1])[:-2],
+        ),
         ("a value above 1e30", "exp", lambda ex: np.abs(ex.inputs[0]).max() > 1e30),
-        ("a non-zero value below 1e-30", "tanh", lambda ex: (np.abs(ex.inputs[0][ex.inputs[0] != 0]) < 1e-30).any()),
-        ("an overflowing float32 exp", "exp",
-         lambda ex: ex.dtype == "float32" and (np.asarray(ex.inputs[0]) > 89).any()),
+        (
+            "a non-zero value below 1e-30",
+            "tanh",
+            lambda ex: (np.abs(ex.inputs[0][ex.inputs[0] != 0]) < 1e-30).any(),
+        ),
+        (
+            "an overflowing float32 exp",
+            "exp",
+            lambda ex: ex.dtype == "float32" and (np.asarray(ex.inputs[0]) > 89).any(),
+        ),
         ("a non-integer exponent", "power", lambda ex: not float(ex.exponent).is_integer()),
         ("a negative exponent", "power", lambda ex: ex.exponent < 0),
     ],
@@ -81,7 +94,12 @@ def test_network_examples_follow_the_layout_with_labels_in_0_1():
         assert_representable(ex)
         h, n_in = ex.W1.shape
         n_out, m = ex.y.shape
-        assert (ex.b1.shape, ex.W2.shape, ex.b2.shape, ex.X.shape) == ((h, 1), (n_out, h), (n_out, 1), (n_in, m))
+        assert (ex.b1.shape, ex.W2.shape, ex.b2.shape, ex.X.shape) == (
+            (h, 1),
+            (n_out, h),
+            (n_out, 1),
+            (n_in, m),
+        )
         assert ((ex.y >= 0) & (ex.y <= 1)).all()
         assert ex.activation in hs.ACTIVATIONS
 
@@ -105,14 +123,23 @@ def test_network_examples_reach_the_cases_they_claim(what, condition):
 
 
 def test_an_example_repr_rebuilds_it_exactly():
-    ex = hs.GateExample(gate="multiply", dtype="float32",
-                        inputs=(np.array([[0.1, -3e38]], dtype=np.float32), 1.5), upstream=np.float32([[2.5, -0.0]]))
+    ex = hs.GateExample(
+        gate="multiply",
+        dtype="float32",
+        inputs=(np.array([[0.1, -3e38]], dtype=np.float32), 1.5),
+        upstream=np.float32([[2.5, -0.0]]),
+    )
     rebuilt = eval(repr(ex), {"np": np, "GateExample": hs.GateExample})  # noqa: S307
     assert rebuilt.inputs[1] == 1.5 and rebuilt.inputs[0].dtype == np.float32
     np.testing.assert_array_equal(rebuilt.inputs[0], ex.inputs[0])
     np.testing.assert_array_equal(rebuilt.upstream, ex.upstream)
-    assert "\n" not in ex.summary() and "<float32 (50,)" in hs.GateExample(
-        gate="exp", dtype="float32", inputs=(np.zeros(50, np.float32),), upstream=np.zeros(50, np.float32)).summary()
+    assert (
+        "\n" not in ex.summary()
+        and "<float32 (50,)"
+        in hs.GateExample(
+            gate="exp", dtype="float32", inputs=(np.zeros(50, np.float32),), upstream=np.zeros(50, np.float32)
+        ).summary()
+    )
 
 
 def test_ill_conditioned_sums_are_drawn_and_overflowing_ones_are_not():
@@ -129,13 +156,15 @@ def test_ill_conditioned_sums_are_drawn_and_overflowing_ones_are_not():
 
 
 def network(activation, dtype, **arrays):
-    return hs.NetworkExample(activation=activation, dtype=dtype,
-                             **{k: np.array(v, dtype=dtype) for k, v in arrays.items()})
+    return hs.NetworkExample(
+        activation=activation, dtype=dtype, **{k: np.array(v, dtype=dtype) for k, v in arrays.items()}
+    )
 
 
 # A ReLU pre-activation within rounding of the kink: the order of its sum picks the branch (not drawn)
-RELU_KINK = network("relu", "float32", W1=[[0.1, 0.2]], b1=[[-0.3]], W2=[[1.0]], b2=[[0.0]], X=[[1.0], [1.0]],
-                    y=[[1.0]])
+RELU_KINK = network(
+    "relu", "float32", W1=[[0.1, 0.2]], b1=[[-0.3]], W2=[[1.0]], b2=[[0.0]], X=[[1.0], [1.0]], y=[[1.0]]
+)
 
 
 def test_networks_at_a_relu_kink_are_not_drawn():
@@ -143,8 +172,14 @@ def test_networks_at_a_relu_kink_are_not_drawn():
 
 
 PLAIN_NETWORKS = {
-    "float64": dict(W1=[[0.5, 1.0], [1.5, -0.25]], b1=[[0.25], [0.75]], W2=[[1.0, -0.5]], b2=[[0.25]],
-                    X=[[1.0, 0.0, -1.0], [0.5, 2.0, 1.0]], y=[[1.0, 0.0, 1.0]]),
+    "float64": dict(
+        W1=[[0.5, 1.0], [1.5, -0.25]],
+        b1=[[0.25], [0.75]],
+        W2=[[1.0, -0.5]],
+        b2=[[0.25]],
+        X=[[1.0, 0.0, -1.0], [0.5, 2.0, 1.0]],
+        y=[[1.0, 0.0, 1.0]],
+    ),
     "float32": dict(W1=[[0.5, 1.0]], b1=[[0.25]], W2=[[1.0]], b2=[[0.0]], X=[[1.0], [0.5]], y=[[0.0]]),
 }
 

@@ -17,21 +17,59 @@ def test_seeds_parse_as_range_list_or_one():
 
 
 def row(**kw):
-    base = dict(seed=0, engine="scratch_nn", bug="", suite="gradients", case="c", tensor="t", dtype="float32",
-                checked_error=1e-8, tolerance=1e-6, ratio=0.01, passed=True, test_failed=False,
-                caught_on_tensor=math.nan, margin=math.nan, nodeid="n")
+    base = dict(
+        seed=0,
+        engine="scratch_nn",
+        bug="",
+        suite="gradients",
+        case="c",
+        tensor="t",
+        dtype="float32",
+        checked_error=1e-8,
+        tolerance=1e-6,
+        ratio=0.01,
+        passed=True,
+        test_failed=False,
+        caught_on_tensor=math.nan,
+        margin=math.nan,
+        nodeid="n",
+    )
     base.update(kw)
     return base
 
 
 def test_summary_gives_the_two_rates():
-    frame = pd.DataFrame([
-        row(), row(seed=1, ratio=2.0, passed=False, test_failed=True, checked_error=2e-6),
-        row(engine="scratch_nn_bug_x", bug="x", dtype="any", caught_on_tensor=True, margin=50.0, passed=False),
-        row(engine="scratch_nn_bug_x", bug="x", dtype="float32", caught_on_tensor=True, margin=50.0, passed=False),
-        row(seed=1, engine="scratch_nn_bug_x", bug="x", dtype="any", caught_on_tensor=False, margin=0.0),
-        row(seed=1, engine="scratch_nn_bug_x", bug="x", dtype="float32", caught_on_tensor=False, margin=0.0),
-    ])
+    frame = pd.DataFrame(
+        [
+            row(),
+            row(seed=1, ratio=2.0, passed=False, test_failed=True, checked_error=2e-6),
+            row(
+                engine="scratch_nn_bug_x",
+                bug="x",
+                dtype="any",
+                caught_on_tensor=True,
+                margin=50.0,
+                passed=False,
+            ),
+            row(
+                engine="scratch_nn_bug_x",
+                bug="x",
+                dtype="float32",
+                caught_on_tensor=True,
+                margin=50.0,
+                passed=False,
+            ),
+            row(seed=1, engine="scratch_nn_bug_x", bug="x", dtype="any", caught_on_tensor=False, margin=0.0),
+            row(
+                seed=1,
+                engine="scratch_nn_bug_x",
+                bug="x",
+                dtype="float32",
+                caught_on_tensor=False,
+                margin=0.0,
+            ),
+        ]
+    )
     text = "\n".join(sweep.summarize(frame))
     assert "1 of 2 test runs failed" in text and "red at 1 of 2 seeds" in text
     assert "1 of 2 (bug, seed) pairs caught" in text and "smallest margin" in text and "50" in text
@@ -62,4 +100,6 @@ def test_the_reordered_engine_is_scratch_nn_up_to_rounding(engine, reordered):
     assert reordered.module.TwoLayerNet.__module__ == "scratch_nn_reordered.network"
     for name in ("W1", "b1", "W2", "b2"):
         np.testing.assert_allclose(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
-    assert any(not np.array_equal(grads[1][n], grads[0][n]) for n in ("W1", "b1", "W2", "b2"))  # other roundings
+    assert any(
+        not np.array_equal(grads[1][n], grads[0][n]) for n in ("W1", "b1", "W2", "b2")
+    )  # other roundings

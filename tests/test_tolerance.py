@@ -18,12 +18,12 @@ from parity.tolerance import (
 
 def test_float32_is_lambda_sqrt_depth_unit_roundoffs_times_the_condition():
     tol = conditioned_tolerance(np.float32, 3.0, 16)
-    assert tol.bound == pytest.approx(LAMBDA * 4 * 2.0 ** -24 * 3.0)
+    assert tol.bound == pytest.approx(LAMBDA * 4 * 2.0**-24 * 3.0)
     assert "kappa=3" in tol.rule and "D=16" in tol.rule
 
 
 def test_float64_counts_both_sides_at_its_own_unit_roundoff():
-    assert conditioned_tolerance(np.float64, 1.0, 4).bound == pytest.approx(2 * LAMBDA * 2 * 2.0 ** -53)
+    assert conditioned_tolerance(np.float64, 1.0, 4).bound == pytest.approx(2 * LAMBDA * 2 * 2.0**-53)
 
 
 def test_the_bound_grows_with_conditioning_and_depth_and_stays_at_rounding_level():

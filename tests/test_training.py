@@ -33,8 +33,10 @@ CONVERGED_LOSS = 0.1
 
 def initial_params(seeds, n_in, n_hidden):
     """Stacked (R, ...) He-initialized float32 parameters, one run per seed, as a float64-exact dict."""
-    runs = [{n: v.astype(np.float32) for n, v in he_init(np.random.default_rng(s), n_in, n_hidden).items()}
-            for s in seeds]
+    runs = [
+        {n: v.astype(np.float32) for n, v in he_init(np.random.default_rng(s), n_in, n_hidden).items()}
+        for s in seeds
+    ]
     return {n: np.stack([r[n] for r in runs]) for n in NAMES}
 
 
@@ -61,16 +63,24 @@ def _shaped(value, shape, what, dtype):
 class Setting:
     """One stacked case: data, initial parameters, the torch float32 and float64 runs (computed once)."""
 
-    def __init__(self, engine, torch_ref, *, dataset, X, y, seeds, n_hidden, activation, epochs, lr,
-                 max_norm=None):
+    def __init__(
+        self, engine, torch_ref, *, dataset, X, y, seeds, n_hidden, activation, epochs, lr, max_norm=None
+    ):
         self.dataset, self.X, self.y, self.seeds = dataset, X, y, list(seeds)
         self.activation, self.epochs, self.lr, self.max_norm = activation, epochs, lr, max_norm
         self.n_in, self.n_hidden, self.m = X.shape[0], n_hidden, X.shape[1]
         self.params = initial_params(self.seeds, self.n_in, n_hidden)
         self.torch = {
-            np.dtype(dt): torch_ref.train({n: v.astype(dt) for n, v in self.params.items()}, X.astype(dt),
-                                          y.astype(dt), epochs=epochs, lr=lr, activation=activation, dtype=dt,
-                                          max_norm=max_norm)
+            np.dtype(dt): torch_ref.train(
+                {n: v.astype(dt) for n, v in self.params.items()},
+                X.astype(dt),
+                y.astype(dt),
+                epochs=epochs,
+                lr=lr,
+                activation=activation,
+                dtype=dt,
+                max_norm=max_norm,
+            )
             for dt in (np.float32, np.float64)
         }
 
@@ -79,8 +89,15 @@ class Setting:
         dtype = np.dtype(dtype)
         engine.require(f"network {self.activation}", "training", "stacked training")
         start = {n: v.astype(dtype) for n, v in self.params.items()}
-        attempt = engine.train(start, self.X.astype(dtype), self.y.astype(dtype), epochs=self.epochs, lr=self.lr,
-                               activation=self.activation, max_norm=self.max_norm)
+        attempt = engine.train(
+            start,
+            self.X.astype(dtype),
+            self.y.astype(dtype),
+            epochs=self.epochs,
+            lr=self.lr,
+            activation=self.activation,
+            max_norm=self.max_norm,
+        )
         try:
             if not attempt.ok:
                 raise EngineProblem(attempt.problem)
@@ -94,69 +111,125 @@ class Setting:
         for r in range(len(self.seeds)):
             sides = [
                 Side(mine[:, r], flat(final, r), None if norms is None else norms[:, r]),
-                Side(t.losses[:, r], flat(t.params, r), None if t.total_norms is None else t.total_norms[:, r]),
-                Side(t64.losses[:, r], flat(t64.params, r), None if t64.total_norms is None else t64.total_norms[:, r]),
+                Side(
+                    t.losses[:, r], flat(t.params, r), None if t.total_norms is None else t.total_norms[:, r]
+                ),
+                Side(
+                    t64.losses[:, r],
+                    flat(t64.params, r),
+                    None if t64.total_norms is None else t64.total_norms[:, r],
+                ),
             ]
             verdicts.append(judge_run(dtype, sides[0], sides[1], sides[2] if dtype == np.float32 else None))
         case_verdict = judge_float32_case(verdicts) if dtype == np.float32 else None
         failures = []
-        for r, (seed, verdict) in enumerate(zip(self.seeds, verdicts)):
+        for r, (seed, verdict) in enumerate(zip(self.seeds, verdicts, strict=True)):
             acc = _accuracy(final, r, self.X, self.y, self.activation)
             torch_acc = _accuracy(t.params, r, self.X, self.y, self.activation)
             case = f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}"
-            parity.record("trajectories", dict(
-                self.row(dtype, kind, r), case=case, seed=seed, worst_loss_diff=verdict.worst_loss_diff,
-                worst_epoch=verdict.worst_epoch, final_param_diff=verdict.final_param_diff,
-                final_param_tolerance=verdict.final_param_tolerance, worst_norm_diff=verdict.norm_diff,
-                torch_deviation=verdict.torch_deviation, final_loss=float(mine[-1, r]),
-                torch_final_loss=float(t.losses[-1, r]), accuracy=acc, torch_accuracy=torch_acc,
-                converged=bool(acc == 1.0 and mine[-1, r] < CONVERGED_LOSS),
-                torch_converged=bool(torch_acc == 1.0 and t.losses[-1, r] < CONVERGED_LOSS),
-                outlier=bool(case_verdict is not None and not verdict.passed), torch_outlier=verdict.torch_outlier,
-                checked_error=verdict.checked_error, tolerance=verdict.tolerance,
-                passed=case_verdict.passed if case_verdict else verdict.passed, rule=verdict.rule,
-                failed_tensors=";".join(failed_tensors(verdict)), warnings=attempt.warned(attempt),
-            ))
+            parity.record(
+                "trajectories",
+                dict(
+                    self.row(dtype, kind, r),
+                    case=case,
+                    seed=seed,
+                    worst_loss_diff=verdict.worst_loss_diff,
+                    worst_epoch=verdict.worst_epoch,
+                    final_param_diff=verdict.final_param_diff,
+                    final_param_tolerance=verdict.final_param_tolerance,
+                    worst_norm_diff=verdict.norm_diff,
+                    torch_deviation=verdict.torch_deviation,
+                    final_loss=float(mine[-1, r]),
+                    torch_final_loss=float(t.losses[-1, r]),
+                    accuracy=acc,
+                    torch_accuracy=torch_acc,
+                    converged=bool(acc == 1.0 and mine[-1, r] < CONVERGED_LOSS),
+                    torch_converged=bool(torch_acc == 1.0 and t.losses[-1, r] < CONVERGED_LOSS),
+                    outlier=bool(case_verdict is not None and not verdict.passed),
+                    torch_outlier=verdict.torch_outlier,
+                    checked_error=verdict.checked_error,
+                    tolerance=verdict.tolerance,
+                    passed=case_verdict.passed if case_verdict else verdict.passed,
+                    rule=verdict.rule,
+                    failed_tensors=";".join(failed_tensors(verdict)),
+                    warnings=attempt.warned(attempt),
+                ),
+            )
             for epoch in curve_epochs(self.epochs, verdict.worst_epoch):
-                parity.record("trajectory_curves", dict(
-                    case=case, dtype=dtype.name, kind=kind, seed=seed, activation=self.activation,
-                    dataset=self.dataset, max_norm=self.max_norm, epoch=epoch, loss=float(mine[epoch, r]),
-                    torch_loss=float(t.losses[epoch, r]), abs_diff=abs(float(mine[epoch, r] - t.losses[epoch, r])),
-                    is_worst=epoch == verdict.worst_epoch,
-                ))
+                parity.record(
+                    "trajectory_curves",
+                    dict(
+                        case=case,
+                        dtype=dtype.name,
+                        kind=kind,
+                        seed=seed,
+                        activation=self.activation,
+                        dataset=self.dataset,
+                        max_norm=self.max_norm,
+                        epoch=epoch,
+                        loss=float(mine[epoch, r]),
+                        torch_loss=float(t.losses[epoch, r]),
+                        abs_diff=abs(float(mine[epoch, r] - t.losses[epoch, r])),
+                        is_worst=epoch == verdict.worst_epoch,
+                    ),
+                )
             if not verdict.passed:
                 e = verdict.worst_epoch
                 failures.append(verdict.describe(case, seed, float(mine[e, r]), float(t.losses[e, r])))
         if case_verdict is not None:
             assert case_verdict.passed, (
                 f"{case_verdict.describe()}\nscratch outlier runs (scratch ACTUAL, torch DESIRED):\n"
-                + "\n".join(failures) + f"\nrerun: {parity.rerun}"
+                + "\n".join(failures)
+                + f"\nrerun: {parity.rerun}"
             )
             return
         assert not failures, (
             f"{len(failures)} of {len(self.seeds)} training runs differ from torch (scratch ACTUAL, torch DESIRED):\n"
-            + "\n".join(failures) + f"\nrerun: {parity.rerun}"
+            + "\n".join(failures)
+            + f"\nrerun: {parity.rerun}"
         )
 
     def row(self, dtype, kind, r) -> dict:
         """The columns of a trajectories row that describe the run, not its verdict."""
-        return dict(dtype=dtype.name, kind=kind, activation=self.activation, dataset=self.dataset, n_in=self.n_in,
-                    n_hidden=self.n_hidden, m=self.m, epochs=self.epochs, lr=self.lr, max_norm=self.max_norm)
+        return dict(
+            dtype=dtype.name,
+            kind=kind,
+            activation=self.activation,
+            dataset=self.dataset,
+            n_in=self.n_in,
+            n_hidden=self.n_hidden,
+            m=self.m,
+            epochs=self.epochs,
+            lr=self.lr,
+            max_norm=self.max_norm,
+        )
 
     def record_problem(self, parity, dtype, kind, problem: str, warned: str) -> None:
         """One failing row per run when the engine's training gave nothing to compare."""
         for r, seed in enumerate(self.seeds):
-            parity.record("trajectories", dict(
-                self.row(dtype, kind, r), case=f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}",
-                seed=seed, checked_error=np.inf, tolerance=np.nan, passed=False, rule="the engine must train",
-                failed_tensors="losses;final_params", problem=problem, warnings=warned,
-            ))
+            parity.record(
+                "trajectories",
+                dict(
+                    self.row(dtype, kind, r),
+                    case=f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}",
+                    seed=seed,
+                    checked_error=np.inf,
+                    tolerance=np.nan,
+                    passed=False,
+                    rule="the engine must train",
+                    failed_tensors="losses;final_params",
+                    problem=problem,
+                    warnings=warned,
+                ),
+            )
 
 
 def failed_tensors(verdict) -> list[str]:
-    checks = (("losses", verdict.checked_error, verdict.tolerance),
-              ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
-              ("total_norms", verdict.norm_diff, verdict.norm_tolerance))
+    checks = (
+        ("losses", verdict.checked_error, verdict.tolerance),
+        ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
+        ("total_norms", verdict.norm_diff, verdict.norm_tolerance),
+    )
     return [name for name, error, bound in checks if error > bound]
 
 
@@ -182,15 +255,29 @@ def xor_setting(request, engine, torch_ref, parity_seed):
     activation = request.param
     engine.require(f"network {activation}", "training", "stacked training")  # before torch trains
     seeds = [parity_seed(f"training/xor/{r}") for r in range(XOR_RUNS)]
-    return Setting(engine, torch_ref, dataset="xor", X=X_XOR, y=Y_XOR, seeds=seeds, n_hidden=XOR_HIDDEN,
-                   activation=activation, epochs=XOR_EPOCHS, lr=XOR_LR)
+    return Setting(
+        engine,
+        torch_ref,
+        dataset="xor",
+        X=X_XOR,
+        y=Y_XOR,
+        seeds=seeds,
+        n_hidden=XOR_HIDDEN,
+        activation=activation,
+        epochs=XOR_EPOCHS,
+        lr=XOR_LR,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("xor_setting", [
-    pytest.param("relu", marks=pytest.mark.xdist_group("training-xor-relu"), id="relu"),
-    pytest.param("tanh", marks=pytest.mark.xdist_group("training-xor-tanh"), id="tanh"),
-], indirect=True)
+@pytest.mark.parametrize(
+    "xor_setting",
+    [
+        pytest.param("relu", marks=pytest.mark.xdist_group("training-xor-relu"), id="relu"),
+        pytest.param("tanh", marks=pytest.mark.xdist_group("training-xor-tanh"), id="tanh"),
+    ],
+    indirect=True,
+)
 def test_xor_trajectories_match_torch(engine, parity, xor_setting, dtype):
     xor_setting.check(engine, parity, dtype, kind="xor")
 
@@ -224,12 +311,30 @@ def random_setting(request, engine, torch_ref, parity_seed):
     max_norm = None
     if CLIP_FRACTIONS[clip] is not None:
         params = initial_params(seeds[:1], X.shape[0], n_hidden)
-        probe = torch_ref.train({n: v[0].astype(np.float64) for n, v in params.items()}, X, y,
-                                epochs=RANDOM_EPOCHS, lr=RANDOM_LR, activation=activation, dtype=np.float64,
-                                max_norm=1e300)
+        probe = torch_ref.train(
+            {n: v[0].astype(np.float64) for n, v in params.items()},
+            X,
+            y,
+            epochs=RANDOM_EPOCHS,
+            lr=RANDOM_LR,
+            activation=activation,
+            dtype=np.float64,
+            max_norm=1e300,
+        )
         max_norm = CLIP_FRACTIONS[clip] * float(np.median(probe.total_norms))
-    return Setting(engine, torch_ref, dataset=dataset, X=X, y=y, seeds=seeds, n_hidden=n_hidden,
-                   activation=activation, epochs=RANDOM_EPOCHS, lr=RANDOM_LR, max_norm=max_norm)
+    return Setting(
+        engine,
+        torch_ref,
+        dataset=dataset,
+        X=X,
+        y=y,
+        seeds=seeds,
+        n_hidden=n_hidden,
+        activation=activation,
+        epochs=RANDOM_EPOCHS,
+        lr=RANDOM_LR,
+        max_norm=max_norm,
+    )
 
 
 RANDOM_CASES = [(d, a, "clip-none") for d in RANDOM_SETS for a in ("relu", "tanh")] + [
@@ -238,10 +343,14 @@ RANDOM_CASES = [(d, a, "clip-none") for d in RANDOM_SETS for a in ("relu", "tanh
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("random_setting", [
-    pytest.param(c, marks=pytest.mark.xdist_group("training-" + "-".join(c)), id="-".join(c))
-    for c in RANDOM_CASES
-], indirect=True)
+@pytest.mark.parametrize(
+    "random_setting",
+    [
+        pytest.param(c, marks=pytest.mark.xdist_group("training-" + "-".join(c)), id="-".join(c))
+        for c in RANDOM_CASES
+    ],
+    indirect=True,
+)
 def test_random_trajectories_match_torch(engine, parity, random_setting, dtype):
     random_setting.check(engine, parity, dtype, kind="random")
 
@@ -268,17 +377,34 @@ def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activati
         single = {n: v[r] for n, v in p64.items()}
         one_torch = torch_ref.train(single, X_XOR, Y_XOR, dtype=np.float64, **kw)
         one_scratch = engine_losses(engine.train(single, X_XOR, Y_XOR, **kw), runs=1)
-        for side, stacked, one in (("torch", stacked_torch.losses[:, r], one_torch.losses),
-                                   ("scratch", stacked_scratch[:, r], one_scratch[:, 0])):
+        for side, stacked, one in (
+            ("torch", stacked_torch.losses[:, r], one_torch.losses),
+            ("scratch", stacked_scratch[:, r], one_scratch[:, 0]),
+        ):
             diff = float(np.abs(stacked - one).max())
-            parity.record("trajectories", dict(
-                case=f"one-run-vs-stacked-{side}-{activation}-run{r}", dtype="float64", kind="xor", seed=seed,
-                activation=activation, dataset="xor", epochs=ONE_RUN_EPOCHS, lr=XOR_LR, worst_loss_diff=diff,
-                worst_epoch=int(np.argmax(np.abs(stacked - one))), checked_error=diff, tolerance=tol.bound,
-                passed=diff <= tol.bound, rule="stacked vs one run, " + tol.rule,
-            ))
+            parity.record(
+                "trajectories",
+                dict(
+                    case=f"one-run-vs-stacked-{side}-{activation}-run{r}",
+                    dtype="float64",
+                    kind="xor",
+                    seed=seed,
+                    activation=activation,
+                    dataset="xor",
+                    epochs=ONE_RUN_EPOCHS,
+                    lr=XOR_LR,
+                    worst_loss_diff=diff,
+                    worst_epoch=int(np.argmax(np.abs(stacked - one))),
+                    checked_error=diff,
+                    tolerance=tol.bound,
+                    passed=diff <= tol.bound,
+                    rule="stacked vs one run, " + tol.rule,
+                ),
+            )
             if diff > tol.bound:
-                problems.append(f"{side} run {r} (seed {seed}): stacked and one-run losses differ by {diff:.3g}")
+                problems.append(
+                    f"{side} run {r} (seed {seed}): stacked and one-run losses differ by {diff:.3g}"
+                )
     assert not problems, "\n".join(problems)
 
 

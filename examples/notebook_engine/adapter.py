@@ -1,6 +1,6 @@
 """Adapter: the notebook-style engine (notebook_nn.py) as the parity suite's contract (docs/engine-api.md).
 
-    pytest -n auto --parity-engine=examples/notebook_engine/adapter.py
+pytest -n auto --parity-engine=examples/notebook_engine/adapter.py
 """
 
 from notebook_nn import (

@@ -43,7 +43,9 @@ class MultiplyGate:
 
     def backward(self, grad_output):
         # local gradients are the OTHER input
-        return unbroadcast(grad_output * self.b, self.a.shape), unbroadcast(grad_output * self.a, self.b.shape)
+        return unbroadcast(grad_output * self.b, self.a.shape), unbroadcast(
+            grad_output * self.a, self.b.shape
+        )
 
 
 class PowerGate:
@@ -54,7 +56,7 @@ class PowerGate:
 
     def forward(self, a):
         self.a = np.asarray(a)
-        return self.a ** self.n
+        return self.a**self.n
 
     def backward(self, grad_output):
         if self.n == 0:
@@ -104,7 +106,7 @@ class TanhGate:
         return self.output
 
     def backward(self, grad_output):
-        return grad_output * (1 - self.output ** 2)
+        return grad_output * (1 - self.output**2)
 
 
 class MatMulGate:
@@ -182,7 +184,7 @@ class NeuralNetwork:
             if max_norm is not None:
                 names = list(gradients)
                 clipped, total_norm, _ = gradient_clip([gradients[k] for k in names], max_norm)
-                gradients = dict(zip(names, clipped))
+                gradients = dict(zip(names, clipped, strict=True))
                 norms.append(total_norm)
             self.update_parameters(gradients, learning_rate)
         return losses, norms
@@ -196,7 +198,7 @@ def gradient_clip(gradients, max_norm):
 
     Returns the gradients, the total norm before clipping and the factor applied.
     """
-    total_norm = np.sqrt(sum(np.sum(g ** 2) for g in gradients))
+    total_norm = np.sqrt(sum(np.sum(g**2) for g in gradients))
     clip_coef = max_norm / (total_norm + 1e-6)
     if clip_coef < 1:
         return [g * clip_coef for g in gradients], total_norm, clip_coef

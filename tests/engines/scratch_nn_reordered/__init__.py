@@ -44,15 +44,24 @@ class _Reorder(ast.NodeTransformer):
         self.generic_visit(node)
         f = node.func
         if isinstance(f, ast.Attribute) and f.attr == "sum" and not ast.unparse(f.value).startswith(_ALIAS):
-            return ast.copy_location(ast.Call(self._ops("sum_", node), [f.value, *node.args], node.keywords), node)
+            return ast.copy_location(
+                ast.Call(self._ops("sum_", node), [f.value, *node.args], node.keywords), node
+            )
         return node
 
 
 def _compile(path: Path):
     tree = _Reorder().visit(ast.parse(path.read_text(), str(path)))
     body = tree.body
-    at = next((i for i, s in enumerate(body) if not (isinstance(s, ast.ImportFrom) and s.module == "__future__")
-               and not (i == 0 and isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))), len(body))
+    at = next(
+        (
+            i
+            for i, s in enumerate(body)
+            if not (isinstance(s, ast.ImportFrom) and s.module == "__future__")
+            and not (i == 0 and isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+        ),
+        len(body),
+    )
     body.insert(at, ast.Import([ast.alias(_OPS, _ALIAS)]))
     tree = ast.fix_missing_locations(tree)
     # `import a.b as c` binds c to the submodule
@@ -75,7 +84,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         prefix = __name__ + "."
         if not fullname.startswith(prefix) or fullname == _OPS:
             return None
-        file = _SOURCE / (fullname[len(prefix):].replace(".", "/") + ".py")
+        file = _SOURCE / (fullname[len(prefix) :].replace(".", "/") + ".py")
         if not file.is_file():
             return None
         return importlib.util.spec_from_file_location(fullname, file, loader=_Loader(file))
@@ -84,6 +93,6 @@ class _Finder(importlib.abc.MetaPathFinder):
 if not any(isinstance(f, _Finder) for f in sys.meta_path):
     sys.meta_path.insert(0, _Finder())
 
-from . import _ops as _reorder_ops  # noqa: F401  (the name the rewritten source calls)
+from . import _ops as _reorder_ops  # noqa: E402, F401  (after the finder: the name the rewritten source calls)
 
 exec(_compile(_SOURCE / "__init__.py"), globals())  # noqa: S102
