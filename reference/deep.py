@@ -1,9 +1,9 @@
-"""A network of any depth in torch: forward with torch's own functions, gradients from torch.autograd, training
-with torch.optim.SGD and clip_grad_norm_.
+"""A network of any depth in torch: forward with torch's own functions, gradients from torch.autograd,
+training by torch.optim.SGD's step (``reference.sgd``) and clip_grad_norm_.
 
-Layout (samples are columns, as in docs/engine-api.md): params "W1", "b1", ..., "W<k>", "b<k>" (k >= 2 layers),
-W_l (n_l, n_(l-1)), b_l (n_l, 1); X (n_0, m), y (n_out, m). ``activations``: one of relu, tanh, sigmoid per
-hidden layer (k - 1 of them).
+Layout (samples are columns, as in docs/engine-api.md): params "W1", "b1", ..., "W<k>", "b<k>"
+(k >= 2 layers), W_l (n_l, n_(l-1)), b_l (n_l, 1); X (n_0, m), y (n_out, m). ``activations``: one of relu,
+tanh, sigmoid per hidden layer (k - 1 of them).
     a_0 = X;  a_l = act_l(W_l @ a_(l-1) + b_l);  z = W_k @ a_(k-1) + b_k;  p = sigmoid(z)
     loss = binary_cross_entropy_with_logits(z, y), the mean over all n_out * m elements.
 """
@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from . import conditioning as _conditioning
+from . import sgd
 from ._convert import to_numpy, to_tensor, torch_dtype
 from .network import NetResult
 from .training import TrainResult
@@ -52,7 +53,7 @@ def logits(ps: list[torch.Tensor], X: torch.Tensor, acts: list) -> torch.Tensor:
 def deep_network(
     params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray, *, activations, dtype
 ) -> NetResult:
-    """p, z, the mean BCE-with-logits loss and torch.autograd's gradient of every parameter (keyed W1, b1, ...)."""
+    """p, z, the mean BCE-with-logits loss and torch.autograd's gradient of every parameter (W1, b1, ...)."""
     tdtype = torch_dtype(dtype)
     names = param_names(params)
     acts = _acts(activations, len(names) // 2 - 1)
@@ -82,25 +83,30 @@ def deep_train(
     activations,
     dtype,
     max_norm: float | None = None,
+    optimizer: str = "inline",
 ) -> TrainResult:
     """``epochs`` full-batch SGD steps (zero_grad, forward, loss recorded, backward, optional
-    clip_grad_norm_(max_norm) over W1, b1, ... in that order, its pre-clip total recorded, SGD(lr).step()).
+    clip_grad_norm_(max_norm) over W1, b1, ... in that order, its pre-clip total recorded, SGD(lr) step;
+    `optimizer` as in ``reference.sgd``).
     Losses and norms as float64 (epochs,); params the final parameters in the compute dtype."""
     tdtype = torch_dtype(dtype)
     names = param_names(params)
     acts = _acts(activations, len(names) // 2 - 1)
     ps = [torch.nn.Parameter(to_tensor(params[n], tdtype)) for n in names]
     Xt, yt = to_tensor(X, tdtype), to_tensor(y, tdtype)
-    opt = torch.optim.SGD(ps, lr=lr)
-    losses, norms = [], None if max_norm is None else []
-    for _ in range(epochs):
-        opt.zero_grad(set_to_none=True)
+
+    def loss_of():
         loss = F.binary_cross_entropy_with_logits(logits(ps, Xt, acts), yt)
-        losses.append(loss.detach())
-        loss.backward()
-        if norms is not None:
-            norms.append(torch.nn.utils.clip_grad_norm_(ps, max_norm))
-        opt.step()
+        return loss, loss
+
+    losses, norms = sgd.run(
+        ps,
+        epochs=epochs,
+        lr=lr,
+        loss_of=loss_of,
+        clip=None if max_norm is None else lambda params: torch.nn.utils.clip_grad_norm_(params, max_norm),
+        optimizer=optimizer,
+    )
     return TrainResult(
         losses=to_numpy(torch.stack(losses)).astype(np.float64),
         total_norms=None if norms is None else to_numpy(torch.stack(norms)).astype(np.float64),

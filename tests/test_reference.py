@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import reference
-from reference.training import _clip_per_run
+from reference.training import clip_per_run
 
 # One computation against a hand formula (float64 formula, result in the named dtype): (rtol, atol).
 ROUNDING = {"float32": (1.3e-6, 1e-6), "float64": (1e-13, 1e-13)}
@@ -329,7 +329,7 @@ def test_per_run_clipping_is_bitwise_clip_grad_norm_per_run(dtype):
     ps = [torch.nn.Parameter(torch.zeros(g.shape, dtype=tdtype)) for g in grads.values()]
     for p, g in zip(ps, grads.values(), strict=True):
         p.grad = torch.from_numpy(g.copy()).to(tdtype)
-    totals = _clip_per_run(ps, 2.0, 2.0)
+    totals = clip_per_run(ps, 2.0, 2.0)
     for r in range(6):
         one = reference.clip([g[r] for g in grads.values()], 2.0, dtype=dtype)
         assert totals[r].item() == one.total_norm
@@ -420,6 +420,71 @@ def test_stacked_train_equals_single_trains(case):
             )
         for k in reference.PARAM_NAMES:
             assert_close(stacked.params[k][r], one.params[k], dtype, table=DRIFT, what=f"run {r} {k}")
+
+
+TRAIN_CASES = {  # max_norm 1.5: some epochs clip, some do not
+    "one-run": dict(runs=None, max_norm=None),
+    "one-run-clip-l2": dict(runs=None, max_norm=1.5),
+    "stacked": dict(runs=5, max_norm=None),
+    "stacked-clip-l2": dict(runs=5, max_norm=1.5),
+    "stacked-clip-l1": dict(runs=5, max_norm=1.5, norm_type=1.0),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("case", TRAIN_CASES.values(), ids=TRAIN_CASES.keys())
+def test_train_inline_step_is_bitwise_torch_optim_sgd(case, activation, dtype):
+    """reference.sgd's own step against torch.optim.SGD itself: the same bits, epoch by epoch."""
+    rng = np.random.default_rng(11)
+    case = dict(case)
+    params = random_params(rng, n_in=3, n_hidden=6, runs=case.pop("runs"))
+    X, y = rng.standard_normal((3, 10)), (rng.uniform(size=(1, 10)) < 0.5).astype(np.float64)
+    kw = dict(epochs=150, lr=0.7, activation=activation, dtype=dtype, **case)
+    inline = reference.train(params, X, y, optimizer="inline", **kw)
+    optim = reference.train(params, X, y, optimizer="torch.optim", **kw)
+    assert_train_results_identical(inline, optim)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("max_norm", [None, 2.0])
+def test_deep_train_inline_step_is_bitwise_torch_optim_sgd(max_norm, dtype):
+    rng = np.random.default_rng(12)
+    widths = [4, 7, 5, 6, 1]
+    params = {}
+    for i, (n_out, n_in) in enumerate(zip(widths[1:], widths[:-1], strict=True), start=1):
+        params[f"W{i}"] = rng.standard_normal((n_out, n_in)) * np.sqrt(2 / n_in)
+        params[f"b{i}"] = 0.1 * rng.standard_normal((n_out, 1))
+    X, y = rng.standard_normal((4, 12)), (rng.uniform(size=(1, 12)) < 0.5).astype(np.float64)
+    kw = dict(epochs=100, lr=0.5, activations=["relu", "tanh", "sigmoid"], dtype=dtype, max_norm=max_norm)
+    inline = reference.deep_train(params, X, y, optimizer="inline", **kw)
+    optim = reference.deep_train(params, X, y, optimizer="torch.optim", **kw)
+    assert_train_results_identical(inline, optim)
+
+
+def assert_train_results_identical(actual, desired):
+    np.testing.assert_array_equal(actual.losses, desired.losses, strict=True)
+    if desired.total_norms is None:
+        assert actual.total_norms is None
+    else:
+        np.testing.assert_array_equal(actual.total_norms, desired.total_norms, strict=True)
+    assert actual.params.keys() == desired.params.keys()
+    for name, value in desired.params.items():
+        np.testing.assert_array_equal(actual.params[name], value, err_msg=name, strict=True)
+
+
+def test_train_unknown_optimizer_refused():
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        reference.train(
+            random_params(np.random.default_rng(0)),
+            XOR_X,
+            XOR_Y,
+            epochs=1,
+            lr=1.0,
+            activation="relu",
+            dtype="float64",
+            optimizer="adam",
+        )
 
 
 def test_set_threads_is_repeatable():
