@@ -66,6 +66,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="planted-bug self-test: a few bugs (quick, default), the whole catalogue (full), or none",
     )
     group.addoption(
+        "--parity-torch-cache",
+        default="",
+        metavar="DIR",
+        help="keep torch's training runs in DIR and reuse them when every input, the reference and torch "
+        "are the same (parity/torch_cache.py); for repeated runs and the sweep (default: off)",
+    )
+    group.addoption(
         "--parity-html",
         default="on",
         choices=("on", "off"),

@@ -75,7 +75,7 @@ class _Failures:
 
 
 def run_once(
-    selection: list[str], *, seed: int, engine: str, report_dir: Path
+    selection: list[str], *, seed: int, engine: str, report_dir: Path, torch_cache: str = ""
 ) -> tuple[list, list[str], int]:
     """One in-process pytest run; returns (observations of its reports, failed node ids, exit code)."""
     import pytest
@@ -96,6 +96,7 @@ def run_once(
         f"--parity-engine={engine}",
         f"--parity-report-dir={report_dir}",
         f"--parity-seed={seed}",
+        f"--parity-torch-cache={torch_cache}",
         "--parity-selftest=off",
         "--rootdir",
         str(ROOT),
@@ -114,7 +115,28 @@ def error_ratio(err: float, tol: float) -> float:
     return err / tol if tol else math.inf
 
 
-def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str, out: Path) -> None:
+def select_bugs(bugs: str) -> tuple:
+    """A self-test form (off, quick, full) or a comma-separated list of bug ids from the catalogue."""
+    from parity import mutants
+
+    if bugs in mutants.FORMS:
+        return mutants.bugs_for(bugs)
+    ids = [b for b in bugs.split(",") if b]
+    unknown = [b for b in ids if b not in mutants.BY_ID]
+    if unknown:
+        raise SystemExit(f"--bugs: unknown bug id(s) {', '.join(unknown)}; see parity/mutants.py")
+    return tuple(mutants.BY_ID[b] for b in ids)
+
+
+def worker(
+    seeds: list[int],
+    engines: list[str],
+    selection: list[str],
+    bugs: str,
+    out: Path,
+    torch_cache: str = "",
+    bug_selection: list[str] | None = None,
+) -> None:
     """Run every (seed, engine) and (seed, bug) of this shard in this process; write its rows to ``out``."""
     import pandas as pd
 
@@ -126,7 +148,7 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
     rows = []
     with tempfile.TemporaryDirectory(prefix="parity-sweep-") as tmp:
         tmp = Path(tmp)
-        catalogue = mutants.bugs_for(bugs)
+        catalogue = select_bugs(bugs)
         if catalogue:
             variants = tmp / "variants"
             for bug in catalogue:
@@ -134,7 +156,9 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
             sys.path.insert(0, str(variants))
         for seed in seeds:
             for engine in engines:
-                obs, failed, code = run_once(selection, seed=seed, engine=engine, report_dir=tmp / "r")
+                obs, failed, code = run_once(
+                    selection, seed=seed, engine=engine, report_dir=tmp / "r", torch_cache=torch_cache
+                )
                 if code not in (0, 1):
                     raise RuntimeError(f"pytest exited {code} for engine {engine} at seed {seed}")
                 for o in obs:
@@ -159,7 +183,11 @@ def worker(seeds: list[int], engines: list[str], selection: list[str], bugs: str
                     )
             for bug in catalogue:
                 obs, failed, code = run_once(
-                    list(bug.selection), seed=seed, engine=bug.module, report_dir=tmp / "r"
+                    bug_selection or list(bug.selection),
+                    seed=seed,
+                    engine=bug.module,
+                    report_dir=tmp / "r",
+                    torch_cache=torch_cache,
                 )
                 hits = [o for o in obs if not o.passed and o.tensor in bug.expected and o.nodeid in failed]
                 best = max(hits, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
@@ -248,24 +276,47 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--engines", default=DEFAULT_ENGINES, help=f"correct engines (default: {DEFAULT_ENGINES})")
     p.add_argument(
-        "--bugs", default="full", choices=("off", "quick", "full"), help="planted bugs (default full)"
+        "--bugs",
+        default="full",
+        help="planted bugs: off, quick, full (default) or a comma-separated list of bug ids",
+    )
+    p.add_argument(
+        "--bug-select",
+        default="",
+        help="a pytest selection run for every bug instead of the bug's own (e.g. both dtypes of a case)",
     )
     p.add_argument("--workers", type=int, default=2, help="processes (default 2)")
     p.add_argument("--out", default="reports/sweep.csv", help="the CSV written (default reports/sweep.csv)")
+    p.add_argument(
+        "--torch-cache",
+        default="",
+        metavar="DIR",
+        help="torch's training runs, shared by every engine and bug at a seed (--parity-torch-cache); "
+        "default: a temporary directory removed at the end",
+    )
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # k/N: run as worker k of N
     args = p.parse_args(argv)
+    select_bugs(args.bugs)  # an unknown id stops here, before any worker starts
     seeds = parse_seeds(args.seeds)
     engines = [e for e in args.engines.split(",") if e]
     selection = shlex.split(args.select)
     out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
     if args.shard:
         k, n = (int(x) for x in args.shard.split("/"))
-        worker(seeds[k::n], engines, selection, args.bugs, out)
+        bug_selection = shlex.split(args.bug_select) or None
+        worker(seeds[k::n], engines, selection, args.bugs, out, args.torch_cache, bug_selection)
         return 0
 
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        cache = args.torch_cache or stack.enter_context(tempfile.TemporaryDirectory(prefix="parity-torch-"))
+        return _run_workers(args, seeds, out, str(Path(cache).resolve()))
+
+
+def _run_workers(args, seeds: list[int], out: Path, torch_cache: str) -> int:
+    """Start the worker processes, then gather, summarize and write their rows."""
     import pandas as pd
 
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     parts, procs = [], []
     for k in range(args.workers):
@@ -285,8 +336,12 @@ def main(argv: list[str] | None = None) -> int:
                     args.engines,
                     "--bugs",
                     args.bugs,
+                    "--bug-select",
+                    args.bug_select,
                     "--out",
                     str(part),
+                    "--torch-cache",
+                    torch_cache,
                     "--shard",
                     f"{k}/{args.workers}",
                 ],

@@ -103,3 +103,15 @@ def test_the_reordered_engine_is_scratch_nn_up_to_rounding(engine, reordered):
     assert any(
         not np.array_equal(grads[1][n], grads[0][n]) for n in ("W1", "b1", "W2", "b2")
     )  # other roundings
+
+
+def test_bugs_are_a_form_or_a_list_of_ids():
+    from parity import mutants
+
+    assert sweep.select_bugs("quick") == mutants.bugs_for("quick")
+    assert [b.id for b in sweep.select_bugs("sgd-wrong-sign,lr-applied-twice")] == [
+        "sgd-wrong-sign",
+        "lr-applied-twice",
+    ]
+    with pytest.raises(SystemExit, match="unknown bug id.*no-such-bug"):
+        sweep.select_bugs("sgd-wrong-sign,no-such-bug")
