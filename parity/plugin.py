@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity import environment, report
+from parity import environment, report, tables  # noqa: F401 (tables: every report table declared)
 from parity.compare import Case, Comparison, ParityError, compare
 from parity.seam import CAPABILITIES, DEFAULT_ENGINE, Engine, EngineError, load_engine
 
@@ -251,13 +251,12 @@ class Recorder:
             rerun=self.rerun,
         )
 
-    def record(self, table: str, row: dict) -> None:
-        """Add one row to report table ``table``; context columns not in ``row`` are filled in."""
-        full = {"nodeid": self.nodeid, "suite": self.suite, "case": self.case_id, "seed": self.seed}
-        full.update(row)
-        full["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        full["table"] = table
-        self._rows.append(report.mark_not_applicable(report.plain_row(full)))
+    def record(self, record) -> None:
+        """Add one row to the report: a record of a registered table (``parity.tables``), its columns its
+        fields."""
+        row = dict(report.row_of(record), worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        row["table"] = report.table_of(record).name
+        self._rows.append(report.mark_not_applicable(report.plain_row(row)))
 
     def evaluate(
         self,
@@ -327,9 +326,7 @@ class Recorder:
             warnings=warnings,
         )
         for result in results:
-            row = result.row()
-            row.pop("rerun")
-            self.record(report.GRADIENTS.name, row)
+            self.record(result)
         raise_failures(results)
         return results
 

@@ -14,7 +14,6 @@ import numpy as np
 from hypothesis import assume, currently_in_test_context, settings
 from hypothesis.control import current_build_context
 
-from parity import report
 from parity.compare import Comparison, ParityError
 
 # -- profiles -------------------------------------------------------------------------------------------------
@@ -167,6 +166,4 @@ class PropertyRecorder:
 
     def _record(self, results: list[Comparison]) -> None:
         for result in results:
-            row = result.row()
-            row.pop("rerun")
-            self._parity.record(report.GRADIENTS.name, row)
+            self._parity.record(result)

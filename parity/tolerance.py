@@ -25,7 +25,8 @@ deviation (``parity.trajectory``), with the numbers below.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -68,6 +69,41 @@ class Tolerance:
     rule: str
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """A result judged by the policy: scratch's error, torch float32's own, and the bound."""
+
+    error: float  # scratch's: against torch float64 (float64), against the float64 torch run (float32)
+    torch_error: float  # float32: torch float32's own error against the float64 run; nan for float64
+    tolerance: Tolerance
+    rule: Callable[[float], Tolerance] = field(repr=False, compare=False)  # torch_error -> the bound
+
+    @property
+    def passed(self) -> bool:
+        return self.error <= self.tolerance.bound
+
+    @property
+    def torch_outlier(self) -> bool:
+        """float32: torch fails the same test with the roles swapped (its error beyond the bound scratch's
+        would set)."""
+        return self.rule(self.error).bound < self.torch_error
+
+
+def judge(dtype, actual, desired, reference, *, error, rule) -> Judgement:
+    """The one judgement of a result, for tensors and trajectories alike. float64: scratch (``actual``)
+    against torch float64 (``desired``). float32: scratch and torch float32 each against torch's float64 run
+    from the same float32 inputs (``reference``, required), so that torch float32's own error is known.
+
+    error: ``error(x, yardstick) -> float``; rule: ``rule(torch_error) -> Tolerance`` (nan for float64).
+    """
+    if np.dtype(dtype) == np.float64:
+        return Judgement(error(actual, desired), math.nan, rule(math.nan), rule)
+    if reference is None:
+        raise ValueError("a float32 result is judged against the float64 torch run: pass its reference")
+    own = error(desired, reference)
+    return Judgement(error(actual, reference), own, rule(own), rule)
+
+
 def unit_roundoff(dtype) -> float:
     dtype = np.dtype(dtype)
     if dtype not in UNIT_ROUNDOFF:
@@ -81,7 +117,7 @@ def conditioned_tolerance(
     """The bound on the normwise relative error of a result of ``dtype`` whose float64 reference has condition
     ``kappa = ||M|| / ||r||`` and whose computation has ``depth`` roundings on its longest path.
 
-    underflow: ``A sqrt(n) / ||r||`` for the n compared elements (``parity.compare.conditioned_error``), A the
+    underflow: ``A sqrt(n) / ||r||`` for the n compared elements (``parity.compare.condition_of``), A the
     largest factor an intermediate result is multiplied by afterwards: each rounding may also lose up to the
     smallest subnormal ``eta`` in absolute terms (the standard model with gradual underflow), which weighs
     ``depth * eta * underflow`` in the relative error.
