@@ -134,7 +134,10 @@ class ClipRecord:
             ),
             ("coef", self.coef, self.torch_coef, self.coef_error, self.coef_tolerance),
         ):
-            detail = f"{name} {where}: scratch {mine}, torch {theirs}, checked error {error:.3g} vs tolerance {bound:.3g}"
+            detail = (
+                f"{name} {where}: scratch {mine}, torch {theirs}, checked error {error:.3g} "
+                f"vs tolerance {bound:.3g}"
+            )
             out.append((name, error, bound, name not in failed, detail))
         error, bound = self.worst_tensor_error, self.worst_tensor_tolerance
         detail = f"{self.worst_tensor} {where}: checked error {error:.3g} vs tolerance {bound:.3g}"

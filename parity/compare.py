@@ -6,8 +6,8 @@ plain Python values, that becomes one report row and, on failure, one paragraph 
 
 Float32 results are judged against a float64 torch run of the same float32 inputs (``reference``); the
 metrics against torch float32 (``desired``) are reported beside it so that a person sees both. The bound comes
-from the result's conditioning (``conditioning``: the magnitude array and depth of ``reference.conditioning``),
-by the policy in ``parity.tolerance``.
+from the result's conditioning (``conditioning``: the magnitude array and depth of
+``reference.conditioning``), by the policy in ``parity.tolerance``.
 """
 
 from __future__ import annotations
@@ -82,7 +82,9 @@ class Comparison:
 
     def verdicts(self) -> list[tuple[str, float, float, bool, str]]:
         """(tensor, error, bound, passed, detail): this comparison as the self-test and the sweep read it."""
-        where = self.problem or f"worst element {self.worst_index}: scratch {self.actual}, torch {self.desired}"
+        where = (
+            self.problem or f"worst element {self.worst_index}: scratch {self.actual}, torch {self.desired}"
+        )
         detail = (
             f"{self.tensor} ({self.dtype}, {self.case}): checked error {self.checked_error:.3g} vs tolerance "
             f"{self.tolerance:.3g}; {where}"
@@ -113,7 +115,8 @@ class Comparison:
                     f"torch float32 {self.torch_error:.3g}"
                 )
             lines.append(
-                f"  condition kappa {self.condition:.3g} (magnitude / result, float64), depth {self.roundings}"
+                f"  condition kappa {self.condition:.3g} (magnitude / result, float64), "
+                f"depth {self.roundings}"
             )
             relation = "<=" if self.passed else ">"
             lines.append(
@@ -150,13 +153,7 @@ def compare(
     """
     dtype = np.dtype(dtype)
     d = np.asarray(desired)
-    try:
-        if isinstance(actual, EngineProblem):
-            raise actual
-        a = as_result(actual, dtype, tensor)
-        problem = _structure_problem(a, d, dtype)
-    except EngineProblem as exc:
-        a, problem = d, str(exc)
+    a, problem = _engine_result(actual, d, dtype, tensor)
     if problem:
         metrics, condition = _FAILED_METRICS, 1.0
         depth = _conditioning(conditioning, d, tensor)[1]
@@ -164,9 +161,8 @@ def compare(
         judged = Judgement(metrics["normwise_error"], math.nan, tol, lambda _: tol)
     else:
         metrics = _metrics(a, d)
-        judged, condition, depth = _judge(
-            a, d, dtype, _reference(d, reference, dtype, tensor), conditioning, tensor
-        )
+        r = _reference(d, reference, dtype, tensor)
+        judged, condition, depth = _judge(a, d, dtype, r, conditioning, tensor)
     return Comparison(
         suite=case.suite,
         case=case.case,
@@ -188,6 +184,18 @@ def compare(
         rerun=case.rerun,
         **metrics,
     )
+
+
+def _engine_result(actual, d: np.ndarray, dtype: np.dtype, tensor: str) -> tuple[np.ndarray, str]:
+    """(scratch's array, "") when its shape, dtype and non-finite values agree with torch's; else (torch's
+    array, what is wrong)."""
+    try:
+        if isinstance(actual, EngineProblem):
+            raise actual
+        a = as_result(actual, dtype, tensor)
+        return a, _structure_problem(a, d, dtype)
+    except EngineProblem as exc:
+        return d, str(exc)
 
 
 def _reference(d: np.ndarray, reference, dtype: np.dtype, tensor: str) -> np.ndarray | None:
@@ -335,7 +343,8 @@ def _metrics(a: np.ndarray, d: np.ndarray) -> dict:
 
 
 def normwise_error(actual, desired, scale=None) -> float:
-    """``||a - d||_2 / ||d||_2`` (or ``/ ||scale||_2``); 0 when ``a == d``, inf when only the divisor is zero."""
+    """``||a - d||_2 / ||d||_2`` (or ``/ ||scale||_2``); 0 when ``a == d``, inf when only the divisor is
+    zero."""
     a = np.asarray(actual, dtype=np.float64).ravel()
     d = np.asarray(desired, dtype=np.float64).ravel()
     s = d if scale is None else np.asarray(scale, dtype=np.float64).ravel()

@@ -5,7 +5,8 @@ A bug is a text patch (file, exact old snippet, new snippet; every snippet must 
 current source) applied to a copy of the engine package placed in a temporary directory under a new name,
 ``scratch_nn_bug_<id>``. The suite reaches the variant through its one seam, in a pytest subprocess:
 
-    PYTHONPATH=<tmp> pytest <the bug's selection> --parity-engine=scratch_nn_bug_<id> --parity-report-dir=<tmp>
+    PYTHONPATH=<tmp> pytest <the bug's selection> --parity-engine=scratch_nn_bug_<id>
+    --parity-report-dir=<tmp>
 
 and the runner reads back the verdicts that run's tests recorded (gradients, clipping, trajectories, through
 ``report.read_records``; nothing is judged again) to find the first failing comparison on one of the tensors
@@ -113,13 +114,15 @@ def _bug(id, description, edits, expected, selection, quick=False) -> Bug:
 
 GATES, GRAPHS, NETWORK = "tests/test_gates.py", "tests/test_graphs.py", "tests/test_network.py"
 CLIPPING, TRAINING = "tests/test_clipping.py", "tests/test_training.py"
-# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both activations
+# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both
+# activations
 NET_CASES = "3x5x7 or walkthrough-xor"
 CLIP_CASES = "l2-float64 and (above or at- or below or within-eps)"
 CLIP_COEF = "coef = np.minimum(max_norm / (total + 1e-6)"
 TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
 DEEP = "tests/test_deep.py"
-# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers differ
+# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers
+# differ
 DEEP_CASE = "d4-square-w32 and float64"
 DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
 
@@ -403,7 +406,8 @@ def bugs_for(form: str) -> tuple[Bug, ...]:
     return tuple(b for b in CATALOGUE if form == "full" or b.quick)
 
 
-# -- building a variant ---------------------------------------------------------------------------------------
+# -- building a variant
+# ---------------------------------------------------------------------------------------
 
 
 def source_dir() -> Path:
@@ -427,8 +431,8 @@ def patched_sources(bug: Bug, source: Path | None = None) -> dict[str, str]:
         count = texts[edit.file].count(edit.old)
         if count != 1:
             raise PatchError(
-                f"bug {bug.id!r}: the snippet {edit.old!r} occurs {count} times in {edit.file} (must be exactly "
-                "once); the engine changed: re-anchor the patch on a small distinctive snippet"
+                f"bug {bug.id!r}: the snippet {edit.old!r} occurs {count} times in {edit.file} (must be "
+                "exactly once); the engine changed: re-anchor the patch on a small distinctive snippet"
             )
         texts[edit.file] = edit.apply(texts[edit.file])
     return texts
@@ -452,7 +456,8 @@ def build_variant(bug: Bug, root: Path, source: Path | None = None) -> str:
     return bug.module
 
 
-# -- what a run showed ----------------------------------------------------------------------------------------
+# -- what a run showed
+# ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -578,7 +583,8 @@ class Outcome:
 
     def explain(self) -> str:
         lines = [
-            f"planted bug {self.bug.id!r} ({self.bug.description}), expected on {', '.join(self.bug.expected)}:",
+            f"planted bug {self.bug.id!r} ({self.bug.description}), "
+            f"expected on {', '.join(self.bug.expected)}:",
             f"  {self.tests_failed} of {self.tests_run} selected tests failed (exit code {self.returncode})",
         ]
         lines += [f"  FAILED {n}: {m}" for n, m in self.failed_tests[:5]]
@@ -611,8 +617,16 @@ def read_observations(report_dir: Path) -> list[Observation]:
             for tensor, error, bound, passed, detail in record.verdicts():
                 out.append(
                     Observation(
-                        table, record.nodeid, record.case, tensor, record.dtype, record.kind, error, bound,
-                        passed, detail,
+                        table,
+                        record.nodeid,
+                        record.case,
+                        tensor,
+                        record.dtype,
+                        record.kind,
+                        error,
+                        bound,
+                        passed,
+                        detail,
                     )
                 )
     return out
@@ -644,11 +658,13 @@ def error_record(case: Case, bug: Bug, error: Exception, seconds: float = math.n
     )
 
 
-# -- running the suite against a variant ----------------------------------------------------------------------
+# -- running the suite against a variant
+# ----------------------------------------------------------------------
 
 
 def command(bug: Bug, report_dir: Path, *, base_seed: int = 0, python: str = sys.executable) -> list[str]:
-    """The pytest command that runs the bug's selection against its variant (one process: never mixes engines)."""
+    """The pytest command that runs the bug's selection against its variant (one process: never mixes
+    engines)."""
     return [
         python,
         "-m",

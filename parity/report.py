@@ -62,7 +62,8 @@ def declare(record: type) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Trailer:
-    """The columns every table ends with: who ran the row's test, and the id of the run that wrote the file."""
+    """The columns every table ends with: who ran the row's test, and the id of the run that wrote the
+    file."""
 
     worker: str
     run_id: str
@@ -254,7 +255,8 @@ def table_frame(table: Table, rows: list[dict]) -> pd.DataFrame:
 
 
 def summarize(rows_by_table: dict[str, list[dict]]) -> pd.DataFrame:
-    """Per suite and dtype: comparisons run and failed, the worst error and worst error/tolerance, and where."""
+    """Per suite and dtype: comparisons run and failed, the worst error and worst error/tolerance, and
+    where."""
     frames = [
         pd.DataFrame.from_records(rows, columns=list(CORE))
         for name, rows in rows_by_table.items()
@@ -295,8 +297,8 @@ def _where(row) -> str:
 
 def write_csv_atomic(table: pd.DataFrame, path: Path) -> Path:
     """Write ``table`` to ``path`` so that a reader sees the old file or the new one, never half of one. The
-    file gets the mode a plain ``open`` would (0644 under umask 022). A float NaN is written ``nan``; None (and
-    pandas' NA) an empty cell."""
+    file gets the mode a plain ``open`` would (0644 under umask 022). A float NaN is written ``nan``; None
+    (and pandas' NA) an empty cell."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     out = pd.DataFrame(

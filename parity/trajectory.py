@@ -159,7 +159,8 @@ class RunVerdict:
     final_param_tolerance: float
     norm_diff: float  # nan without clipping
     norm_tolerance: float
-    passed: bool  # float64: the run's verdict; float32: this run is not a scratch outlier (see judge_float32_case)
+    # float64: the run's verdict; float32: this run is not a scratch outlier (see judge_float32_case)
+    passed: bool
     torch_outlier: bool = False  # float32: torch deviates TRAJECTORY_FLOAT32_FACTOR times more than scratch
 
     @property
@@ -180,7 +181,8 @@ class RunVerdict:
 
     def describe(self, case: str, seed: int, scratch_loss: float, torch_loss: float) -> str:
         return (
-            f"{case} (seed {seed}): worst loss difference {self.checked_error:.3g} at epoch {self.worst_epoch} "
+            f"{case} (seed {seed}): worst loss difference {self.checked_error:.3g} "
+            f"at epoch {self.worst_epoch} "
             f"(tolerance {self.tolerance:.3g}, {self.rule}); loss there: scratch {scratch_loss!r}, "
             f"torch {torch_loss!r}; final parameters {self.final_param_diff:.3g} "
             f"(tolerance {self.final_param_tolerance:.3g}); pre-clip norms {self.norm_diff:.3g} "
@@ -313,7 +315,8 @@ def judge_diverging(
 
 @dataclass(frozen=True)
 class CaseVerdict:
-    """float32 runs of one case judged together: chaos makes single float32 runs diverge at random, on both sides."""
+    """float32 runs of one case judged together: chaos makes single float32 runs diverge at random, on both
+    sides."""
 
     passed: bool
     runs: int
@@ -331,7 +334,8 @@ class CaseVerdict:
         return (
             f"float32 case verdict (fails below p = {t.TRAJECTORY_ALPHA:g}): scratch is the "
             f"{t.TRAJECTORY_FLOAT32_FACTOR:g}x outlier in {self.outliers} of {self.runs} runs (torch in "
-            f"{self.torch_outliers}), p = {self.p_outliers:.2g} at chance rate {t.TRAJECTORY_OUTLIER_RATE:g}; "
+            f"{self.torch_outliers}), p = {self.p_outliers:.2g} "
+            f"at chance rate {t.TRAJECTORY_OUTLIER_RATE:g}; "
             f"{t.TRAJECTORY_GROSS_FACTOR:g}x off in {self.gross}, p = {self.p_gross:.2g} at rate "
             f"{t.TRAJECTORY_GROSS_RATE:g}; worse than torch in {self.worse}, p = {self.p_worse:.2g} at 1/2; "
             f"median deviation ratio scratch/torch {self.median_ratio:.3g}"
@@ -374,7 +378,8 @@ def judge_float32_case(verdicts: list[RunVerdict]) -> CaseVerdict:
 
 
 def curve_epochs(epochs: int, worst: int, points: int = 30) -> list[int]:
-    """About ``points`` log-spaced epochs from the first to the last, plus the epoch of the worst difference."""
+    """About ``points`` log-spaced epochs from the first to the last, plus the epoch of the worst
+    difference."""
     spaced = np.unique(np.geomspace(1, epochs, points).astype(int) - 1)
     return sorted(set(spaced.tolist()) | {worst})
 

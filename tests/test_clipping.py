@@ -1,8 +1,8 @@
 """Global-norm gradient clipping against ``torch.nn.utils.clip_grad_norm_`` itself, in every regime: below, at
-and above ``max_norm``, all-zero gradients, one huge tensor among small ones, a tiny ``max_norm``, infinite and
-NaN gradients with ``error_if_nonfinite`` on and off, and the norm types 2, 1 and inf; float32 and float64.
-The returned total norm, the clip coefficient and every clipped tensor are compared; one row per case goes to
-reports/clipping.csv."""
+and above ``max_norm``, all-zero gradients, one huge tensor among small ones, a tiny ``max_norm``, infinite
+and NaN gradients with ``error_if_nonfinite`` on and off, and the norm types 2, 1 and inf; float32 and
+float64. The returned total norm, the clip coefficient and every clipped tensor are compared; one row per case
+goes to reports/clipping.csv."""
 
 from __future__ import annotations
 
@@ -42,8 +42,8 @@ def grads_for(regime, rng):
 REGIMES = {  # regime -> max_norm as a function of the true total (computed in float64)
     "below": lambda total: 2.0 * total,
     "at": lambda total: total,
-    # above the total by less than torch's 1e-6: torch still scales (by just under 1), whatever the rounding of
-    # either side's total; a rule that scales only when total > max_norm does not
+    # above the total by less than torch's 1e-6: torch still scales (by just under 1), whatever the rounding
+    # of either side's total; a rule that scales only when total > max_norm does not
     "within-eps": lambda total: total * (1 + 1e-9),
     "above": lambda total: 0.25 * total,
     "zeros": lambda total: 1.0,

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def this_checkout_first(monkeypatch):
-    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
+    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is
+    installed."""
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     )
@@ -212,7 +213,8 @@ def test_collect_only_passes_and_leaves_the_reports_alone(pytester):
     result.stdout.no_fnmatch_line("*INCOMPLETE RUN*")
 
 
-# -- README's column tables are the files' columns -------------------------------------------------------------
+# -- README's column tables are the files' columns
+# -------------------------------------------------------------
 
 
 def readme_column_tables() -> dict[str, list[tuple[str, str]]]:
@@ -284,7 +286,8 @@ def test_a_nan_that_means_not_applicable_is_written_empty(tmp_path):
     assert list(frame["actual"]) == ["nan", ""] and list(frame["desired"]) == ["nan", ""]
 
 
-# -- records define their columns ------------------------------------------------------------------------------
+# -- records define their columns
+# ------------------------------------------------------------------------------
 
 
 def test_every_table_has_its_record_fields_as_columns():
@@ -308,7 +311,9 @@ def test_a_column_name_has_one_type_in_every_record():
 def test_records_are_read_back_as_they_were_written(tmp_path):
     case = Case("gates", "relu-scalar-float64", "edge", 3, nodeid="t.py::x")
     recorded = [
-        compare(np.float64([1.0, 2.0]), np.float64([1.0, 2.0 + 1e-9]), tensor="out", dtype=np.float64, case=case),
+        compare(
+            np.float64([1.0, 2.0]), np.float64([1.0, 2.0 + 1e-9]), tensor="out", dtype=np.float64, case=case
+        ),
         compare(np.float64([1.0]), np.float64([1.0, 2.0]), tensor="grad_x", dtype=np.float64, case=case),
     ]
     rows = [report.mark_not_applicable(dict(c.row(), table="gradients", worker="main")) for c in recorded]

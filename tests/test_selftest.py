@@ -50,7 +50,8 @@ def test_planted_bug_is_caught_on_its_tensor(planted_bug: mutants.Bug, parity, t
     )
 
 
-# -- the catalogue, against the engine's current source ----------------------------------------------------------
+# -- the catalogue, against the engine's current source
+# ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("bug", mutants.CATALOGUE, ids=CATALOGUE_IDS)
@@ -134,7 +135,8 @@ def test_line_edits_keep_the_indentation(new, expected):
     assert mutants.Edit("m.py", "a *= 2", new, line=True).apply(text) == expected
 
 
-# -- reading what a run showed -------------------------------------------------------------------------------------
+# -- reading what a run showed
+# -------------------------------------------------------------------------------------
 
 
 def write_records(directory: Path, records: list) -> None:
@@ -178,7 +180,10 @@ def test_reports_are_read_back_into_the_verdicts_the_tests_recorded(tmp_path):
     assert not coef.passed and math.isclose(coef.checked_error, 1e-7, rel_tol=1e-6)
     assert coef.tolerance == results[1].tolerance  # the coefficient's own bound, as its comparison judged it
     assert not seen["t.py::c1", "clipped_W1"].passed
-    assert not seen["t.py::c2", "raised"].passed and "torch raised RuntimeError" in seen["t.py::c2", "raised"].detail
+    assert (
+        not seen["t.py::c2", "raised"].passed
+        and "torch raised RuntimeError" in seen["t.py::c2", "raised"].detail
+    )
     # losses and parameters within bounds, the pre-clip norms not
     assert seen["t.py::r1", "losses"].passed and seen["t.py::r1", "final_params"].passed
     norms_seen = seen["t.py::r1", "total_norms"]

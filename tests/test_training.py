@@ -93,7 +93,8 @@ class Setting:
         }
 
     def check(self, engine, parity, dtype, kind):
-        """Train the engine at dtype, record a trajectories row and curve rows per run, raise on any failure."""
+        """Train the engine at dtype, record a trajectories row and curve rows per run, raise on any
+        failure."""
         dtype = np.dtype(dtype)
         engine.require(f"network {self.activation}", "training", "stacked training")
         start = {n: v.astype(dtype) for n, v in self.params.items()}
@@ -135,7 +136,9 @@ class Setting:
             case = parity.case(kind, f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}", seed)
             ended = self.final(r, final, mine, t)
             warned = attempt.warned(attempt)
-            parity.record(verdict.record(case, self.run, dtype, ended, case_verdict=case_verdict, warnings=warned))
+            parity.record(
+                verdict.record(case, self.run, dtype, ended, case_verdict=case_verdict, warnings=warned)
+            )
             for point in curve_points(case, self.run, dtype, mine[:, r], t.losses[:, r], verdict.worst_epoch):
                 parity.record(point)
             if not verdict.passed:
@@ -149,9 +152,8 @@ class Setting:
             )
             return
         assert not failures, (
-            f"{len(failures)} of {len(self.seeds)} training runs differ from torch (scratch ACTUAL, torch DESIRED):\n"
-            + "\n".join(failures)
-            + f"\nrerun: {parity.rerun}"
+            f"{len(failures)} of {len(self.seeds)} training runs differ from torch "
+            "(scratch ACTUAL, torch DESIRED):\n" + "\n".join(failures) + f"\nrerun: {parity.rerun}"
         )
 
     @property
@@ -199,7 +201,8 @@ def _accuracy(params, r, X, y, activation):
     return float(np.mean(((W2 @ h + b2) > 0) == (y > 0.5)))
 
 
-# -- XOR, the notebook's setting ------------------------------------------------------------------------------
+# -- XOR, the notebook's setting
+# ------------------------------------------------------------------------------
 
 XOR_RUNS, XOR_EPOCHS, XOR_LR, XOR_HIDDEN = 32, 10_000, 1.0, 4
 
@@ -236,7 +239,8 @@ def test_xor_trajectories_match_torch(engine, parity, xor_setting, dtype):
     xor_setting.check(engine, parity, dtype, kind="xor")
 
 
-# -- random data sets, and clipping ---------------------------------------------------------------------------
+# -- random data sets, and clipping
+# ---------------------------------------------------------------------------
 
 RANDOM_SETS = {  # (n_in, n_hidden, m)
     "random-5x8x16": (5, 8, 16),
@@ -309,7 +313,8 @@ def test_random_trajectories_match_torch(engine, parity, random_setting, dtype):
     random_setting.check(engine, parity, dtype, kind="random")
 
 
-# -- the fast path is the one-run path ------------------------------------------------------------------------
+# -- the fast path is the one-run path
+# ------------------------------------------------------------------------
 
 ONE_RUN_EPOCHS = 1_000
 
@@ -340,7 +345,8 @@ def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activati
             parity.record(record)
             if not record.passed:
                 problems.append(
-                    f"{side} run {r} (seed {seed}): stacked and one-run losses differ by {record.checked_error:.3g}"
+                    f"{side} run {r} (seed {seed}): stacked and one-run losses differ by "
+                    f"{record.checked_error:.3g}"
                 )
     assert not problems, "\n".join(problems)
 
