@@ -137,24 +137,7 @@ def failures(tables: dict, env: dict) -> pd.DataFrame:
         bad = df[flag(df, "passed", False)]
         for (_, r), q in zip(bad.iterrows(), ratio(bad), strict=True):
             r = r.to_dict()
-            if name == "gradients":
-                tensor = r.get("tensor", "")
-                at = f"[{r.get('worst_index', '')}] "
-                actual, desired = at + r.get("actual", ""), at + r.get("desired", "")
-            elif name == "clipping":
-                tensor = "total_norm, coef, " + r.get("worst_tensor", "")
-                actual = _values(r, ("total_norm", "coef", "worst_tensor_error", "raised"))
-                desired = _values(r, ("torch_total_norm", "torch_coef", "torch_raised"))
-            elif name == "trajectories":
-                tensor = "losses, final_params"
-                actual = _values(r, ("final_loss", "worst_loss_diff", "worst_epoch", "final_param_diff"))
-                desired = _values(r, ("torch_final_loss", "final_param_tolerance"))
-            elif name == "selftest":
-                tensor = f"{r.get('bug', '')}: {r.get('tensor', '')} (not caught on its tensor)"
-                actual, desired = r.get("error_seen", ""), ""
-            else:
-                tensor = r.get("tensor", r.get("worst_tensor", ""))
-                actual, desired = r.get("actual", ""), r.get("desired", "")
+            tensor, actual, desired = _failure_values(name, r)
             note = "; ".join(x for x in (r.get("rule", ""), r.get("problem", ""), r.get("warnings", "")) if x)
             rows.append(
                 {
@@ -173,6 +156,32 @@ def failures(tables: dict, env: dict) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _failure_values(name: str, r: dict) -> tuple[str, str, str]:
+    """(what failed, scratch's values, torch's) of a failing row of table ``name``."""
+    if name == "gradients":
+        at = f"[{r.get('worst_index', '')}] "
+        return r.get("tensor", ""), at + r.get("actual", ""), at + r.get("desired", "")
+    if name == "clipping":
+        return (
+            "total_norm, coef, " + r.get("worst_tensor", ""),
+            _values(r, ("total_norm", "coef", "worst_tensor_error", "raised")),
+            _values(r, ("torch_total_norm", "torch_coef", "torch_raised")),
+        )
+    if name == "trajectories":
+        return (
+            "losses, final_params",
+            _values(r, ("final_loss", "worst_loss_diff", "worst_epoch", "final_param_diff")),
+            _values(r, ("torch_final_loss", "final_param_tolerance")),
+        )
+    if name == "selftest":
+        return (
+            f"{r.get('bug', '')}: {r.get('tensor', '')} (not caught on its tensor)",
+            r.get("error_seen", ""),
+            "",
+        )
+    return r.get("tensor", r.get("worst_tensor", "")), r.get("actual", ""), r.get("desired", "")
 
 
 def verdict(tables: dict, failed: pd.DataFrame) -> tuple[bool, str]:

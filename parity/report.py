@@ -1,12 +1,14 @@
 """Report writing: rows collected from the tests become pandas CSV files in the report directory.
 
-A suite declares a :class:`Table` (its file name and columns) with :func:`register_table`; a test records rows
-into it through the ``parity`` fixture. Every table shares the columns in ``CORE``, so that one summary covers
-all of them, and ends with ``TRAILER`` (the worker, the run's id). Files are written by the controller only,
-atomically (beside the target, then renamed), with the umask's mode, ``\\n`` line ends, repr-exact floats,
-``nan`` for a NaN and an empty cell for "not applicable", so that two runs of the same tests give the same
-bytes apart from the ``VOLATILE`` columns. ``ReportDir`` holds the directory for one run at a time and marks
-how the run ended; ``read_report`` reads any file back with its documented dtypes.
+A table is declared from the record type of its rows (:func:`register_table`, in ``parity.tables``): its
+columns are the record's dataclass fields, typed by their annotations (``COLUMN_TYPES`` is derived from them,
+never written by hand). A test records a verdict through the ``parity`` fixture. Every table shares the
+columns in ``CORE``, so that one summary covers all of them, and ends with ``TRAILER`` (the worker, the run's
+id). Files are written by the controller only, atomically (beside the target, then renamed), with the umask's
+mode, ``\\n`` line ends, repr-exact floats, ``nan`` for a NaN and an empty cell for "not applicable", so that
+two runs of the same tests give the same bytes apart from the ``VOLATILE`` columns. ``ReportDir`` holds the
+directory for one run at a time and marks how the run ended; ``read_report`` reads any file back with its
+documented dtypes, ``read_records`` as the records it was written from.
 """
 
 from __future__ import annotations
