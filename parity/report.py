@@ -388,7 +388,7 @@ def read_report(path) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=0).columns
     unknown = [c for c in header if c not in COLUMN_TYPES]
     if unknown:
-        raise ValueError(f"{path}: columns {unknown} have no documented type")
+        raise ValueError(f"{path}: columns {unknown} have no documented type (import parity.tables first)")
     return pd.read_csv(path, dtype={c: PANDAS_DTYPES[COLUMN_TYPES[c]] for c in header})
 
 
