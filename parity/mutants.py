@@ -282,7 +282,8 @@ CATALOGUE: tuple[Bug, ...] = (
         Edit(
             "network.py",
             "terms -= self.log_p",
-            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7) + one_minus_y * np.log(1 - self.p + 1e-7))",
+            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7)"
+            " + one_minus_y * np.log(1 - self.p + 1e-7))",
             line=True,
         ),
         ("loss",),
