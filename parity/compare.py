@@ -6,19 +6,19 @@ plain Python values, that becomes one report row and, on failure, one paragraph 
 
 Float32 results are judged against a float64 torch run of the same float32 inputs (``reference``); the
 metrics against torch float32 (``desired``) are reported beside it so that a person sees both. The bound comes
-from the result's conditioning (``conditioning``: the magnitude array and depth of ``reference.conditioning``),
-by the policy in ``parity.tolerance``.
+from the result's conditioning (``conditioning``: the magnitude array and depth of
+``reference.conditioning``), by the policy in ``parity.tolerance``.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
 from parity.returns import EngineProblem, as_result
-from parity.tolerance import conditioned_tolerance
+from parity.tolerance import Judgement, conditioned_tolerance, judge
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,17 @@ class Case:
     seed: int | None
     nodeid: str = ""
     rerun: str = ""
+
+    def columns(self, dtype) -> dict:
+        """The core columns a record of this case carries but its verdict: where it comes from, its dtype."""
+        return dict(
+            nodeid=self.nodeid,
+            suite=self.suite,
+            case=self.case,
+            dtype=np.dtype(dtype).name,
+            kind=self.kind,
+            seed=self.seed,
+        )
 
 
 @dataclass(frozen=True)
@@ -47,7 +58,7 @@ class Comparison:
     max_abs_error: float
     max_rel_error: float
     normwise_error: float
-    ulp_distance: int
+    ulp_distance: float  # an integer count, typed float in the files: up to 2**64 - 2 fits no Int64
     worst_index: str
     actual: float  # scratch at worst_index
     desired: float  # torch (same dtype) at worst_index
@@ -60,15 +71,25 @@ class Comparison:
     passed: bool
     problem: str = ""  # what the engine did wrong (raised, returned nothing, ...) or a shape, dtype or
     # non-finite mismatch, when there is one
-    warnings: str = (
-        ""  # floating-point (or other) warnings the engine emitted computing it; they do not fail it
-    )
+    warnings: str = ""  # floating-point (or other) warnings the engine emitted computing it; not judged
     inputs: str = ""  # property-based cases: the (shrunk) example that produced the inputs
     nodeid: str = ""
-    rerun: str = field(default="", compare=False)
+    rerun: str = field(default="", compare=False, metadata={"column": False})  # in messages, not in files
 
     def row(self) -> dict:
-        return asdict(self)
+        """The gradients.csv row: every field but ``rerun``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.metadata.get("column", True)}
+
+    def verdicts(self) -> list[tuple[str, float, float, bool, str]]:
+        """(tensor, error, bound, passed, detail): this comparison as the self-test and the sweep read it."""
+        where = (
+            self.problem or f"worst element {self.worst_index}: scratch {self.actual}, torch {self.desired}"
+        )
+        detail = (
+            f"{self.tensor} ({self.dtype}, {self.case}): checked error {self.checked_error:.3g} vs tolerance "
+            f"{self.tolerance:.3g}; {where}"
+        )
+        return [(self.tensor, self.checked_error, self.tolerance, self.passed, detail)]
 
     def describe(self) -> str:
         """A paragraph a person can act on: what, where, both values, the errors, the bound, the rerun."""
@@ -94,7 +115,8 @@ class Comparison:
                     f"torch float32 {self.torch_error:.3g}"
                 )
             lines.append(
-                f"  condition kappa {self.condition:.3g} (magnitude / result, float64), depth {self.roundings}"
+                f"  condition kappa {self.condition:.3g} (magnitude / result, float64), "
+                f"depth {self.roundings}"
             )
             relation = "<=" if self.passed else ">"
             lines.append(
@@ -131,34 +153,16 @@ def compare(
     """
     dtype = np.dtype(dtype)
     d = np.asarray(desired)
-    try:
-        if isinstance(actual, EngineProblem):
-            raise actual
-        a = as_result(actual, dtype, tensor)
-        problem = _structure_problem(a, d, dtype)
-    except EngineProblem as exc:
-        a, problem = d, str(exc)
-    metrics = _metrics(a, d) if not problem else _FAILED_METRICS
-    torch_error = math.nan
-    r = d
-    if dtype == np.float32 and not problem:
-        if reference is None:
-            raise ValueError(f"float32 comparison of {tensor!r} needs the float64 torch reference")
-        r = np.asarray(reference, dtype=np.float64)
-        if r.shape != d.shape:
-            raise ValueError(f"reference for {tensor!r} has shape {r.shape}, torch result {d.shape}")
-    magnitude, depth, jump = _conditioning(conditioning, r, tensor)
-    checked, condition, underflow, jumps = metrics["normwise_error"], 1.0, 0.0, 0.0
-    if not problem:
-        finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r) & np.isfinite(magnitude) & np.isfinite(jump)
-        checked, condition, underflow, jumps = conditioned_error(
-            a[finite], r[finite], magnitude[finite], jump[finite]
-        )
-        if dtype == np.float32:
-            torch_error = normwise_error(d[finite], r[finite])
-    amplification = float(getattr(conditioning, "amplification", 1.0))
-    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow * amplification, jump=jumps)
-    passed = not problem and checked <= tol.bound
+    a, problem = _engine_result(actual, d, dtype, tensor)
+    if problem:
+        metrics, condition = _FAILED_METRICS, 1.0
+        depth = _conditioning(conditioning, d, tensor)[1]
+        tol = conditioned_tolerance(dtype, condition, depth)
+        judged = Judgement(metrics["normwise_error"], math.nan, tol, lambda _: tol)
+    else:
+        metrics = _metrics(a, d)
+        r = _reference(d, reference, dtype, tensor)
+        judged, condition, depth = _judge(a, d, dtype, r, conditioning, tensor)
     return Comparison(
         suite=case.suite,
         case=case.case,
@@ -167,19 +171,63 @@ def compare(
         kind=case.kind,
         seed=case.seed,
         shape=str(tuple(d.shape)),
-        torch_error=torch_error,
-        checked_error=float(checked),
+        torch_error=judged.torch_error,
+        checked_error=float(judged.error),
         condition=float(condition),
         roundings=int(depth),
-        tolerance=tol.bound,
-        rule=tol.rule,
-        passed=bool(passed),
+        tolerance=judged.tolerance.bound,
+        rule=judged.tolerance.rule,
+        passed=bool(not problem and judged.passed),
         problem=problem,
         warnings=warnings,
         nodeid=case.nodeid,
         rerun=case.rerun,
         **metrics,
     )
+
+
+def _engine_result(actual, d: np.ndarray, dtype: np.dtype, tensor: str) -> tuple[np.ndarray, str]:
+    """(scratch's array, "") when its shape, dtype and non-finite values agree with torch's; else (torch's
+    array, what is wrong)."""
+    try:
+        if isinstance(actual, EngineProblem):
+            raise actual
+        a = as_result(actual, dtype, tensor)
+        return a, _structure_problem(a, d, dtype)
+    except EngineProblem as exc:
+        return d, str(exc)
+
+
+def _reference(d: np.ndarray, reference, dtype: np.dtype, tensor: str) -> np.ndarray | None:
+    """The float64 torch result a float32 one is judged against (None for float64), checked."""
+    if dtype != np.float32:
+        return None
+    if reference is None:
+        raise ValueError(f"float32 comparison of {tensor!r} needs the float64 torch reference")
+    r = np.asarray(reference, dtype=np.float64)
+    if r.shape != d.shape:
+        raise ValueError(f"reference for {tensor!r} has shape {r.shape}, torch result {d.shape}")
+    return r
+
+
+def _judge(a, d, dtype, reference, conditioning, tensor) -> tuple[Judgement, float, int]:
+    """(the judgement, kappa, depth) of a result whose structure agrees with torch's: the normwise error
+    relative to the float64 result, held to the bound its conditioning sets (``parity.tolerance``)."""
+    r = d if reference is None else reference
+    magnitude, depth, jump = _conditioning(conditioning, r, tensor)
+    finite = np.isfinite(a) & np.isfinite(d) & np.isfinite(r) & np.isfinite(magnitude) & np.isfinite(jump)
+    condition, underflow, jumps = condition_of(r[finite], magnitude[finite], jump[finite])
+    underflow *= float(getattr(conditioning, "amplification", 1.0))
+    tol = conditioned_tolerance(dtype, condition, depth, underflow=underflow, jump=jumps)
+    judged = judge(
+        dtype,
+        a,
+        d,
+        reference,
+        error=lambda x, y: conditioned_error(x[finite], y[finite], magnitude[finite]),
+        rule=lambda _: tol,
+    )
+    return judged, condition, depth
 
 
 def _conditioning(conditioning, r: np.ndarray, tensor: str) -> tuple[np.ndarray, int, np.ndarray]:
@@ -193,27 +241,41 @@ def _conditioning(conditioning, r: np.ndarray, tensor: str) -> tuple[np.ndarray,
     return magnitude, int(conditioning.depth), jump
 
 
-def conditioned_error(actual, reference, magnitude, jump=None) -> tuple[float, float, float, float]:
-    """(normwise error, condition kappa, underflow share, jump share) of ``actual`` against the float64 ``reference``.
+def _ravel64(*arrays) -> list[np.ndarray]:
+    return [np.asarray(x, dtype=np.float64).ravel() for x in arrays]
 
-    The error is ``||a - r|| / S`` and kappa ``||magnitude|| / S`` with ``S = ||r||``; when the reference is
-    exactly zero (complete cancellation, or all zeros) S is ``||magnitude||``, or 1 when that is zero too. The
-    underflow share is ``sqrt(n) / S``: what n absolute losses of one unit each weigh in that relative error;
-    the jump share ``||jump|| / S``: what branches chosen by rounding may change.
-    """
-    a = np.asarray(actual, dtype=np.float64).ravel()
-    r = np.asarray(reference, dtype=np.float64).ravel()
-    m = np.asarray(magnitude, dtype=np.float64).ravel()
-    j = np.zeros(r.shape) if jump is None else np.asarray(jump, dtype=np.float64).ravel()
-    scale = float(np.max(np.abs(np.concatenate([r, m])), initial=0.0))
+
+def _largest(*arrays) -> float:
+    return float(np.max(np.abs(np.concatenate(arrays)), initial=0.0))
+
+
+def conditioned_error(actual, reference, magnitude) -> float:
+    """The normwise error ``||a - r|| / S`` of ``actual`` against the float64 ``reference``, ``S = ||r||``;
+    when the reference is exactly zero (complete cancellation, or all zeros) S is ``||magnitude||``, and the
+    error absolute when that is zero too."""
+    a, r, m = _ravel64(actual, reference, magnitude)
+    scale = _largest(r, m)
     if scale == 0.0:  # all zero: any difference is an absolute one
-        return _norm(a - r), 0.0, math.sqrt(max(r.size, 1)), _norm(j)
+        return _norm(a - r)
+    return normwise_error(a, r, scale=r if float(np.linalg.norm(r / scale)) > 0.0 else m)
+
+
+def condition_of(reference, magnitude, jump=None) -> tuple[float, float, float]:
+    """(condition kappa, underflow share, jump share) of a float64 ``reference`` result.
+
+    kappa is ``||magnitude|| / S`` (S as in :func:`conditioned_error`; 1 where the reference is zero, 0 where
+    all is). The underflow share is ``sqrt(n) / S``: what n absolute losses of one unit each weigh in the
+    relative error; the jump share ``||jump|| / S``: what branches chosen by rounding may change.
+    """
+    r, m = _ravel64(reference, magnitude)
+    j = np.zeros(r.shape) if jump is None else _ravel64(jump)[0]
+    scale = _largest(r, m)
+    if scale == 0.0:
+        return 0.0, math.sqrt(max(r.size, 1)), _norm(j)
     r_rel, m_rel = float(np.linalg.norm(r / scale)), float(np.linalg.norm(m / scale))
-    divisor = r if r_rel > 0.0 else m
-    err = normwise_error(a, r, scale=divisor)
     s = (r_rel if r_rel > 0.0 else m_rel) * scale
     kappa = max(m_rel / r_rel, 1.0) if r_rel > 0.0 else 1.0
-    return err, kappa, math.sqrt(r.size) / s, _norm(j) / s
+    return kappa, math.sqrt(r.size) / s, _norm(j) / s
 
 
 def _norm(x: np.ndarray) -> float:
@@ -281,7 +343,8 @@ def _metrics(a: np.ndarray, d: np.ndarray) -> dict:
 
 
 def normwise_error(actual, desired, scale=None) -> float:
-    """``||a - d||_2 / ||d||_2`` (or ``/ ||scale||_2``); 0 when ``a == d``, inf when only the divisor is zero."""
+    """``||a - d||_2 / ||d||_2`` (or ``/ ||scale||_2``); 0 when ``a == d``, inf when only the divisor is
+    zero."""
     a = np.asarray(actual, dtype=np.float64).ravel()
     d = np.asarray(desired, dtype=np.float64).ravel()
     s = d if scale is None else np.asarray(scale, dtype=np.float64).ravel()

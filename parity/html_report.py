@@ -1,4 +1,5 @@
-"""The run's page: ``index.html`` in the report directory, one self-contained file built from the CSV files there.
+"""The run's page: ``index.html`` in the report directory, one self-contained file built from the CSV files
+there.
 
 The plugin builds it at the end of every run, after the CSV files are written; the same code rebuilds it from
 an existing report directory::
@@ -44,9 +45,11 @@ STYLE = {
     "svg.fonttype": "none",  # text as SVG text, drawn by the browser: smaller and faster than glyph outlines
 }
 CSS = """
-body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em; color: #222; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1400px; padding: 0 1em;
+  color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
-.verdict { font-size: 1.4em; font-weight: bold; padding: .4em .8em; border-radius: 4px; display: inline-block; }
+.verdict { font-size: 1.4em; font-weight: bold; padding: .4em .8em; border-radius: 4px;
+  display: inline-block; }
 .pass { background: #dfd; color: #060; } .fail { background: #fdd; color: #900; }
 table { border-collapse: collapse; margin: .5em 0; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 2px 6px; text-align: left; vertical-align: top; }
@@ -58,7 +61,8 @@ img.plot { max-width: 100%; height: auto; display: block; margin: .5em 0; }
 """
 
 
-# -- reading ---------------------------------------------------------------------------------------------------
+# -- reading
+# ---------------------------------------------------------------------------------------------------
 
 
 def read_reports(report_dir: Path) -> dict[str, pd.DataFrame]:
@@ -115,7 +119,8 @@ def rerun(nodeid: str, env: dict) -> str:
     return cmd if engine == DEFAULT_ENGINE else cmd + f" --parity-engine={engine}"
 
 
-# -- what failed -----------------------------------------------------------------------------------------------
+# -- what failed
+# -----------------------------------------------------------------------------------------------
 
 
 def _values(r, names: tuple[str, ...]) -> str:
@@ -123,7 +128,8 @@ def _values(r, names: tuple[str, ...]) -> str:
 
 
 def failures(tables: dict, env: dict) -> pd.DataFrame:
-    """One row per failing comparison of any table: where, which tensor, both values, error and bound, rerun."""
+    """One row per failing comparison of any table: where, which tensor, both values, error and bound,
+    rerun."""
     rows = []
     for name, df in tables.items():
         if name in NOT_COMPARISONS or "passed" not in df:
@@ -131,24 +137,7 @@ def failures(tables: dict, env: dict) -> pd.DataFrame:
         bad = df[flag(df, "passed", False)]
         for (_, r), q in zip(bad.iterrows(), ratio(bad), strict=True):
             r = r.to_dict()
-            if name == "gradients":
-                tensor = r.get("tensor", "")
-                at = f"[{r.get('worst_index', '')}] "
-                actual, desired = at + r.get("actual", ""), at + r.get("desired", "")
-            elif name == "clipping":
-                tensor = "total_norm, coef, " + r.get("worst_tensor", "")
-                actual = _values(r, ("total_norm", "coef", "worst_tensor_error", "raised"))
-                desired = _values(r, ("torch_total_norm", "torch_coef", "torch_raised"))
-            elif name == "trajectories":
-                tensor = "losses, final_params"
-                actual = _values(r, ("final_loss", "worst_loss_diff", "worst_epoch", "final_param_diff"))
-                desired = _values(r, ("torch_final_loss", "final_param_tolerance"))
-            elif name == "selftest":
-                tensor = f"{r.get('bug', '')}: {r.get('tensor', '')} (not caught on its tensor)"
-                actual, desired = r.get("error_seen", ""), ""
-            else:
-                tensor = r.get("tensor", r.get("worst_tensor", ""))
-                actual, desired = r.get("actual", ""), r.get("desired", "")
+            tensor, actual, desired = _failure_values(name, r)
             note = "; ".join(x for x in (r.get("rule", ""), r.get("problem", ""), r.get("warnings", "")) if x)
             rows.append(
                 {
@@ -169,6 +158,32 @@ def failures(tables: dict, env: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _failure_values(name: str, r: dict) -> tuple[str, str, str]:
+    """(what failed, scratch's values, torch's) of a failing row of table ``name``."""
+    if name == "gradients":
+        at = f"[{r.get('worst_index', '')}] "
+        return r.get("tensor", ""), at + r.get("actual", ""), at + r.get("desired", "")
+    if name == "clipping":
+        return (
+            "total_norm, coef, " + r.get("worst_tensor", ""),
+            _values(r, ("total_norm", "coef", "worst_tensor_error", "raised")),
+            _values(r, ("torch_total_norm", "torch_coef", "torch_raised")),
+        )
+    if name == "trajectories":
+        return (
+            "losses, final_params",
+            _values(r, ("final_loss", "worst_loss_diff", "worst_epoch", "final_param_diff")),
+            _values(r, ("torch_final_loss", "final_param_tolerance")),
+        )
+    if name == "selftest":
+        return (
+            f"{r.get('bug', '')}: {r.get('tensor', '')} (not caught on its tensor)",
+            r.get("error_seen", ""),
+            "",
+        )
+    return r.get("tensor", r.get("worst_tensor", "")), r.get("actual", ""), r.get("desired", "")
+
+
 def verdict(tables: dict, failed: pd.DataFrame) -> tuple[bool, str]:
     summary = tables.get("summary")
     run = summary[summary["suite"] == "(run)"] if summary is not None and "suite" in summary else None
@@ -186,7 +201,8 @@ def verdict(tables: dict, failed: pd.DataFrame) -> tuple[bool, str]:
     return ok, text
 
 
-# -- plots -----------------------------------------------------------------------------------------------------
+# -- plots
+# -----------------------------------------------------------------------------------------------------
 
 
 def _log(ax, axis: str = "y") -> None:
@@ -274,8 +290,8 @@ def worst_per_case(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_plot(picked: pd.DataFrame, curves: pd.DataFrame):
-    """For each picked run: both loss curves overlaid, and below them |scratch - torch| on a log axis (an exact
-    difference, 0, as a triangle at the bottom)."""
+    """For each picked run: both loss curves overlaid, and below them |scratch - torch| on a log axis (an
+    exact difference, 0, as a triangle at the bottom)."""
     from matplotlib.figure import Figure
 
     cols = 3
@@ -296,38 +312,45 @@ def training_plot(picked: pd.DataFrame, curves: pd.DataFrame):
     for i, (_, run) in enumerate(picked.iterrows()):
         bottom = fig.add_subplot(gs[3 * (i // cols) + 1, i % cols])
         top = fig.add_subplot(gs[3 * (i // cols), i % cols], sharex=bottom)
-        c = curves[(curves["nodeid"] == run["nodeid"]) & (curves["case"] == run["case"])]
-        epoch, diff = num(c, "epoch") + 1, num(c, "abs_diff")
-        top.plot(epoch, num(c, "loss"), color=SCRATCH, lw=2, label="scratch")
-        top.plot(epoch, num(c, "torch_loss"), color=TORCH, lw=1.2, ls="--", label="torch")
-        top.tick_params(labelbottom=False)
-        top.set_ylabel("loss (BCE, nats)")
-        top.set_title(
-            f"{run['pick']} of {run.get('activation', '')} {run['dtype']}: {run['case']}\n"
-            f"error / tolerance {run['_ratio']:.3g}",
-            fontsize=9,
+        _draw_run(
+            top, bottom, run, curves[(curves["nodeid"] == run["nodeid"]) & (curves["case"] == run["case"])]
         )
-        _, floor = _exact_at_floor(diff)
-        bottom.plot(epoch, diff.where(diff > 0), color="black", lw=1, marker=".", ms=3, label="|difference|")
-        bottom.plot(
-            epoch[diff == 0],
-            np.full(int((diff == 0).sum()), floor),
-            "v",
-            color="tab:green",
-            ms=4,
-            label="exact (0)",
-        )
-        _log(bottom, "x"), _log(bottom)
-        bottom.set_xlabel("epoch + 1")
-        bottom.set_ylabel("|scratch - torch| (nats)")
         if i == 0:
             top.legend(loc="upper right")
             bottom.legend(loc="upper left", fontsize=8)
     return fig
 
 
+def _draw_run(top, bottom, run, c: pd.DataFrame) -> None:
+    """One run's loss curves (top) and |scratch - torch| (bottom) from its curve rows ``c``."""
+    epoch, diff = num(c, "epoch") + 1, num(c, "abs_diff")
+    top.plot(epoch, num(c, "loss"), color=SCRATCH, lw=2, label="scratch")
+    top.plot(epoch, num(c, "torch_loss"), color=TORCH, lw=1.2, ls="--", label="torch")
+    top.tick_params(labelbottom=False)
+    top.set_ylabel("loss (BCE, nats)")
+    top.set_title(
+        f"{run['pick']} of {run.get('activation', '')} {run['dtype']}: {run['case']}\n"
+        f"error / tolerance {run['_ratio']:.3g}",
+        fontsize=9,
+    )
+    _, floor = _exact_at_floor(diff)
+    bottom.plot(epoch, diff.where(diff > 0), color="black", lw=1, marker=".", ms=3, label="|difference|")
+    bottom.plot(
+        epoch[diff == 0],
+        np.full(int((diff == 0).sum()), floor),
+        "v",
+        color="tab:green",
+        ms=4,
+        label="exact (0)",
+    )
+    _log(bottom, "x"), _log(bottom)
+    bottom.set_xlabel("epoch + 1")
+    bottom.set_ylabel("|scratch - torch| (nats)")
+
+
 def all_runs_plot(runs: pd.DataFrame, curves: pd.DataFrame):
-    """Every run's |scratch - torch| loss difference, one line per run, a panel per dataset family and dtype."""
+    """Every run's |scratch - torch| loss difference, one line per run, a panel per dataset family and
+    dtype."""
     from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
 
@@ -383,7 +406,8 @@ def clipping_frame(clip: pd.DataFrame) -> pd.DataFrame:
 
 
 def clipping_plot(clip: pd.DataFrame):
-    """Per regime, norm type and dtype: how far scratch's pre-clip total norm and coefficient are from torch's."""
+    """Per regime, norm type and dtype: how far scratch's pre-clip total norm and coefficient are from
+    torch's."""
     from matplotlib.figure import Figure
 
     regimes = list(dict.fromkeys(clip["regime"]))
@@ -451,7 +475,8 @@ def selftest_plot(st: pd.DataFrame):
     return fig
 
 
-# -- the page --------------------------------------------------------------------------------------------------
+# -- the page
+# --------------------------------------------------------------------------------------------------
 
 
 def _short(value) -> str:
@@ -480,7 +505,8 @@ def table_html(df: pd.DataFrame, highlight: pd.Series | None = None, *, exact: b
 
 
 def details_html(summary: str, df: pd.DataFrame) -> str:
-    """A long table, folded: pandas' plain ``to_html`` (a few times faster than Styler's), floats to 4 digits."""
+    """A long table, folded: pandas' plain ``to_html`` (a few times faster than Styler's), floats to 4
+    digits."""
     table = df.map(_short).to_html(index=False, border=0)
     return f'<details><summary>{html.escape(summary)}</summary><div class="scroll">{table}</div></details>'
 
@@ -506,54 +532,11 @@ def render(tables: dict, report_dir: Path) -> str:
             f'<p><span id="verdict" class="verdict {"pass" if ok else "fail"}">{"PASSED" if ok else "FAILED"}'
             f"</span> {html.escape(counts)}</p>"
         ),
+        _facts(env, rid, report_dir),
+        _failures(failed),
+        _suites(tables.get("summary")),
+        _capabilities(tables.get("summary")),
     ]
-    facts = {
-        "run id": rid or "(not recorded)",
-        "engine": env.get("engine", ""),
-        "base seed": env.get("base_seed", ""),
-        "started": env.get("start_time", ""),
-        "hypothesis profile": env.get("hypothesis_profile", ""),
-        "xdist workers": env.get("xdist_workers", ""),
-        "versions": ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "torch", "pandas") if k in env),
-        "report directory": str(report_dir),
-    }
-    parts.append(table_html(pd.DataFrame(list(facts.items()), columns=["", "value"]), exact=True))
-
-    parts.append('<h2 id="failures">Failures</h2>')
-    if len(failed):
-        parts.append(f"<p>{len(failed)} failing comparison(s). Scratch is ACTUAL, torch is DESIRED.</p>")
-        parts.append(table_html(failed, exact=True))
-    else:
-        parts.append("<p>No failing comparison.</p>")
-
-    parts.append('<h2 id="suites">Per suite and dtype</h2>')
-    summary = tables.get("summary")
-    if summary is not None and "suite" in summary:
-        per_suite = summary[~summary["suite"].isin(["(run)", "(engine)"])].drop(
-            columns=[
-                "tests",
-                "tests_failed",
-                "missing_tests",
-                "crashed_workers",
-                "run_id",
-                "capability",
-                "status",
-            ],
-            errors="ignore",
-        )
-        bad = (num(per_suite, "failed").fillna(0) > 0) | (num(per_suite, "worst_ratio") > 1)
-        if "selftest" in set(per_suite["suite"]):
-            bad &= per_suite["suite"] != "selftest"  # there error > tolerance is the success
-        parts.append(table_html(per_suite, bad))
-        parts.append(
-            '<p class="note">worst_ratio: the largest checked error / tolerance (above 1 fails; for '
-            "the selftest suite it is how far the least visible planted bug exceeded its bound).</p>"
-        )
-    else:
-        parts.append(_missing("summary"))
-
-    parts.append(_capabilities(summary))
-
     with matplotlib.rc_context(STYLE):
         parts.append('<h2 id="ratios">Error / tolerance of every comparison</h2>')
         fig = ratio_plot(tables)
@@ -573,8 +556,61 @@ def render(tables: dict, report_dir: Path) -> str:
     )
 
 
+def _facts(env: dict, rid: str, report_dir: Path) -> str:
+    facts = {
+        "run id": rid or "(not recorded)",
+        "engine": env.get("engine", ""),
+        "base seed": env.get("base_seed", ""),
+        "started": env.get("start_time", ""),
+        "hypothesis profile": env.get("hypothesis_profile", ""),
+        "xdist workers": env.get("xdist_workers", ""),
+        "versions": ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "torch", "pandas") if k in env),
+        "report directory": str(report_dir),
+    }
+    return table_html(pd.DataFrame(list(facts.items()), columns=["", "value"]), exact=True)
+
+
+def _failures(failed: pd.DataFrame) -> str:
+    if not len(failed):
+        return '<h2 id="failures">Failures</h2>\n<p>No failing comparison.</p>'
+    return "\n".join(
+        [
+            '<h2 id="failures">Failures</h2>',
+            f"<p>{len(failed)} failing comparison(s). Scratch is ACTUAL, torch is DESIRED.</p>",
+            table_html(failed, exact=True),
+        ]
+    )
+
+
+def _suites(summary: pd.DataFrame | None) -> str:
+    head = '<h2 id="suites">Per suite and dtype</h2>'
+    if summary is None or "suite" not in summary:
+        return head + "\n" + _missing("summary")
+    per_suite = summary[~summary["suite"].isin(["(run)", "(engine)"])].drop(
+        columns=[
+            "tests",
+            "tests_failed",
+            "missing_tests",
+            "crashed_workers",
+            "run_id",
+            "capability",
+            "status",
+        ],
+        errors="ignore",
+    )
+    bad = (num(per_suite, "failed").fillna(0) > 0) | (num(per_suite, "worst_ratio") > 1)
+    if "selftest" in set(per_suite["suite"]):
+        bad &= per_suite["suite"] != "selftest"  # there error > tolerance is the success
+    note = (
+        '<p class="note">worst_ratio: the largest checked error / tolerance (above 1 fails; for '
+        "the selftest suite it is how far the least visible planted bug exceeded its bound).</p>"
+    )
+    return "\n".join([head, table_html(per_suite, bad), note])
+
+
 def _capabilities(summary: pd.DataFrame | None) -> str:
-    """What the engine provides, how each capability was checked, and what could not be (never a silent green)."""
+    """What the engine provides, how each capability was checked, and what could not be (never a silent
+    green)."""
     head = '<h2 id="capabilities">What was checked</h2>'
     if summary is None or "capability" not in summary:
         return head + _missing("summary (engine capabilities)")
@@ -594,28 +630,11 @@ def _training(tables: dict) -> str:
     runs, curves = tables.get("trajectories"), tables.get("trajectory_curves")
     if runs is None or not len(runs):
         return parts[0] + _missing("trajectories")
-    if curves is not None and len(curves):
-        parts.append(
-            "<p>Representative runs: the worst (largest error / tolerance) of each activation and dtype, "
-            "and a typical one per dtype (nearest the median), at log-spaced epochs.</p>"
-        )
-        with_curves = runs[
-            runs.set_index(["nodeid", "case"]).index.isin(curves.set_index(["nodeid", "case"]).index)
-        ]
-        parts.append(
-            _img(
-                training_plot(representative_runs(with_curves), curves), "loss curves of representative runs"
-            )
-        )
-        fig = all_runs_plot(runs, curves)
-        if fig is not None:
-            parts.append(
-                "<p>Every run: |scratch - torch| loss over epochs, one line per run, failing runs in red; "
-                "epochs where the two agree exactly (0) are gaps.</p>"
-            )
-            parts.append(_img(fig, "loss difference of every run"))
-    else:
-        parts.append(_missing("trajectory_curves"))
+    parts += (
+        _training_plots(runs, curves)
+        if curves is not None and len(curves)
+        else [_missing("trajectory_curves")]
+    )
     columns = (
         "case",
         "dtype",
@@ -640,6 +659,27 @@ def _training(tables: dict) -> str:
     )
     parts.append(details_html(f"All {len(runs)} runs", _pick(runs, columns)))
     return "\n".join(parts)
+
+
+def _training_plots(runs: pd.DataFrame, curves: pd.DataFrame) -> list[str]:
+    parts = [
+        "<p>Representative runs: the worst (largest error / tolerance) of each activation and dtype, "
+        "and a typical one per dtype (nearest the median), at log-spaced epochs.</p>"
+    ]
+    with_curves = runs[
+        runs.set_index(["nodeid", "case"]).index.isin(curves.set_index(["nodeid", "case"]).index)
+    ]
+    parts.append(
+        _img(training_plot(representative_runs(with_curves), curves), "loss curves of representative runs")
+    )
+    fig = all_runs_plot(runs, curves)
+    if fig is not None:
+        parts.append(
+            "<p>Every run: |scratch - torch| loss over epochs, one line per run, failing runs in red; "
+            "epochs where the two agree exactly (0) are gaps.</p>"
+        )
+        parts.append(_img(fig, "loss difference of every run"))
+    return parts
 
 
 def _clipping(tables: dict) -> str:
@@ -685,8 +725,9 @@ def _clipping(tables: dict) -> str:
 
 
 def gradient_flow_plot(gf: pd.DataFrame):
-    """The notebook's two figures, measured: weight-gradient norm against layer, per activation at the He / Xavier
-    scale (vanishing), and per weight scale for ReLU (exploding), at the deepest depth recorded; torch dashed."""
+    """The notebook's two figures, measured: weight-gradient norm against layer, per activation at the He /
+    Xavier scale (vanishing), and per weight scale for ReLU (exploding), at the deepest depth recorded; torch
+    dashed."""
     from matplotlib.figure import Figure
 
     gf = gf.assign(
@@ -773,8 +814,8 @@ def _selftest(tables: dict) -> str:
 
 
 def warm_up() -> None:
-    """Import what a page build needs (matplotlib's figure and SVG backend, pandas' Styler and its templates), so
-    that a run can do it while its tests run instead of after them."""
+    """Import what a page build needs (matplotlib's figure and SVG backend, pandas' Styler and its templates),
+    so that a run can do it while its tests run instead of after them."""
     import matplotlib.backends.backend_svg  # noqa: F401
     import matplotlib.collections  # noqa: F401
     import matplotlib.figure  # noqa: F401

@@ -5,22 +5,23 @@ A bug is a text patch (file, exact old snippet, new snippet; every snippet must 
 current source) applied to a copy of the engine package placed in a temporary directory under a new name,
 ``scratch_nn_bug_<id>``. The suite reaches the variant through its one seam, in a pytest subprocess:
 
-    PYTHONPATH=<tmp> pytest <the bug's selection> --parity-engine=scratch_nn_bug_<id> --parity-report-dir=<tmp>
+    PYTHONPATH=<tmp> pytest <the bug's selection> --parity-engine=scratch_nn_bug_<id>
+    --parity-report-dir=<tmp>
 
-and the runner reads the reports that run wrote (gradients, clipping, trajectories) to find the first failing
-comparison on one of the tensors the bug declares. A bug counts as caught only that way: a crash, or a failure
-on some other tensor, is reported but is not enough.
+and the runner reads back the verdicts that run's tests recorded (gradients, clipping, trajectories, through
+``report.read_records``; nothing is judged again) to find the first failing comparison on one of the tensors
+the bug declares. A bug counts as caught only that way: a crash, or a failure on some other tensor, is
+reported but is not enough.
 
 Tensor names are those of the reports: gradients.csv's ``tensor`` column (``out``, ``grad_x``, ``p``,
 ``loss``, ``dW1``, ...); for clipping.csv, which has one row per case, ``total_norm``, ``coef``, the row's
-``worst_tensor`` (``clipped_W1``, ...) or ``raised``, each judged by the row's tolerance; for trajectories.csv
-``losses``, ``final_params`` and ``total_norms`` (the pre-clip norms, named when a failing row's losses and
-parameters are within their bounds).
+``worst_tensor`` (``clipped_W1``, ...) or ``raised``, each with its own error and bound; for trajectories.csv
+``losses``, ``final_params`` and ``total_norms`` (the pre-clip norms). A tensor failed when the row's
+``failed_tensors`` names it.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -31,6 +32,11 @@ import time
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
+
+from parity import report
+from parity.clipping import ClipRecord
+from parity.compare import Case, Comparison
+from parity.trajectory import TrajectoryRecord
 
 ENGINE = "scratch_nn"
 PREFIX = f"{ENGINE}_bug_"
@@ -108,13 +114,15 @@ def _bug(id, description, edits, expected, selection, quick=False) -> Bug:
 
 GATES, GRAPHS, NETWORK = "tests/test_gates.py", "tests/test_graphs.py", "tests/test_network.py"
 CLIPPING, TRAINING = "tests/test_clipping.py", "tests/test_training.py"
-# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both activations
+# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both
+# activations
 NET_CASES = "3x5x7 or walkthrough-xor"
 CLIP_CASES = "l2-float64 and (above or at- or below or within-eps)"
 CLIP_COEF = "coef = np.minimum(max_norm / (total + 1e-6)"
 TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
 DEEP = "tests/test_deep.py"
-# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers differ
+# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers
+# differ
 DEEP_CASE = "d4-square-w32 and float64"
 DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
 
@@ -274,7 +282,8 @@ CATALOGUE: tuple[Bug, ...] = (
         Edit(
             "network.py",
             "terms -= self.log_p",
-            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7) + one_minus_y * np.log(1 - self.p + 1e-7))",
+            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7)"
+            " + one_minus_y * np.log(1 - self.p + 1e-7))",
             line=True,
         ),
         ("loss",),
@@ -398,7 +407,8 @@ def bugs_for(form: str) -> tuple[Bug, ...]:
     return tuple(b for b in CATALOGUE if form == "full" or b.quick)
 
 
-# -- building a variant ---------------------------------------------------------------------------------------
+# -- building a variant
+# ---------------------------------------------------------------------------------------
 
 
 def source_dir() -> Path:
@@ -422,8 +432,8 @@ def patched_sources(bug: Bug, source: Path | None = None) -> dict[str, str]:
         count = texts[edit.file].count(edit.old)
         if count != 1:
             raise PatchError(
-                f"bug {bug.id!r}: the snippet {edit.old!r} occurs {count} times in {edit.file} (must be exactly "
-                "once); the engine changed: re-anchor the patch on a small distinctive snippet"
+                f"bug {bug.id!r}: the snippet {edit.old!r} occurs {count} times in {edit.file} (must be "
+                "exactly once); the engine changed: re-anchor the patch on a small distinctive snippet"
             )
         texts[edit.file] = edit.apply(texts[edit.file])
     return texts
@@ -447,7 +457,8 @@ def build_variant(bug: Bug, root: Path, source: Path | None = None) -> str:
     return bug.module
 
 
-# -- what a run showed ----------------------------------------------------------------------------------------
+# -- what a run showed
+# ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -464,6 +475,53 @@ class Observation:
     tolerance: float
     passed: bool
     detail: str
+
+
+@dataclass(frozen=True)
+class SelftestRecord:
+    """A row of selftest.csv: one planted bug, whether the suite caught it, where, and with what error."""
+
+    nodeid: str
+    suite: str
+    case: str
+    dtype: str  # of the comparison that caught it (or the closest miss); "" when there is none
+    kind: str
+    seed: int | None
+    checked_error: float
+    tolerance: float
+    passed: bool  # caught on its tensor
+    bug: str
+    description: str
+    module: str
+    expected_tensors: str
+    caught: bool
+    caught_on_tensor: bool
+    first_failing_test: str
+    tensor: str
+    error_seen: str
+    tests_run: int
+    tests_failed: int
+    seconds: float
+
+    @classmethod
+    def of(cls, case: Case, bug: Bug, where: Observation | None, **outcome) -> SelftestRecord:
+        """The row of ``bug``, its error and bound those of the observation ``where`` (if any)."""
+        return cls(
+            nodeid=case.nodeid,
+            suite=case.suite,
+            case=case.case,
+            seed=case.seed,
+            dtype=where.dtype if where else "",
+            kind=where.kind if where else "",
+            checked_error=where.checked_error if where else math.nan,
+            tolerance=where.tolerance if where else math.nan,
+            passed=outcome["caught_on_tensor"],
+            bug=bug.id,
+            description=bug.description,
+            module=bug.files,
+            expected_tensors=";".join(bug.expected),
+            **outcome,
+        )
 
 
 @dataclass(frozen=True)
@@ -498,8 +556,8 @@ class Outcome:
     def caught_on_tensor(self) -> bool:
         return self.catch is not None
 
-    def row(self) -> dict:
-        """The selftest report row (the test's node id, suite, case and seed are filled in by ``record``)."""
+    def record(self, case: Case) -> SelftestRecord:
+        """The selftest report row: where the bug was caught, or the closest miss on an expected tensor."""
         catch = self.catch
         if catch is None:  # not caught where it should be: show the closest miss on an expected tensor
             misses = [o for o in self.observations if o.tensor in self.bug.expected]
@@ -510,16 +568,10 @@ class Outcome:
             where = closest or wrong
         else:
             first, seen, where = (catch.nodeid, ""), catch.detail, catch
-        return dict(
-            dtype=where.dtype if where else "",
-            kind=where.kind if where else "",
-            checked_error=where.checked_error if where else math.nan,
-            tolerance=where.tolerance if where else math.nan,
-            passed=self.caught_on_tensor,
-            bug=self.bug.id,
-            description=self.bug.description,
-            module=self.bug.files,
-            expected_tensors=";".join(self.bug.expected),
+        return SelftestRecord.of(
+            case,
+            self.bug,
+            where,
             caught=self.caught,
             caught_on_tensor=self.caught_on_tensor,
             first_failing_test=first[0],
@@ -532,7 +584,8 @@ class Outcome:
 
     def explain(self) -> str:
         lines = [
-            f"planted bug {self.bug.id!r} ({self.bug.description}), expected on {', '.join(self.bug.expected)}:",
+            f"planted bug {self.bug.id!r} ({self.bug.description}), "
+            f"expected on {', '.join(self.bug.expected)}:",
             f"  {self.tests_failed} of {self.tests_run} selected tests failed (exit code {self.returncode})",
         ]
         lines += [f"  FAILED {n}: {m}" for n, m in self.failed_tests[:5]]
@@ -552,166 +605,49 @@ def _ratio(o: Observation) -> float:
     return o.checked_error / o.tolerance if o.tolerance and not math.isnan(o.tolerance) else math.inf
 
 
-def _f(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        return math.nan
-
-
-def _read(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def _rel(actual: float, desired: float) -> float:
-    if actual == desired or (math.isnan(actual) and math.isnan(desired)):
-        return 0.0
-    return abs(actual - desired) / abs(desired) if desired else math.inf
+# The tables whose rows hold verdicts, and the record type each is read back as.
+JUDGED_TABLES = (("gradients", Comparison), ("clipping", ClipRecord), ("trajectories", TrajectoryRecord))
 
 
 def read_observations(report_dir: Path) -> list[Observation]:
-    """Every judged tensor in the run's reports (see the module docstring for the names)."""
+    """Every tensor the run's tests judged, as they recorded it (see the module docstring for the names)."""
     out = []
-    for r in _read(report_dir / "gradients.csv"):
-        detail = (
-            f"{r['tensor']} ({r['dtype']}, {r['case']}): checked error {_f(r['checked_error']):.3g} vs tolerance "
-            f"{_f(r['tolerance']):.3g}; "
-            + (
-                r["problem"]
-                or f"worst element {r['worst_index']}: scratch {r['actual']}, torch {r['desired']}"
-            )
-        )
-        out.append(
-            _obs(
-                "gradients",
-                r,
-                r["tensor"],
-                _f(r["checked_error"]),
-                _f(r["tolerance"]),
-                r["passed"] == "True",
-                detail,
-            )
-        )
-    for r in _read(report_dir / "clipping.csv"):
-        tol = _f(r["tolerance"])
-        if r["raised"] or r["torch_raised"]:
-            same = r["raised"] == r["torch_raised"]
-            out.append(
-                _obs(
-                    "clipping",
-                    r,
-                    "raised",
-                    0.0 if same else math.inf,
-                    0.0,
-                    same,
-                    f"scratch raised {r['raised'] or 'nothing'}, torch raised {r['torch_raised'] or 'nothing'}",
+    for table, record_type in JUDGED_TABLES:
+        path = report_dir / f"{table}.csv"
+        for record in report.read_records(path, record_type) if path.is_file() else ():
+            for tensor, error, bound, passed, detail in record.verdicts():
+                out.append(
+                    Observation(
+                        table,
+                        record.nodeid,
+                        record.case,
+                        tensor,
+                        record.dtype,
+                        record.kind,
+                        error,
+                        bound,
+                        passed,
+                        detail,
+                    )
                 )
-            )
-            continue
-        for name, mine, theirs in (
-            ("total_norm", r["total_norm"], r["torch_total_norm"]),
-            ("coef", r["coef"], r["torch_coef"]),
-        ):
-            err = _rel(_f(mine), _f(theirs))
-            out.append(
-                _obs(
-                    "clipping",
-                    r,
-                    name,
-                    err,
-                    tol,
-                    err <= tol,
-                    f"{name} ({r['dtype']}, {r['case']}): scratch {mine}, torch {theirs}, relative error {err:.3g} "
-                    f"vs tolerance {tol:.3g}",
-                )
-            )
-        err = _f(r["worst_tensor_error"])
-        out.append(
-            _obs(
-                "clipping",
-                r,
-                r["worst_tensor"],
-                err,
-                tol,
-                err <= tol,
-                f"{r['worst_tensor']} ({r['dtype']}, {r['case']}): checked error {err:.3g} vs tolerance {tol:.3g}",
-            )
-        )
-    for r in _read(report_dir / "trajectories.csv"):
-        loss_err, loss_tol = _f(r["checked_error"]), _f(r["tolerance"])
-        param_err, param_tol = _f(r["final_param_diff"]), _f(r["final_param_tolerance"])
-        losses_ok, params_ok = not loss_err > loss_tol, not param_err > param_tol
-        out.append(
-            _obs(
-                "trajectories",
-                r,
-                "losses",
-                loss_err,
-                loss_tol,
-                losses_ok,
-                f"losses ({r['dtype']}, {r['case']}): worst loss difference {loss_err:.3g} at epoch "
-                f"{r['worst_epoch']} vs tolerance {loss_tol:.3g}; final loss scratch {r['final_loss']}, "
-                f"torch {r['torch_final_loss']}",
-            )
-        )
-        if r["final_param_diff"]:
-            out.append(
-                _obs(
-                    "trajectories",
-                    r,
-                    "final_params",
-                    param_err,
-                    param_tol,
-                    params_ok,
-                    f"final_params ({r['dtype']}, {r['case']}): normwise error {param_err:.3g} vs tolerance "
-                    f"{param_tol:.3g}",
-                )
-            )
-        if r["max_norm"] and r["worst_norm_diff"]:
-            norms_ok = r["passed"] == "True" or not (losses_ok and params_ok)
-            out.append(
-                _obs(
-                    "trajectories",
-                    r,
-                    "total_norms",
-                    _f(r["worst_norm_diff"]),
-                    math.nan,
-                    norms_ok,
-                    f"total_norms ({r['dtype']}, {r['case']}): normwise error {_f(r['worst_norm_diff']):.3g}",
-                )
-            )
     return out
 
 
-def _obs(table, r, tensor, err, tol, passed, detail) -> Observation:
-    return Observation(
-        table, r["nodeid"], r["case"], tensor, r["dtype"], r["kind"], err, tol, bool(passed), detail
-    )
-
-
 def _run_counts(report_dir: Path) -> tuple[int, int]:
-    for r in _read(report_dir / "summary.csv"):
-        if r["suite"] == "(run)":
-            return int(r["tests"] or 0), int(r["tests_failed"] or 0)
+    path = report_dir / report.SUMMARY_FILE
+    for r in report.read_records(path, report.SummaryRecord) if path.is_file() else ():
+        if r.suite == "(run)":
+            return r.tests or 0, r.tests_failed or 0
     return 0, 0
 
 
-def error_row(bug: Bug, error: Exception, seconds: float = math.nan) -> dict:
+def error_record(case: Case, bug: Bug, error: Exception, seconds: float = math.nan) -> SelftestRecord:
     """The selftest row of a bug whose run said nothing about it (a patch that no longer applies, a selection
     that collects nothing, a child pytest that could not start): not caught, with the reason."""
-    return dict(
-        dtype="",
-        kind="",
-        checked_error=math.nan,
-        tolerance=math.nan,
-        passed=False,
-        bug=bug.id,
-        description=bug.description,
-        module=bug.files,
-        expected_tensors=";".join(bug.expected),
+    return SelftestRecord.of(
+        case,
+        bug,
+        None,
         caught=False,
         caught_on_tensor=False,
         first_failing_test="",
@@ -723,11 +659,13 @@ def error_row(bug: Bug, error: Exception, seconds: float = math.nan) -> dict:
     )
 
 
-# -- running the suite against a variant ----------------------------------------------------------------------
+# -- running the suite against a variant
+# ----------------------------------------------------------------------
 
 
 def command(bug: Bug, report_dir: Path, *, base_seed: int = 0, python: str = sys.executable) -> list[str]:
-    """The pytest command that runs the bug's selection against its variant (one process: never mixes engines)."""
+    """The pytest command that runs the bug's selection against its variant (one process: never mixes
+    engines)."""
     return [
         python,
         "-m",

@@ -4,7 +4,8 @@ controller with their test reports.
 Rows are recorded on whichever process runs the test, attached to that test's report in
 ``pytest_runtest_makereport`` (plain Python values only), and collected in ``pytest_runtest_logreport`` on the
 controller, which alone writes the files. With ``-n 0`` the same code runs in one process. Rows are sorted by
-(collection index, order within the test), so that ``-n 0`` and ``-n 2`` write the same rows in the same order.
+(collection index, order within the test), so that ``-n 0`` and ``-n 2`` write the same rows in the same
+order.
 
 The controller holds the report directory for the whole run (``report.ReportDir``): a directory it cannot
 write, or one another run holds, is a usage error before any test runs. SIGTERM ends a run as Ctrl-C does, so
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from parity import environment, report
+from parity import environment, report, tables  # noqa: F401 (tables: every report table declared)
 from parity.compare import Case, Comparison, ParityError, compare
 from parity.seam import CAPABILITIES, DEFAULT_ENGINE, Engine, EngineError, load_engine
 
@@ -162,16 +163,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def refuse_hanging_crash_handling(config: pytest.Config) -> None:
-    """A usage error for a grouped xdist scheduler that replaces crashed workers: a crash could hang the run."""
+    """A usage error for a grouped xdist scheduler that replaces crashed workers: a crash could hang the
+    run."""
     dist = getattr(config.option, "dist", "no")
     if not getattr(config.option, "numprocesses", None) or dist not in GROUPED_SCHEDULERS:
         return
     restarts = getattr(config.option, "maxworkerrestart", None)
     if restarts is None or int(restarts) != 0:
         raise pytest.UsageError(
-            f"--dist={dist} with --max-worker-restart={restarts if restarts is not None else 'default'}: a worker"
-            f" crash can hang the run (pytest-xdist #1323); use --max-worker-restart=0 (the project's default)"
-            f" or --dist=load"
+            f"--dist={dist} with --max-worker-restart={restarts if restarts is not None else 'default'}: a "
+            f"worker crash can hang the run (pytest-xdist #1323); use --max-worker-restart=0 (the project's "
+            f"default) or --dist=load"
         )
 
 
@@ -258,13 +260,12 @@ class Recorder:
             rerun=self.rerun,
         )
 
-    def record(self, table: str, row: dict) -> None:
-        """Add one row to report table ``table``; context columns not in ``row`` are filled in."""
-        full = {"nodeid": self.nodeid, "suite": self.suite, "case": self.case_id, "seed": self.seed}
-        full.update(row)
-        full["worker"] = os.environ.get("PYTEST_XDIST_WORKER", "main")
-        full["table"] = table
-        self._rows.append(report.mark_not_applicable(report.plain_row(full)))
+    def record(self, record) -> None:
+        """Add one row to the report: a record of a registered table (``parity.tables``), its columns its
+        fields."""
+        row = dict(report.row_of(record), worker=os.environ.get("PYTEST_XDIST_WORKER", "main"))
+        row["table"] = report.table_of(record).name
+        self._rows.append(report.mark_not_applicable(report.plain_row(row)))
 
     def evaluate(
         self,
@@ -308,7 +309,8 @@ class Recorder:
 
     @staticmethod
     def torch_runs(run, dtype):
-        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else None."""
+        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else
+        None."""
         return run(dtype), (run(np.float64) if np.dtype(dtype) == np.float32 else None)
 
     def check(
@@ -334,9 +336,7 @@ class Recorder:
             warnings=warnings,
         )
         for result in results:
-            row = result.row()
-            row.pop("rerun")
-            self.record(report.GRADIENTS.name, row)
+            self.record(result)
         raise_failures(results)
         return results
 
@@ -390,7 +390,8 @@ class ParityHooks:
         self._limiter = environment.pin_threads()
         state = self.state
         if state.directory is not None and session.config.getoption("parity_html") == "on":
-            # the page's imports (about 1 s) while the tests run, not after them; a failure shows at build time
+            # the page's imports (about 1 s) while the tests run, not after them; a failure shows at build
+            # time
             threading.Thread(target=_warm_up_page, name="parity-page-imports", daemon=True).start()
         if state.directory is not None:
             # (only over the default handler, and only in the main thread, where Python lets a handler be set)
@@ -483,7 +484,8 @@ class ParityHooks:
         if len(state.summary):
             for _, r in state.summary.iterrows():
                 tr.write_line(
-                    f"{r['suite']:>14} {r['dtype']:>8}: {r['comparisons']:5d} compared, {r['failed']:3d} failed;"
+                    f"{r['suite']:>14} {r['dtype']:>8}: {r['comparisons']:5d} compared, "
+                    f"{r['failed']:3d} failed;"
                     f" worst error {r['worst_error']:.3g} at {r['worst_error_case']};"
                     f" worst error/tolerance {r['worst_ratio']:.3g}"
                 )
@@ -561,7 +563,8 @@ def run_status(state: RunState, session: pytest.Session, exitstatus, missing: in
 
 
 class _XdistHooks:
-    """Hooks that exist only with pytest-xdist (registered only then, so hook validation passes without it)."""
+    """Hooks that exist only with pytest-xdist (registered only then, so hook validation passes without
+    it)."""
 
     def __init__(self, state: RunState):
         self.state = state

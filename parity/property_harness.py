@@ -1,8 +1,8 @@
 """How the property-based parity tests run: their hypothesis settings profiles, and the bounded recording of
 their examples through the ``parity`` fixture (``PropertyRecorder``).
 
-Profiles (``register_profiles``, called by the root conftest): ``dev`` by default, ``ci`` when hypothesis detects
-a CI (``CI`` set), ``thorough`` with ``--hypothesis-profile=thorough``. What the tests draw is in
+Profiles (``register_profiles``, called by the root conftest): ``dev`` by default, ``ci`` when hypothesis
+detects a CI (``CI`` set), ``thorough`` with ``--hypothesis-profile=thorough``. What the tests draw is in
 ``parity/strategies.py``.
 """
 
@@ -14,10 +14,10 @@ import numpy as np
 from hypothesis import assume, currently_in_test_context, settings
 from hypothesis.control import current_build_context
 
-from parity import report
 from parity.compare import Comparison, ParityError
 
-# -- profiles -------------------------------------------------------------------------------------------------
+# -- profiles
+# -------------------------------------------------------------------------------------------------
 
 # Hypothesis's own "ci" (derandomize, no deadline, no database, print_blob), captured before we extend it.
 _BUILTIN_CI = settings.get_profile("ci")
@@ -30,8 +30,8 @@ PROFILES = {
 
 
 def register_profiles() -> str:
-    """Register ``dev``, ``ci`` (on top of hypothesis's built-in one) and ``thorough``; load ``ci`` if hypothesis
-    loaded its own at import (it does when ``CI`` is set), else ``dev``. Returns the name loaded.
+    """Register ``dev``, ``ci`` (on top of hypothesis's built-in one) and ``thorough``; load ``ci`` if
+    hypothesis loaded its own at import (it does when ``CI`` is set), else ``dev``. Returns the name loaded.
 
     ``--hypothesis-profile=NAME`` still wins: hypothesis's pytest plugin applies it after the root conftest.
     """
@@ -43,7 +43,8 @@ def register_profiles() -> str:
     return name
 
 
-# -- recording ------------------------------------------------------------------------------------------------
+# -- recording
+# ------------------------------------------------------------------------------------------------
 
 
 def is_final_example() -> bool:
@@ -53,7 +54,8 @@ def is_final_example() -> bool:
 
 
 def replay_hint(rerun: str) -> str:
-    """How to replay this hypothesis run, given the parity rerun command ``pytest "<nodeid>" --parity-seed=N``."""
+    """How to replay this hypothesis run, given the parity rerun command ``pytest "<nodeid>"
+    --parity-seed=N``."""
     if not currently_in_test_context():
         return rerun
     keep = "; hypothesis's 'Failing test case' below is the shrunk example: keep it as an @example"
@@ -73,8 +75,8 @@ def replay_hint(rerun: str) -> str:
 def _norm_overflows(x) -> bool:
     """Whether the 2-norm of x's finite elements exceeds the float64 range.
 
-    NOTE: parity.compare.normwise_error then overflows in ``norm(d / scale) * scale`` and NumPy warns (an error
-    under pytest): such examples are rejected until the helper computes the ratio of the scaled norms.
+    NOTE: parity.compare.normwise_error then overflows in ``norm(d / scale) * scale`` and NumPy warns (an
+    error under pytest): such examples are rejected until the helper computes the ratio of the scaled norms.
     """
     x = np.asarray(x, dtype=np.float64)
     x = np.abs(x[np.isfinite(x)])
@@ -85,8 +87,8 @@ def _norm_overflows(x) -> bool:
 
 
 def _at_overflow_threshold(x, dtype) -> bool:
-    """Whether a finite element of x lies within 4 ulps of ``dtype``'s overflow threshold (x may be the float64
-    reference of a float32 result): there one ulp of difference anywhere upstream, between two correct
+    """Whether a finite element of x lies within 4 ulps of ``dtype``'s overflow threshold (x may be the
+    float64 reference of a float32 result): there one ulp of difference anywhere upstream, between two correct
     engines, decides between a finite result and inf, and the comparison's non-finite check cannot decide.
     (Found: float32 exp(2**-24) * (max - 1 ulp) is inf from a correctly rounded exp, finite from torch's.)"""
     info = np.finfo(dtype)
@@ -138,8 +140,8 @@ class PropertyRecorder:
     ) -> list[Comparison]:
         """Compare one example's tensors, ``name -> (actual, desired[, float64 reference])``, by the policy;
         ``inputs`` (the example, compact) goes into the report rows and ``case`` names it. ``record=False``
-        for an expected failure (a known bug's xfail example): it raises but leaves no row. ``conditioning``: the
-        reference result's, one per tensor (``parity.plugin.Recorder.evaluate``)."""
+        for an expected failure (a known bug's xfail example): it raises but leaves no row. ``conditioning``:
+        the reference result's, one per tensor (``parity.plugin.Recorder.evaluate``)."""
         self.examples += 1
         if currently_in_test_context():
             assume(decidable(tensors, dtype))
@@ -167,6 +169,4 @@ class PropertyRecorder:
 
     def _record(self, results: list[Comparison]) -> None:
         for result in results:
-            row = result.row()
-            row.pop("rerun")
-            self._parity.record(report.GRADIENTS.name, row)
+            self._parity.record(result)

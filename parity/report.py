@@ -1,154 +1,97 @@
 """Report writing: rows collected from the tests become pandas CSV files in the report directory.
 
-A suite declares a :class:`Table` (its file name and columns) with :func:`register_table`; a test records rows
-into it through the ``parity`` fixture. Every table shares the columns in ``CORE``, so that one summary covers
-all of them, and ends with ``TRAILER`` (the worker, the run's id). Files are written by the controller only,
-atomically (beside the target, then renamed), with the umask's mode, ``\\n`` line ends, repr-exact floats,
-``nan`` for a NaN and an empty cell for "not applicable", so that two runs of the same tests give the same
-bytes apart from the ``VOLATILE`` columns. ``ReportDir`` holds the directory for one run at a time and marks
-how the run ended; ``read_report`` reads any file back with its documented dtypes.
+A table is declared from the record type of its rows (:func:`register_table`, in ``parity.tables``): its
+columns are the record's dataclass fields, typed by their annotations (``COLUMN_TYPES`` is derived from them,
+never written by hand). A test records a verdict through the ``parity`` fixture. Every table shares the
+columns in ``CORE``, so that one summary covers all of them, and ends with ``TRAILER`` (the worker, the run's
+id). Files are written by the controller only, atomically (beside the target, then renamed), with the umask's
+mode, ``\\n`` line ends, repr-exact floats, ``nan`` for a NaN and an empty cell for "not applicable", so that
+two runs of the same tests give the same bytes apart from the ``VOLATILE`` columns. ``ReportDir`` holds the
+directory for one run at a time and marks how the run ended; ``read_report`` reads any file back with its
+documented dtypes, ``read_records`` as the records it was written from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import math
 import os
 import secrets
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-# Columns every table carries, first, in this order.
+# The type of every column any file holds, by name (a name means the same thing in every file): what
+# ``read_report`` (pandas' ``read_csv`` with these dtypes) gives. An empty cell is "not applicable" (<NA>, or
+# NaN in a float column); ``nan`` is a NaN value. Filled from the record types (``declare``), never by hand.
+PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "bool": "boolean"}
+COLUMN_TYPES: dict[str, str] = {}
+_KINDS = {str: "str", int: "int", float: "float", bool: "bool"}
+
+
+def columns(record: type) -> tuple[str, ...]:
+    """The report columns of a record dataclass: its fields, in order, but those marked ``column=False``."""
+    return tuple(f.name for f in dataclasses.fields(record) if f.metadata.get("column", True))
+
+
+def column_kinds(record: type) -> dict[str, str]:
+    """Column -> "str", "int", "float" or "bool", from the field annotations (``X | None`` is X's kind)."""
+    hints = typing.get_type_hints(record)
+    kinds = {}
+    for name in columns(record):
+        hint = hints[name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        if len(args) != 1 or args[0] not in _KINDS:
+            raise TypeError(f"{record.__name__}.{name}: a report column must be str, int, float or bool")
+        kinds[name] = _KINDS[args[0]]
+    return kinds
+
+
+def declare(record: type) -> tuple[str, ...]:
+    """Add a record type's columns to ``COLUMN_TYPES``; a name already typed otherwise is refused."""
+    for name, kind in column_kinds(record).items():
+        if COLUMN_TYPES.setdefault(name, kind) != kind:
+            raise TypeError(
+                f"column {name!r} of {record.__name__} is {kind}, elsewhere {COLUMN_TYPES[name]}: "
+                "a column name means one thing in every file"
+            )
+    return columns(record)
+
+
+@dataclass(frozen=True)
+class Trailer:
+    """The columns every table ends with: who ran the row's test, and the id of the run that wrote the
+    file."""
+
+    worker: str
+    run_id: str
+
+
+# Columns every table carries, first, in this order (each record type has them as fields).
 CORE = ("nodeid", "suite", "case", "dtype", "kind", "seed", "checked_error", "tolerance", "passed")
-# Columns every table carries last: who ran the row's test, and the id of the run that wrote the file.
-TRAILER = ("worker", "run_id")
+TRAILER = declare(Trailer)
 # Columns that may differ between two runs of the same tests (excluded when runs are compared): who ran a
 # test, how long it took, and which run it was.
 VOLATILE = ("worker", "seconds", "run_id")
-
-# The type of every column any file holds, by name (a name means the same thing in every file): what
-# ``read_report`` (pandas' ``read_csv`` with these dtypes) gives. An empty cell is "not applicable" (<NA>, or
-# NaN in a float column); ``nan`` is a NaN value.
-PANDAS_DTYPES = {"str": "string", "int": "Int64", "float": "float64", "bool": "boolean"}
-COLUMN_TYPES: dict[str, str] = {
-    # core and trailer
-    "nodeid": "str",
-    "suite": "str",
-    "case": "str",
-    "dtype": "str",
-    "kind": "str",
-    "seed": "int",
-    "checked_error": "float",
-    "tolerance": "float",
-    "passed": "bool",
-    "worker": "str",
-    "run_id": "str",
-    # gradients
-    "tensor": "str",
-    "shape": "str",
-    "max_abs_error": "float",
-    "max_rel_error": "float",
-    "normwise_error": "float",
-    "ulp_distance": "float",
-    "worst_index": "str",
-    "actual": "float",
-    "desired": "float",
-    "torch_error": "float",
-    "condition": "float",
-    "roundings": "int",
-    "rule": "str",
-    "problem": "str",
-    "warnings": "str",
-    "inputs": "str",
-    "failed_tensors": "str",
-    # clipping
-    "norm_type": "str",
-    "max_norm": "float",
-    "error_if_nonfinite": "bool",
-    "n_tensors": "int",
-    "total_norm": "float",
-    "torch_total_norm": "float",
-    "coef": "float",
-    "torch_coef": "float",
-    "worst_tensor": "str",
-    "worst_tensor_error": "float",
-    "raised": "str",
-    "torch_raised": "str",
-    # trajectories and their curves
-    "activation": "str",
-    "dataset": "str",
-    "n_in": "int",
-    "n_hidden": "int",
-    "m": "int",
-    "epochs": "int",
-    "lr": "float",
-    "worst_loss_diff": "float",
-    "worst_epoch": "int",
-    "final_param_diff": "float",
-    "final_param_tolerance": "float",
-    "worst_norm_diff": "float",
-    "torch_deviation": "float",
-    "final_loss": "float",
-    "torch_final_loss": "float",
-    "accuracy": "float",
-    "torch_accuracy": "float",
-    "converged": "bool",
-    "torch_converged": "bool",
-    "outlier": "bool",
-    "torch_outlier": "bool",
-    "epoch": "int",
-    "loss": "float",
-    "torch_loss": "float",
-    "abs_diff": "float",
-    "is_worst": "bool",
-    # selftest
-    "bug": "str",
-    "description": "str",
-    "module": "str",
-    "expected_tensors": "str",
-    "caught": "bool",
-    "caught_on_tensor": "bool",
-    "first_failing_test": "str",
-    "error_seen": "str",
-    "tests_run": "int",
-    "tests_failed": "int",
-    "seconds": "float",
-    # summary
-    "comparisons": "int",
-    "failed": "int",
-    "worst_error": "float",
-    "worst_error_case": "str",
-    "worst_ratio": "float",
-    "worst_ratio_case": "str",
-    "status": "str",
-    "tests": "int",
-    "missing_tests": "int",
-    "collection_errors": "int",
-    "crashed_workers": "str",
-    "crashed_tests": "str",
-    "capability": "str",
-    "provided": "str",
-    # gradient flow
-    "depth": "int",
-    "layer": "int",
-    "weight_scale": "float",
-    "grad_norm": "float",
-    "torch_grad_norm": "float",
-    # environment
-    "key": "str",
-    "value": "str",
-}
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
-    columns: tuple[str, ...]
+    record: type  # the dataclass whose fields are the table's columns
     doc: str
     summarized: bool = True  # its rows carry a verdict (CORE) and count in summary.csv
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """``CORE`` (only its identifying columns for a table without a verdict), the record's other
+        columns in field order, then ``TRAILER``."""
+        core = CORE if self.summarized else CORE[: CORE.index("checked_error")]
+        return core + tuple(c for c in columns(self.record) if c not in core) + TRAILER
 
     @property
     def filename(self) -> str:
@@ -158,172 +101,76 @@ class Table:
 TABLES: dict[str, Table] = {}
 
 
-def register_table(name: str, columns: tuple[str, ...], doc: str, *, summarized: bool = True) -> Table:
-    """Declare a report file ``<name>.csv``: ``CORE`` columns (only the identifying ones for a table that
-    carries no verdict), then ``columns``, then ``TRAILER``. Every column needs a type in ``COLUMN_TYPES``.
-    Register at import of this module's package, not in a test module: under xdist the controller never imports
-    test modules, yet writes every table."""
+def register_table(name: str, record: type, doc: str, *, summarized: bool = True) -> Table:
+    """Declare a report file ``<name>.csv`` whose rows are ``record``s (a dataclass with a field per column,
+    ``CORE``'s among them). Register at import of a module the plugin imports (``parity.tables``), not in a
+    test module: under xdist the controller never imports test modules, yet writes every table."""
+    own = declare(record)
     core = CORE if summarized else CORE[: CORE.index("checked_error")]
-    extra = tuple(c for c in columns if c not in core + TRAILER)
-    untyped = [c for c in extra if c not in COLUMN_TYPES]
-    if untyped:
-        raise ValueError(f"report table {name!r}: columns {untyped} have no type in COLUMN_TYPES")
-    table = Table(name, core + extra + TRAILER, doc, summarized)
+    missing = [c for c in core if c not in own]
+    if missing:
+        raise ValueError(
+            f"report table {name!r}: {record.__name__} has no field for the core columns {missing}"
+        )
+    table = Table(name, record, doc, summarized)
     if name in TABLES and TABLES[name] != table:
-        raise ValueError(f"report table {name!r} is already registered with other columns")
+        raise ValueError(f"report table {name!r} is already registered with another record type")
     TABLES[name] = table
     return table
 
 
-GRADIENTS = register_table(
-    "gradients",
-    (
-        "tensor",
-        "shape",
-        "max_abs_error",
-        "max_rel_error",
-        "normwise_error",
-        "ulp_distance",
-        "worst_index",
-        "actual",
-        "desired",
-        "torch_error",
-        "condition",
-        "roundings",
-        "rule",
-        "problem",
-        "warnings",
-        "inputs",
-    ),
-    "one row per compared tensor: gates, worked graphs, the network, properties",
-)
+def table_of(record) -> Table:
+    """The table whose rows are records of ``record``'s type."""
+    for table in TABLES.values():
+        if isinstance(record, table.record):
+            return table
+    raise ValueError(f"no report table holds {type(record).__name__} records")
 
-CLIPPING = register_table(
-    "clipping",
-    (
-        "norm_type",
-        "max_norm",
-        "error_if_nonfinite",
-        "n_tensors",
-        "total_norm",
-        "torch_total_norm",
-        "coef",
-        "torch_coef",
-        "worst_tensor",
-        "worst_tensor_error",
-        "torch_error",
-        "raised",
-        "torch_raised",
-        "rule",
-        "failed_tensors",
-        "problem",
-        "warnings",
-    ),
-    "one row per clipping case: totals, coefficients, the worst clipped-tensor error",
-)
 
-TRAJECTORIES = register_table(
-    "trajectories",
-    (
-        "activation",
-        "dataset",
-        "n_in",
-        "n_hidden",
-        "m",
-        "epochs",
-        "lr",
-        "max_norm",
-        "worst_loss_diff",
-        "worst_epoch",
-        "final_param_diff",
-        "final_param_tolerance",
-        "worst_norm_diff",
-        "torch_deviation",
-        "final_loss",
-        "torch_final_loss",
-        "accuracy",
-        "torch_accuracy",
-        "converged",
-        "torch_converged",
-        "outlier",
-        "torch_outlier",
-        "rule",
-        "failed_tensors",
-        "problem",
-        "warnings",
-    ),
-    "one row per training run: the worst loss difference over all epochs and its epoch, final parameters",
-)
+def row_of(record) -> dict:
+    """A record as a report row: its column fields, by name."""
+    return {name: getattr(record, name) for name in columns(type(record))}
 
-TRAJECTORY_CURVES = register_table(
-    "trajectory_curves",
-    ("activation", "dataset", "max_norm", "epoch", "loss", "torch_loss", "abs_diff", "is_worst"),
-    "the loss of both sides at log-spaced epochs, plus the epoch of the worst difference",
-    summarized=False,
-)
 
-GRADIENT_FLOW = register_table(
-    "gradient_flow",
-    (
-        "activation",
-        "depth",
-        "layer",
-        "weight_scale",
-        "grad_norm",
-        "torch_grad_norm",
-        "rule",
-        "problem",
-        "warnings",
-    ),
-    "one row per (activation, depth, weight scale, layer) of a deep network: the norm of that layer's weight "
-    "gradient, the engine's and torch's, and their agreement",
-)
+@dataclass(frozen=True)
+class SummaryRecord:
+    """A row of summary.csv: per suite and dtype the comparisons; first the (run) row, how the run ended and
+    what it lost; last one (engine) row per capability of the contract (``parity.seam.CAPABILITIES``): how it
+    was checked ("engine", or how the harness composed it) or "not provided: <why>"."""
 
-SELFTEST = register_table(
-    "selftest",
-    (
-        "bug",
-        "description",
-        "module",
-        "expected_tensors",
-        "caught",
-        "caught_on_tensor",
-        "first_failing_test",
-        "tensor",
-        "error_seen",
-        "tests_run",
-        "tests_failed",
-        "seconds",
-    ),
-    "one row per planted bug: what it is, whether the suite caught it, where and with what error",
-)
+    suite: str
+    dtype: str | None = None
+    comparisons: int | None = None
+    failed: int | None = None
+    worst_error: float | None = None
+    worst_error_case: str | None = None
+    worst_ratio: float | None = None
+    worst_ratio_case: str | None = None
+    status: str | None = None
+    tests: int | None = None
+    tests_failed: int | None = None
+    missing_tests: int | None = None
+    collection_errors: int | None = None
+    crashed_workers: str | None = None
+    crashed_tests: str | None = None
+    capability: str | None = None
+    provided: str | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class EnvironmentRecord:
+    key: str
+    value: str
+    run_id: str
+
 
 SUMMARY_FILE, ENVIRONMENT_FILE = "summary.csv", "environment.csv"
-SUMMARY_COLUMNS = (
-    "suite",
-    "dtype",
-    "comparisons",
-    "failed",
-    "worst_error",
-    "worst_error_case",
-    "worst_ratio",
-    "worst_ratio_case",
-)
-# The (run) row, summary.csv's first: how the run ended, and what it lost.
-RUN_COLUMNS = (
-    "status",
-    "tests",
-    "tests_failed",
-    "missing_tests",
-    "collection_errors",
-    "crashed_workers",
-    "crashed_tests",
-)
-# Then one (engine) row per capability of the contract (parity.seam.CAPABILITIES): how it was checked
-# ("engine", or how the harness composed it) or "not provided: <why>".
+SUMMARY_TABLE_COLUMNS = declare(SummaryRecord)
+ENVIRONMENT_COLUMNS = declare(EnvironmentRecord)
+SUMMARY_COLUMNS = SUMMARY_TABLE_COLUMNS[: SUMMARY_TABLE_COLUMNS.index("status")]
+RUN_COLUMNS = SUMMARY_TABLE_COLUMNS[len(SUMMARY_COLUMNS) : SUMMARY_TABLE_COLUMNS.index("capability")]
 CAPABILITY_COLUMNS = ("capability", "provided")
-SUMMARY_TABLE_COLUMNS = SUMMARY_COLUMNS + RUN_COLUMNS + CAPABILITY_COLUMNS + ("run_id",)
-ENVIRONMENT_COLUMNS = ("key", "value", "run_id")
 # How a run ended, as summary.csv's (run) row says: every status but "complete" means tests were not all run.
 STATUSES = {
     "running": "the run is still going, or was killed (SIGKILL, power loss) before it could write",
@@ -359,6 +206,7 @@ NOT_APPLICABLE_WHEN = {
     "torch_error": lambda row: row.get("dtype") != "float32",  # float32 only
     "torch_deviation": lambda row: row.get("dtype") != "float32",  # float32 only
     "worst_norm_diff": lambda row: row.get("max_norm") is None,  # with clipping only
+    "norm_tolerance": lambda row: row.get("max_norm") is None,
     "actual": lambda row: row.get("worst_index") == "",  # no element to show (a shape or dtype mismatch)
     "desired": lambda row: row.get("worst_index") == "",
 }
@@ -409,7 +257,8 @@ def table_frame(table: Table, rows: list[dict]) -> pd.DataFrame:
 
 
 def summarize(rows_by_table: dict[str, list[dict]]) -> pd.DataFrame:
-    """Per suite and dtype: comparisons run and failed, the worst error and worst error/tolerance, and where."""
+    """Per suite and dtype: comparisons run and failed, the worst error and worst error/tolerance, and
+    where."""
     frames = [
         pd.DataFrame.from_records(rows, columns=list(CORE))
         for name, rows in rows_by_table.items()
@@ -450,8 +299,8 @@ def _where(row) -> str:
 
 def write_csv_atomic(table: pd.DataFrame, path: Path) -> Path:
     """Write ``table`` to ``path`` so that a reader sees the old file or the new one, never half of one. The
-    file gets the mode a plain ``open`` would (0644 under umask 022). A float NaN is written ``nan``; None (and
-    pandas' NA) an empty cell."""
+    file gets the mode a plain ``open`` would (0644 under umask 022). A float NaN is written ``nan``; None
+    (and pandas' NA) an empty cell."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     out = pd.DataFrame(
@@ -539,8 +388,33 @@ def read_report(path) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=0).columns
     unknown = [c for c in header if c not in COLUMN_TYPES]
     if unknown:
-        raise ValueError(f"{path}: columns {unknown} have no documented type")
+        raise ValueError(f"{path}: columns {unknown} have no documented type (import parity.tables first)")
     return pd.read_csv(path, dtype={c: PANDAS_DTYPES[COLUMN_TYPES[c]] for c in header})
+
+
+_CAST = {"str": str, "int": int, "float": float, "bool": lambda text: {"True": True, "False": False}[text]}
+
+
+def read_records(path, record: type) -> list:
+    """The rows of a report file as ``record``s, each column typed by its field: the one way back from a file
+    to the verdicts it holds. An empty cell ("not applicable") is None where the field allows it, else "" for
+    a string and NaN for a float; ``nan`` is NaN. Columns the record has no field for (the trailer) are
+    left out."""
+    kinds = column_kinds(record)
+    optional = {n for n, h in typing.get_type_hints(record).items() if type(None) in typing.get_args(h)}
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    header = [c for c in frame.columns if c in kinds]
+    empty = {"str": "", "float": math.nan}
+
+    def value(column: str, text: str):
+        if text:
+            return _CAST[kinds[column]](text)
+        return None if column in optional else empty.get(kinds[column])
+
+    return [
+        record(**{c: value(c, text) for c, text in zip(header, row, strict=True)})
+        for row in frame[header].itertuples(index=False, name=None)
+    ]
 
 
 # -- the report directory: one run at a time, one set of files ---------------------------------------------

@@ -4,14 +4,15 @@
     python -m parity.sweep --seeds 0:100 --select "tests/test_training.py -k float32" --bugs off
     python -m parity.sweep --seeds 0:20 --bugs full --engines scratch_nn   # the two rates together
 
-Every (seed, engine) pair runs the selection through ``pytest.main`` *inside* one long-lived process per worker
-(torch and the test modules import once), with ``--parity-seed``, ``--parity-engine`` and a private report
-directory; the rows of that run's reports (gradients, clipping, trajectories) become rows of
-``reports/sweep.csv``: seed, engine, suite, case, tensor, dtype, checked error, bound, error/bound and verdict.
+Every (seed, engine) pair runs the selection through ``pytest.main`` *inside* one long-lived process per
+worker (torch and the test modules import once), with ``--parity-seed``, ``--parity-engine`` and a private
+report directory; the rows of that run's reports (gradients, clipping, trajectories) become rows of
+``reports/sweep.csv``: seed, engine, suite, case, tensor, dtype, checked error, bound, error/bound and
+verdict.
 
 Correct engines are ``scratch_nn`` and the fixture engines of ``tests/engines`` (put on ``sys.path``), e.g.
-``scratch_nn_reordered``. Planted bugs (``--bugs quick|full``, the catalogue of :mod:`parity.mutants`) run their
-own selection at every seed; a bug's row is the comparison that caught it on one of its tensors, and its
+``scratch_nn_reordered``. Planted bugs (``--bugs quick|full``, the catalogue of :mod:`parity.mutants`) run
+their own selection at every seed; a bug's row is the comparison that caught it on one of its tensors, and its
 ``margin`` is error/bound there (the largest over its failing expected tensors): how far beyond the bound the
 bug lands. The summary printed at the end, and written to ``reports/sweep_summary.csv``, is the two rates: the
 false-fail rate of the correct engines, and the caught-on-tensor rate of the bugs with the smallest margin.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import math
 import os
@@ -128,6 +130,61 @@ def select_bugs(bugs: str) -> tuple:
     return tuple(mutants.BY_ID[b] for b in ids)
 
 
+def correct_rows(seed: int, engine: str, observations, failed: list[str]) -> list[dict]:
+    """A correct engine's rows: every judged tensor of the run."""
+    return [
+        dict(
+            seed=seed,
+            engine=engine,
+            bug="",
+            suite=o.table,
+            case=o.case,
+            tensor=o.tensor,
+            dtype=o.dtype,
+            checked_error=o.checked_error,
+            tolerance=o.tolerance,
+            ratio=error_ratio(o.checked_error, o.tolerance),
+            passed=o.passed,
+            test_failed=o.nodeid in failed,
+            caught_on_tensor=math.nan,
+            margin=math.nan,
+            nodeid=o.nodeid,
+        )
+        for o in observations
+    ]
+
+
+def bug_rows(seed: int, bug, observations, failed: list[str]) -> list[dict]:
+    """A planted bug's two rows: the comparison that caught it on one of its tensors with the largest
+    error/bound, over any dtype and over float32 alone (empty when none did)."""
+    hits = [o for o in observations if not o.passed and o.tensor in bug.expected and o.nodeid in failed]
+    rows = []
+    for what in ("any", "float32"):
+        some = [o for o in hits if what == "any" or o.dtype == what]
+        o = max(some, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
+        ratio = error_ratio(o.checked_error, o.tolerance) if o else math.nan
+        rows.append(
+            dict(
+                seed=seed,
+                engine=bug.module,
+                bug=bug.id,
+                suite=o.table if o else "",
+                case=o.case if o else "",
+                tensor=o.tensor if o else "",
+                dtype=what,
+                checked_error=o.checked_error if o else math.nan,
+                tolerance=o.tolerance if o else math.nan,
+                ratio=ratio,
+                passed=o is None,
+                test_failed=bool(failed),
+                caught_on_tensor=o is not None,
+                margin=ratio if o else 0.0,
+                nodeid=o.nodeid if o else "",
+            )
+        )
+    return rows
+
+
 def worker(
     seeds: list[int],
     engines: list[str],
@@ -150,125 +207,81 @@ def worker(
         tmp = Path(tmp)
         catalogue = select_bugs(bugs)
         if catalogue:
-            variants = tmp / "variants"
             for bug in catalogue:
-                mutants.build_variant(bug, variants)
-            sys.path.insert(0, str(variants))
+                mutants.build_variant(bug, tmp / "variants")
+            sys.path.insert(0, str(tmp / "variants"))
         for seed in seeds:
+            run = functools.partial(run_once, seed=seed, report_dir=tmp / "r", torch_cache=torch_cache)
             for engine in engines:
-                obs, failed, code = run_once(
-                    selection, seed=seed, engine=engine, report_dir=tmp / "r", torch_cache=torch_cache
-                )
+                obs, failed, code = run(selection, engine=engine)
                 if code not in (0, 1):
                     raise RuntimeError(f"pytest exited {code} for engine {engine} at seed {seed}")
-                for o in obs:
-                    rows.append(
-                        dict(
-                            seed=seed,
-                            engine=engine,
-                            bug="",
-                            suite=o.table,
-                            case=o.case,
-                            tensor=o.tensor,
-                            dtype=o.dtype,
-                            checked_error=o.checked_error,
-                            tolerance=o.tolerance,
-                            ratio=error_ratio(o.checked_error, o.tolerance),
-                            passed=o.passed,
-                            test_failed=o.nodeid in failed,
-                            caught_on_tensor=math.nan,
-                            margin=math.nan,
-                            nodeid=o.nodeid,
-                        )
-                    )
+                rows += correct_rows(seed, engine, obs, failed)
             for bug in catalogue:
-                obs, failed, code = run_once(
-                    bug_selection or list(bug.selection),
-                    seed=seed,
-                    engine=bug.module,
-                    report_dir=tmp / "r",
-                    torch_cache=torch_cache,
-                )
-                hits = [o for o in obs if not o.passed and o.tensor in bug.expected and o.nodeid in failed]
-                best = max(hits, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
-                f32 = [o for o in hits if o.dtype == "float32"]
-                best32 = max(f32, key=lambda o: error_ratio(o.checked_error, o.tolerance), default=None)
-                for what, o in (("any", best), ("float32", best32)):
-                    rows.append(
-                        dict(
-                            seed=seed,
-                            engine=bug.module,
-                            bug=bug.id,
-                            suite=o.table if o else "",
-                            case=o.case if o else "",
-                            tensor=o.tensor if o else "",
-                            dtype=what,
-                            checked_error=o.checked_error if o else math.nan,
-                            tolerance=o.tolerance if o else math.nan,
-                            ratio=error_ratio(o.checked_error, o.tolerance) if o else math.nan,
-                            passed=o is None,
-                            test_failed=bool(failed),
-                            caught_on_tensor=o is not None,
-                            margin=error_ratio(o.checked_error, o.tolerance) if o else 0.0,
-                            nodeid=o.nodeid if o else "",
-                        )
-                    )
-            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(
-                out, index=False
-            )  # after every seed: usable if stopped
+                obs, failed, _ = run(bug_selection or list(bug.selection), engine=bug.module)
+                rows += bug_rows(seed, bug, obs, failed)
+            # after every seed: usable if stopped
+            pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)
             print(f"seed {seed} done", file=sys.stderr, flush=True)
     pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(out, index=False)
 
 
 def summarize(frame) -> list[str]:
-    """The two rates: false fails of the correct engines, bugs caught on their tensor (with the smallest margin)."""
-    lines = []
+    """The two rates: false fails of the correct engines, bugs caught on their tensor (with the smallest
+    margin)."""
     frame = frame.reset_index(drop=True)
-    correct = frame[frame["bug"].isna() | (frame["bug"] == "")]
-    if len(correct):
-        tests = correct.groupby(["seed", "engine", "nodeid"])["test_failed"].any()
-        comps = len(correct)
-        bad = correct[~correct["passed"].astype(bool)]
-        seeds = correct["seed"].nunique()
+    planted = frame["bug"].notna() & (frame["bug"] != "")
+    return summarize_correct(frame[~planted]) + summarize_bugs(frame[planted])
+
+
+def summarize_correct(correct) -> list[str]:
+    if not len(correct):
+        return []
+    tests = correct.groupby(["seed", "engine", "nodeid"])["test_failed"].any()
+    bad = correct[~correct["passed"].astype(bool)]
+    seeds = correct["seed"].nunique()
+    lines = [
+        f"correct engines ({', '.join(sorted(correct['engine'].unique()))}), {seeds} seeds: "
+        f"{int(tests.sum())} of {len(tests)} test runs failed, {len(bad)} of {len(correct)} comparisons "
+        f"beyond their bound; worst error/bound {correct['ratio'].max():.3g}"
+    ]
+    for dtype, part in correct.groupby("dtype"):
+        worst = part.loc[part["ratio"].idxmax()]
         lines.append(
-            f"correct engines ({', '.join(sorted(correct['engine'].unique()))}), {seeds} seeds: "
-            f"{int(tests.sum())} of {len(tests)} test runs failed, {len(bad)} of {comps} comparisons "
-            f"beyond their bound; worst error/bound {correct['ratio'].max():.3g}"
+            f"  {dtype}: worst error/bound {worst['ratio']:.3g} ({worst['suite']} / {worst['case']} / "
+            f"{worst['tensor']}, seed {worst['seed']}, {worst['engine']}); "
+            f"99th percentile {part['ratio'].quantile(0.99):.3g}"
         )
-        for dtype, part in correct.groupby("dtype"):
-            worst = part.loc[part["ratio"].idxmax()]
-            lines.append(
-                f"  {dtype}: worst error/bound {worst['ratio']:.3g} ({worst['suite']} / {worst['case']} / "
-                f"{worst['tensor']}, seed {worst['seed']}, {worst['engine']}); "
-                f"99th percentile {part['ratio'].quantile(0.99):.3g}"
-            )
-        seeds_failing = correct[correct["test_failed"].astype(bool)].groupby("engine")["seed"].nunique()
-        for engine, n in seeds_failing.items():
-            lines.append(f"  {engine}: red at {n} of {seeds} seeds")
-    bugs = frame[frame["bug"].notna() & (frame["bug"] != "") & (frame["dtype"] == "any")]
-    if len(bugs):
-        caught = bugs["caught_on_tensor"].astype(bool)
+    seeds_failing = correct[correct["test_failed"].astype(bool)].groupby("engine")["seed"].nunique()
+    return lines + [f"  {engine}: red at {n} of {seeds} seeds" for engine, n in seeds_failing.items()]
+
+
+def summarize_bugs(planted) -> list[str]:
+    bugs = planted[planted["dtype"] == "any"]
+    if not len(bugs):
+        return []
+    caught = bugs["caught_on_tensor"].astype(bool)
+    lines = [
+        f"planted bugs: {int(caught.sum())} of {len(bugs)} (bug, seed) pairs caught on their tensor "
+        f"({bugs['bug'].nunique()} bugs x {bugs['seed'].nunique()} seeds)"
+    ]
+    if caught.any():
+        hit = bugs[caught]
+        worst = hit.loc[hit["margin"].idxmin()]
         lines.append(
-            f"planted bugs: {int(caught.sum())} of {len(bugs)} (bug, seed) pairs caught on their tensor "
-            f"({bugs['bug'].nunique()} bugs x {bugs['seed'].nunique()} seeds)"
+            f"  smallest margin (error/bound on the catching tensor) {worst['margin']:.3g}: "
+            f"{worst['bug']} on {worst['tensor']} at seed {worst['seed']}"
         )
-        if caught.any():
-            hit = bugs[caught]
-            worst = hit.loc[hit["margin"].idxmin()]
-            lines.append(
-                f"  smallest margin (error/bound on the catching tensor) {worst['margin']:.3g}: "
-                f"{worst['bug']} on {worst['tensor']} at seed {worst['seed']}"
-            )
-        f32 = frame[frame["bug"].notna() & (frame["bug"] != "") & (frame["dtype"] == "float32")]
-        by_bug = f32.groupby("bug")["caught_on_tensor"].agg(lambda s: s.astype(bool).mean())
-        lines.append(
-            "  caught by float32 checks alone (fraction of seeds): "
-            + ", ".join(f"{b} {v:.2f}" for b, v in by_bug.items())
-        )
+    f32 = planted[planted["dtype"] == "float32"]
+    by_bug = f32.groupby("bug")["caught_on_tensor"].agg(lambda s: s.astype(bool).mean())
+    lines.append(
+        "  caught by float32 checks alone (fraction of seeds): "
+        + ", ".join(f"{b} {v:.2f}" for b, v in by_bug.items())
+    )
     return lines
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m parity.sweep", description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", default="0:100", help="base seeds: 0:100, or 3,5,8 (default 0:100)")
     p.add_argument(
@@ -295,16 +308,47 @@ def main(argv: list[str] | None = None) -> int:
         "default: a temporary directory removed at the end",
     )
     p.add_argument("--shard", default=None, help=argparse.SUPPRESS)  # k/N: run as worker k of N
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def start_shards(
+    args: argparse.Namespace, out: Path, torch_cache: str
+) -> list[tuple[Path, subprocess.Popen]]:
+    """One ``--shard k/N`` process per worker, each writing its part of the rows."""
+    shards = []
+    for k in range(args.workers):
+        part = out.with_name(f".{out.stem}-part{k}.csv")
+        cmd = [sys.executable, "-m", "parity.sweep", "--seeds", args.seeds, "--select", args.select]
+        cmd += [
+            "--engines",
+            args.engines,
+            "--bugs",
+            args.bugs,
+            "--bug-select",
+            args.bug_select,
+            "--out",
+            str(part),
+            "--torch-cache",
+            torch_cache,
+            "--shard",
+            f"{k}/{args.workers}",
+        ]
+        shards.append((part, subprocess.Popen(cmd, cwd=ROOT)))
+    return shards
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     select_bugs(args.bugs)  # an unknown id stops here, before any worker starts
     seeds = parse_seeds(args.seeds)
-    engines = [e for e in args.engines.split(",") if e]
-    selection = shlex.split(args.select)
     out = Path(args.out) if Path(args.out).is_absolute() else ROOT / args.out
     if args.shard:
         k, n = (int(x) for x in args.shard.split("/"))
+        engines = [e for e in args.engines.split(",") if e]
         bug_selection = shlex.split(args.bug_select) or None
-        worker(seeds[k::n], engines, selection, args.bugs, out, args.torch_cache, bug_selection)
+        worker(
+            seeds[k::n], engines, shlex.split(args.select), args.bugs, out, args.torch_cache, bug_selection
+        )
         return 0
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -318,44 +362,15 @@ def _run_workers(args, seeds: list[int], out: Path, torch_cache: str) -> int:
     import pandas as pd
 
     start = time.perf_counter()
-    parts, procs = [], []
-    for k in range(args.workers):
-        part = out.with_name(f".{out.stem}-part{k}.csv")
-        parts.append(part)
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "parity.sweep",
-                    "--seeds",
-                    args.seeds,
-                    "--select",
-                    args.select,
-                    "--engines",
-                    args.engines,
-                    "--bugs",
-                    args.bugs,
-                    "--bug-select",
-                    args.bug_select,
-                    "--out",
-                    str(part),
-                    "--torch-cache",
-                    torch_cache,
-                    "--shard",
-                    f"{k}/{args.workers}",
-                ],
-                cwd=ROOT,
-            )
-        )
-    codes = [proc.wait() for proc in procs]
-    frames = [pd.read_csv(p) for p, c in zip(parts, codes, strict=True) if c == 0 and p.exists()]
+    shards = start_shards(args, out, torch_cache)
+    codes = [proc.wait() for _, proc in shards]
+    frames = [pd.read_csv(p) for (p, _), c in zip(shards, codes, strict=True) if c == 0 and p.exists()]
     if not frames:
         print("every worker failed", file=sys.stderr)
         return 2
     frame = pd.concat(frames, ignore_index=True).sort_values(["seed", "engine"], kind="stable")
     frame.to_csv(out, index=False)
-    for part in parts:
+    for part, _ in shards:
         part.unlink(missing_ok=True)
     lines = [
         *summarize(frame),

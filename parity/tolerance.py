@@ -4,10 +4,10 @@ Every comparison is judged on one number, a *normwise relative error* ``||a - r|
 bound chosen here; no test body holds a tolerance literal. The reasoning and the measured distributions are in
 ``docs/tolerances.md`` (and ``python -m parity.sweep`` remeasures them over many base seeds).
 
-Tensors (gates, worked graphs, the network, clipping): a bound from the conditioning of the result and the depth
-of its computation, measured on the float64 reference of the same inputs (``reference.conditioning``): per
-element a magnitude ``M`` (for a sum ``sum(|terms|)``, for a product ``|A| @ |B|``) and the number ``D`` of
-roundings on the longest path. Any correct evaluation, in any order, errs by at most ``D u M`` elementwise
+Tensors (gates, worked graphs, the network, clipping): a bound from the conditioning of the result and the
+depth of its computation, measured on the float64 reference of the same inputs (``reference.conditioning``):
+per element a magnitude ``M`` (for a sum ``sum(|terms|)``, for a product ``|A| @ |B|``) and the number ``D``
+of roundings on the longest path. Any correct evaluation, in any order, errs by at most ``D u M`` elementwise
 (Higham's gamma_D) and, rounding errors being independent and of either sign, by more than
 ``lambda sqrt(D) u M`` with probability below ``2 exp(-lambda^2 / 2)`` (Higham & Mary 2019; Hoeffding). So
 
@@ -25,7 +25,8 @@ deviation (``parity.trajectory``), with the numbers below.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,10 +43,10 @@ TRAJECTORY_FLOAT64_ABS = 1e-12
 TRAJECTORY_FLOAT64_NORMWISE = 1e-12
 # float32 trajectories: scratch's deviation from the float64 torch run is set beside torch float32's own
 # deviation from it, per run: the ratio r (deviations floored at TRAJECTORY_FLOAT32_FLOOR). Chaos amplifies a
-# rounding difference by orders of magnitude on either side, at random, so a run proves nothing alone; the runs
-# of a case are judged together by one-sided binomial tests at level TRAJECTORY_ALPHA
-# (parity.trajectory.judge_float32_case), each against a chance rate measured over the sweep of correct engines
-# and set here with a margin (docs/tolerances.md):
+# rounding difference by orders of magnitude on either side, at random, so a run proves nothing alone; the
+# runs of a case are judged together by one-sided binomial tests at level TRAJECTORY_ALPHA
+# (parity.trajectory.judge_float32_case), each against a chance rate measured over the sweep of correct
+# engines and set here with a margin (docs/tolerances.md):
 # - outliers, r > TRAJECTORY_FLOAT32_FACTOR (or final parameters that much further): measured 4.7% of random
 #   runs, 0.9% of XOR runs, correlated within a case (3 of 4 once in 288 random cases): rate
 #   TRAJECTORY_OUTLIER_RATE;
@@ -68,6 +69,41 @@ class Tolerance:
     rule: str
 
 
+@dataclass(frozen=True)
+class Judgement:
+    """A result judged by the policy: scratch's error, torch float32's own, and the bound."""
+
+    error: float  # scratch's: against torch float64 (float64), against the float64 torch run (float32)
+    torch_error: float  # float32: torch float32's own error against the float64 run; nan for float64
+    tolerance: Tolerance
+    rule: Callable[[float], Tolerance] = field(repr=False, compare=False)  # torch_error -> the bound
+
+    @property
+    def passed(self) -> bool:
+        return self.error <= self.tolerance.bound
+
+    @property
+    def torch_outlier(self) -> bool:
+        """float32: torch fails the same test with the roles swapped (its error beyond the bound scratch's
+        would set)."""
+        return self.rule(self.error).bound < self.torch_error
+
+
+def judge(dtype, actual, desired, reference, *, error, rule) -> Judgement:
+    """The one judgement of a result, for tensors and trajectories alike. float64: scratch (``actual``)
+    against torch float64 (``desired``). float32: scratch and torch float32 each against torch's float64 run
+    from the same float32 inputs (``reference``, required), so that torch float32's own error is known.
+
+    error: ``error(x, yardstick) -> float``; rule: ``rule(torch_error) -> Tolerance`` (nan for float64).
+    """
+    if np.dtype(dtype) == np.float64:
+        return Judgement(error(actual, desired), math.nan, rule(math.nan), rule)
+    if reference is None:
+        raise ValueError("a float32 result is judged against the float64 torch run: pass its reference")
+    own = error(desired, reference)
+    return Judgement(error(actual, reference), own, rule(own), rule)
+
+
 def unit_roundoff(dtype) -> float:
     dtype = np.dtype(dtype)
     if dtype not in UNIT_ROUNDOFF:
@@ -81,12 +117,12 @@ def conditioned_tolerance(
     """The bound on the normwise relative error of a result of ``dtype`` whose float64 reference has condition
     ``kappa = ||M|| / ||r||`` and whose computation has ``depth`` roundings on its longest path.
 
-    underflow: ``A sqrt(n) / ||r||`` for the n compared elements (``parity.compare.conditioned_error``), A the
+    underflow: ``A sqrt(n) / ||r||`` for the n compared elements (``parity.compare.condition_of``), A the
     largest factor an intermediate result is multiplied by afterwards: each rounding may also lose up to the
     smallest subnormal ``eta`` in absolute terms (the standard model with gradual underflow), which weighs
     ``depth * eta * underflow`` in the relative error.
-    jump: ``||J|| / ||r||``, where ``J`` is what branches that rounding may choose either way change (a ReLU unit
-    at its kink: ``reference.conditioning``); added as it is, on top of the rounding bound.
+    jump: ``||J|| / ||r||``, where ``J`` is what branches that rounding may choose either way change (a ReLU
+    unit at its kink: ``reference.conditioning``); added as it is, on top of the rounding bound.
     """
     u = unit_roundoff(dtype)
     if not condition >= 0 or not depth >= 1 or not underflow >= 0 or not jump >= 0:
@@ -107,8 +143,8 @@ def trajectory_tolerance(
 ) -> Tolerance:
     """The bound on a trajectory's worst absolute loss difference; float32 needs torch float32's own deviation
     from the float64 run. float64: absolute for losses of order one (the XOR and random runs, whose loss falls
-    from ~0.7 towards 0), and relative to ``loss_scale``, the largest loss of the run, where losses grow beyond 1
-    (an exploding network's): rounding level is a relative notion."""
+    from ~0.7 towards 0), and relative to ``loss_scale``, the largest loss of the run, where losses grow
+    beyond 1 (an exploding network's): rounding level is a relative notion."""
     if np.dtype(dtype) == np.float64 and loss_scale > 1.0:
         bound = TRAJECTORY_FLOAT64_ABS * loss_scale
         return Tolerance(

@@ -2,18 +2,21 @@
 
 float64: scratch against torch float64 from the same initial parameters. float32: scratch float32 and torch
 float32 against a float64 torch run from the same (float32) initial parameters, the bound calibrated on torch
-float32's own deviation (``parity.tolerance.trajectory_tolerance``).
+float32's own deviation (``parity.tolerance.judge``, ``trajectory_tolerance``). The verdicts build the rows of
+trajectories.csv and trajectory_curves.csv (``TrajectoryRecord``, ``CurvePoint``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 
 from parity import tolerance
-from parity.compare import normwise_error
+from parity.compare import Case, normwise_error
+from parity.tolerance import judge
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,124 @@ class Side:
     losses: np.ndarray
     params: np.ndarray
     norms: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Run:
+    """What a trajectories row says about the run itself (sizes are None where a check does not name them)."""
+
+    activation: str
+    dataset: str
+    epochs: int
+    lr: float
+    n_in: int | None = None
+    n_hidden: int | None = None
+    m: int | None = None
+    max_norm: float | None = None
+
+
+@dataclass(frozen=True)
+class Final:
+    """How a run ended, on both sides: the last loss, and (XOR and random data) accuracy and convergence."""
+
+    final_loss: float | None = None
+    torch_final_loss: float | None = None
+    accuracy: float | None = None
+    torch_accuracy: float | None = None
+    converged: bool | None = None
+    torch_converged: bool | None = None
+
+
+@dataclass(frozen=True)
+class TrajectoryRecord:
+    """A row of trajectories.csv: one training run (or one stacked-against-one-run check)."""
+
+    nodeid: str
+    suite: str
+    case: str
+    dtype: str
+    kind: str
+    seed: int | None
+    checked_error: float  # the loss error the tolerance judges (float32: against the float64 run)
+    tolerance: float
+    passed: bool  # float32: the case's verdict (judge_float32_case)
+    activation: str
+    dataset: str
+    n_in: int | None
+    n_hidden: int | None
+    m: int | None
+    epochs: int
+    lr: float
+    max_norm: float | None
+    worst_loss_diff: float | None = None  # max over epochs of |scratch - torch|, same dtype
+    worst_epoch: int | None = None
+    final_param_diff: float | None = None
+    final_param_tolerance: float | None = None
+    worst_norm_diff: float | None = None  # the pre-clip norms' normwise error; with clipping only
+    norm_tolerance: float | None = None
+    torch_deviation: float | None = None
+    final_loss: float | None = None
+    torch_final_loss: float | None = None
+    accuracy: float | None = None
+    torch_accuracy: float | None = None
+    converged: bool | None = None
+    torch_converged: bool | None = None
+    outlier: bool | None = None
+    torch_outlier: bool | None = None
+    rule: str = ""
+    failed_tensors: str = ""
+    problem: str = ""
+    warnings: str = ""
+
+    @classmethod
+    def untrained(cls, case: Case, run: Run, dtype, problem: str, **extra) -> TrajectoryRecord:
+        """The failing row of a run the engine's training gave nothing to compare for."""
+        return cls(
+            **case.columns(dtype),
+            **asdict(run),
+            checked_error=math.inf,
+            tolerance=math.nan,
+            passed=False,
+            rule="the engine must train",
+            failed_tensors="losses;final_params",
+            problem=problem,
+            **extra,
+        )
+
+    def verdicts(self) -> list[tuple[str, float, float, bool, str]]:
+        """(tensor, error, bound, passed, detail) of every tensor this row judged: losses, final_params, and
+        the pre-clip total_norms with clipping."""
+        failed = self.failed_tensors.split(";")
+        where = f"({self.dtype}, {self.case})"
+        out = [
+            (
+                "losses",
+                self.checked_error,
+                self.tolerance,
+                "losses" not in failed,
+                f"losses {where}: worst loss difference {self.checked_error:.3g} at epoch "
+                f"{_text(self.worst_epoch)} vs tolerance {self.tolerance:.3g}; final loss scratch "
+                f"{_text(self.final_loss)}, torch {_text(self.torch_final_loss)}",
+            )
+        ]
+        if self.final_param_diff is not None:
+            out.append(
+                _normwise("final_params", self.final_param_diff, self.final_param_tolerance, failed, where)
+            )
+        if self.max_norm is not None and self.worst_norm_diff is not None:
+            out.append(_normwise("total_norms", self.worst_norm_diff, self.norm_tolerance, failed, where))
+        return out
+
+
+def _normwise(tensor, error, bound, failed, where) -> tuple[str, float, float, bool, str]:
+    bound = math.nan if bound is None else bound
+    detail = f"{tensor} {where}: normwise error {error:.3g} vs tolerance {bound:.3g}"
+    return tensor, error, bound, tensor not in failed, detail
+
+
+def _text(value) -> str:
+    """A value as the report file shows it: empty where it does not apply."""
+    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -38,7 +159,8 @@ class RunVerdict:
     final_param_tolerance: float
     norm_diff: float  # nan without clipping
     norm_tolerance: float
-    passed: bool  # float64: the run's verdict; float32: this run is not a scratch outlier (see judge_float32_case)
+    # float64: the run's verdict; float32: this run is not a scratch outlier (see judge_float32_case)
+    passed: bool
     torch_outlier: bool = False  # float32: torch deviates TRAJECTORY_FLOAT32_FACTOR times more than scratch
 
     @property
@@ -49,77 +171,152 @@ class RunVerdict:
         floor = tolerance.TRAJECTORY_FLOAT32_FLOOR
         return self.checked_error / max(self.torch_deviation, floor)
 
+    def failed_tensors(self) -> list[str]:
+        checks = (
+            ("losses", self.checked_error, self.tolerance),
+            ("final_params", self.final_param_diff, self.final_param_tolerance),
+            ("total_norms", self.norm_diff, self.norm_tolerance),
+        )
+        return [name for name, error, bound in checks if error > bound]
+
     def describe(self, case: str, seed: int, scratch_loss: float, torch_loss: float) -> str:
         return (
-            f"{case} (seed {seed}): worst loss difference {self.checked_error:.3g} at epoch {self.worst_epoch} "
+            f"{case} (seed {seed}): worst loss difference {self.checked_error:.3g} "
+            f"at epoch {self.worst_epoch} "
             f"(tolerance {self.tolerance:.3g}, {self.rule}); loss there: scratch {scratch_loss!r}, "
             f"torch {torch_loss!r}; final parameters {self.final_param_diff:.3g} "
             f"(tolerance {self.final_param_tolerance:.3g}); pre-clip norms {self.norm_diff:.3g} "
             f"(tolerance {self.norm_tolerance:.3g})"
         )
 
+    def record(
+        self,
+        case: Case,
+        run: Run,
+        dtype,
+        final: Final,
+        *,
+        case_verdict: CaseVerdict | None = None,
+        alone: bool = False,
+        problem: str = "",
+        warnings: str = "",
+    ) -> TrajectoryRecord:
+        """This run's trajectories row. case_verdict: the float32 case's, which the row's ``passed`` is.
+        alone: a run judged by itself, not among the runs of a case (no outlier columns). problem: what
+        fails the run besides its tensors."""
+        return TrajectoryRecord(
+            **case.columns(dtype),
+            **asdict(run),
+            **asdict(final),
+            checked_error=self.checked_error,
+            tolerance=self.tolerance,
+            passed=(case_verdict.passed if case_verdict else self.passed) and not problem,
+            worst_loss_diff=self.worst_loss_diff,
+            worst_epoch=self.worst_epoch,
+            final_param_diff=self.final_param_diff,
+            final_param_tolerance=self.final_param_tolerance,
+            worst_norm_diff=self.norm_diff,
+            norm_tolerance=self.norm_tolerance,
+            torch_deviation=self.torch_deviation,
+            outlier=None if alone else bool(case_verdict is not None and not self.passed),
+            torch_outlier=None if alone else self.torch_outlier,
+            rule=self.rule,
+            failed_tensors=";".join(self.failed_tensors()),
+            problem=problem,
+            warnings=warnings,
+        )
+
+
+def _max_abs(x, y) -> float:
+    return float(np.abs(x - y).max())
+
 
 def judge_run(dtype, scratch: Side, torch: Side, reference: Side | None = None) -> RunVerdict:
     """Judge one run. reference: the float64 torch run from the same initial parameters (float32 only)."""
     dtype = np.dtype(dtype)
     diff = np.abs(scratch.losses - torch.losses)
-    worst_epoch = int(np.argmax(diff))
-    if dtype == np.float64:
-        checked = float(diff.max())
-        torch_dev = math.nan
-        finite = np.abs(torch.losses[np.isfinite(torch.losses)])
-        tol = tolerance.trajectory_tolerance(dtype, loss_scale=float(finite.max(initial=1.0)))
-        param_err = normwise_error(scratch.params, torch.params)
-        param_tol = tolerance.trajectory_normwise_tolerance(dtype)
-    else:
-        if reference is None:
-            raise ValueError("a float32 run is judged against the float64 torch run: pass reference")
-        checked = float(np.abs(scratch.losses - reference.losses).max())
-        torch_dev = float(np.abs(torch.losses - reference.losses).max())
-        tol = tolerance.trajectory_tolerance(dtype, torch_dev)
-        param_err = normwise_error(scratch.params, reference.params)
-        torch_param_err = normwise_error(torch.params, reference.params)
-        param_tol = tolerance.trajectory_normwise_tolerance(dtype, torch_param_err)
-    norm_err, norm_bound = math.nan, math.nan
-    if scratch.norms is not None:
-        if dtype == np.float64:
-            norm_err = normwise_error(scratch.norms, torch.norms)
-            norm_bound = tolerance.trajectory_normwise_tolerance(dtype).bound
-        else:
-            norm_err = normwise_error(scratch.norms, reference.norms)
-            norm_bound = tolerance.trajectory_normwise_tolerance(
-                dtype, normwise_error(torch.norms, reference.norms)
-            ).bound
-    passed = (
-        checked <= tol.bound
-        and param_err <= param_tol.bound
-        and (scratch.norms is None or norm_err <= norm_bound)
-    )
-    torch_outlier = False
-    if dtype == np.float32:  # the same test with the roles swapped
-        torch_outlier = (
-            tolerance.trajectory_tolerance(dtype, checked).bound < torch_dev
-            or tolerance.trajectory_normwise_tolerance(dtype, param_err).bound < torch_param_err
-        )
+    loss_scale = float(np.abs(torch.losses[np.isfinite(torch.losses)]).max(initial=1.0))
+
+    def judged(part: str, error, rule):
+        theirs = None if reference is None else getattr(reference, part)
+        return judge(dtype, getattr(scratch, part), getattr(torch, part), theirs, error=error, rule=rule)
+
+    losses = judged("losses", _max_abs, lambda own: tolerance.trajectory_tolerance(dtype, own, loss_scale))
+    normwise = partial(tolerance.trajectory_normwise_tolerance, dtype)
+    params = judged("params", normwise_error, normwise)
+    norms = None if scratch.norms is None else judged("norms", normwise_error, normwise)
     return RunVerdict(
         worst_loss_diff=float(diff.max()),
-        worst_epoch=worst_epoch,
-        checked_error=checked,
+        worst_epoch=int(np.argmax(diff)),
+        checked_error=losses.error,
+        tolerance=losses.tolerance.bound,
+        rule=losses.tolerance.rule,
+        torch_deviation=losses.torch_error,
+        final_param_diff=params.error,
+        final_param_tolerance=params.tolerance.bound,
+        norm_diff=norms.error if norms else math.nan,
+        norm_tolerance=norms.tolerance.bound if norms else math.nan,
+        passed=bool(losses.passed and params.passed and (norms is None or norms.passed)),
+        torch_outlier=bool(losses.torch_outlier or params.torch_outlier),
+    )
+
+
+def losses_agree(case: Case, run: Run, losses, other, what: str) -> TrajectoryRecord:
+    """Two float64 loss curves that must be the same computation (stacked runs against one run), to
+    rounding: a trajectories row named ``what``."""
+    diff = np.abs(np.asarray(losses) - np.asarray(other))
+    tol = tolerance.trajectory_tolerance(np.float64)
+    worst = float(diff.max())
+    return TrajectoryRecord(
+        **case.columns(np.float64),
+        **asdict(run),
+        worst_loss_diff=worst,
+        worst_epoch=int(np.argmax(diff)),
+        checked_error=worst,
         tolerance=tol.bound,
-        rule=tol.rule,
-        torch_deviation=torch_dev,
-        final_param_diff=param_err,
-        final_param_tolerance=param_tol.bound,
-        norm_diff=norm_err,
-        norm_tolerance=norm_bound,
-        passed=bool(passed),
-        torch_outlier=bool(torch_outlier),
+        passed=worst <= tol.bound,
+        rule=f"{what}, {tol.rule}",
+    )
+
+
+def first_nonfinite(losses: np.ndarray) -> int | None:
+    bad = ~np.isfinite(losses)
+    return int(np.argmax(bad)) if bad.any() else None
+
+
+def judge_diverging(
+    case: Case, run: Run, losses, torch_losses, final: Final, warnings: str = ""
+) -> TrajectoryRecord:
+    """A float64 run torch's side of which turns non-finite: scratch's must too, at the same epoch, and its
+    finite losses before that agree normwise (they grow past 1e80: an absolute bound means nothing there)."""
+    diverged, torch_diverged = first_nonfinite(losses), first_nonfinite(torch_losses)
+    before = min(torch_diverged, diverged if diverged is not None else torch_diverged)
+    bound = tolerance.trajectory_normwise_tolerance(np.float64)
+    error = normwise_error(losses[:before], torch_losses[:before])
+    failed = ["losses"] if diverged != torch_diverged or not error <= bound.bound else []
+    problem = ""
+    if diverged != torch_diverged:
+        problem = f"non-finite loss from epoch {diverged} in scratch, {torch_diverged} in torch"
+    return TrajectoryRecord(
+        **case.columns(np.float64),
+        **asdict(run),
+        **asdict(final),
+        worst_loss_diff=float(np.max(np.abs(losses[:before] - torch_losses[:before]), initial=0.0)),
+        worst_epoch=before,
+        checked_error=error,
+        tolerance=bound.bound,
+        passed=not failed and not problem,
+        rule=f"diverges at the same epoch; finite losses normwise, {bound.rule}",
+        failed_tensors=";".join(failed),
+        problem=problem,
+        warnings=warnings,
     )
 
 
 @dataclass(frozen=True)
 class CaseVerdict:
-    """float32 runs of one case judged together: chaos makes single float32 runs diverge at random, on both sides."""
+    """float32 runs of one case judged together: chaos makes single float32 runs diverge at random, on both
+    sides."""
 
     passed: bool
     runs: int
@@ -137,7 +334,8 @@ class CaseVerdict:
         return (
             f"float32 case verdict (fails below p = {t.TRAJECTORY_ALPHA:g}): scratch is the "
             f"{t.TRAJECTORY_FLOAT32_FACTOR:g}x outlier in {self.outliers} of {self.runs} runs (torch in "
-            f"{self.torch_outliers}), p = {self.p_outliers:.2g} at chance rate {t.TRAJECTORY_OUTLIER_RATE:g}; "
+            f"{self.torch_outliers}), p = {self.p_outliers:.2g} "
+            f"at chance rate {t.TRAJECTORY_OUTLIER_RATE:g}; "
             f"{t.TRAJECTORY_GROSS_FACTOR:g}x off in {self.gross}, p = {self.p_gross:.2g} at rate "
             f"{t.TRAJECTORY_GROSS_RATE:g}; worse than torch in {self.worse}, p = {self.p_worse:.2g} at 1/2; "
             f"median deviation ratio scratch/torch {self.median_ratio:.3g}"
@@ -180,6 +378,45 @@ def judge_float32_case(verdicts: list[RunVerdict]) -> CaseVerdict:
 
 
 def curve_epochs(epochs: int, worst: int, points: int = 30) -> list[int]:
-    """About ``points`` log-spaced epochs from the first to the last, plus the epoch of the worst difference."""
+    """About ``points`` log-spaced epochs from the first to the last, plus the epoch of the worst
+    difference."""
     spaced = np.unique(np.geomspace(1, epochs, points).astype(int) - 1)
     return sorted(set(spaced.tolist()) | {worst})
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """A row of trajectory_curves.csv: both sides' loss at one epoch of a run."""
+
+    nodeid: str
+    suite: str
+    case: str
+    dtype: str
+    kind: str
+    seed: int | None
+    activation: str
+    dataset: str
+    max_norm: float | None
+    epoch: int
+    loss: float
+    torch_loss: float
+    abs_diff: float
+    is_worst: bool
+
+
+def curve_points(case: Case, run: Run, dtype, losses, torch_losses, worst: int) -> list[CurvePoint]:
+    """The loss of both sides at about 30 log-spaced epochs and at the worst one (``curve_epochs``)."""
+    return [
+        CurvePoint(
+            **case.columns(dtype),
+            activation=run.activation,
+            dataset=run.dataset,
+            max_norm=run.max_norm,
+            epoch=epoch,
+            loss=float(losses[epoch]),
+            torch_loss=float(torch_losses[epoch]),
+            abs_diff=abs(float(losses[epoch] - torch_losses[epoch])),
+            is_worst=epoch == worst,
+        )
+        for epoch in curve_epochs(run.epochs, worst)
+    ]

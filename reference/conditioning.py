@@ -2,14 +2,14 @@
 
 For every tensor the suite compares, a first-order rounding-error analysis of the computation gives, per
 element, a *magnitude* ``M`` (float64, the result's shape) and a *depth* ``D``: the number of roundings on the
-longest path from the inputs to that element. Any evaluation order of the same formulas in a precision with unit
-roundoff ``u`` then satisfies, to first order, ``|computed - exact| <= D u M`` elementwise (Higham's ``gamma_D``
-bound), and, with independent rounding errors, about ``sqrt(D) u M`` (Higham & Mary, 2019).
+longest path from the inputs to that element. Any evaluation order of the same formulas in a precision with
+unit roundoff ``u`` then satisfies, to first order, ``|computed - exact| <= D u M`` elementwise (Higham's
+``gamma_D`` bound), and, with independent rounding errors, about ``sqrt(D) u M`` (Higham & Mary, 2019).
 
-``M`` is the classic componentwise quantity: for a sum ``sum(|terms|)``, for a product ``A @ B`` ``|A| @ |B|``,
-for an elementwise function of a computed argument ``|f'(x)| M_x + |f(x)|``; it is large against the result
-exactly where the result comes from cancellation (``db2 = sum(p - y) / N`` near zero, a broadcast gradient
-summed over positive and negative terms). Evaluated in float64 from the same inputs as the results.
+``M`` is the classic componentwise quantity: for a sum ``sum(|terms|)``, for a product ``A @ B`` ``|A| @
+|B|``, for an elementwise function of a computed argument ``|f'(x)| M_x + |f(x)|``; it is large against the
+result exactly where the result comes from cancellation (``db2 = sum(p - y) / N`` near zero, a broadcast
+gradient summed over positive and negative terms). Evaluated in float64 from the same inputs as the results.
 """
 
 from __future__ import annotations
@@ -26,17 +26,18 @@ from ._convert import to_numpy
 ELEMENTARY = 2
 
 
-# A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u M_z1,
-# u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from 0 to 1.
+# A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u
+# M_z1, u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from
+# 0 to 1.
 KINK_WINDOW = 2.0
 FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 
 
 @dataclass(frozen=True)
 class Conditioning:
-    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest path;
-    jump: where a branch may go either way by rounding (a ReLU unit at its kink), the absolute change that
-    choice makes to each element (float64, the result's shape), else None."""
+    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest
+    path; jump: where a branch may go either way by rounding (a ReLU unit at its kink), the absolute change
+    that choice makes to each element (float64, the result's shape), else None."""
 
     magnitude: np.ndarray
     depth: int
@@ -78,31 +79,10 @@ def _sum_to(x: torch.Tensor, shape: tuple) -> tuple[torch.Tensor, int]:
 def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple[Conditioning, ...]:
     """(output, grad of each input) for one gate, as in ``reference.gate``."""
     xs = [_f64(x) for x in inputs]
-    # an intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
-    # operand for multiply): its absolute error grows by that factor
-    g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
-    amp = (
-        g_max
-        * max(
-            [1.0] + [float(x.abs().max()) for x in xs if x.numel()]
-            if name in ("multiply", "matmul")
-            else [1.0]
-        )
-        * (max(1.0, abs(exponent)) if name == "power" else 1.0)
-    )
-    shape_out = torch.broadcast_shapes(*(x.shape for x in xs)) if name != "matmul" else None
+    amp = _amplification(name, xs, upstream, exponent)
     if name == "matmul":
-        a, b = xs
-        out = a.abs() @ b.abs()
-        g = torch.broadcast_to(_f64(upstream), out.shape).abs()
-        k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
-        ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
-        gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
-        return (
-            Conditioning.of(out, k + 1),
-            Conditioning.of(ga, m + na + 1, amplification=amp),
-            Conditioning.of(gb, n + nb + 1, amplification=amp),
-        )
+        return _matmul(xs, upstream, amp)
+    shape_out = torch.broadcast_shapes(*(x.shape for x in xs))
     g = torch.broadcast_to(_f64(upstream), shape_out).abs()
     if name in ("add", "multiply"):
         a, b = (torch.broadcast_to(x, shape_out) for x in xs)
@@ -115,7 +95,32 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
             summed, n = _sum_to(part, tuple(x.shape))
             result.append(Conditioning.of(summed, n + 1, amplification=amp))
         return tuple(result)
-    x = xs[0]
+    return _unary(name, xs[0], g, amp, exponent)
+
+
+def _amplification(name: str, xs: list[torch.Tensor], upstream, exponent: float | None) -> float:
+    """An intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the
+    other operand for multiply): its absolute error grows by that factor."""
+    g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
+    operands = [float(x.abs().max()) for x in xs if x.numel()] if name in ("multiply", "matmul") else []
+    return g_max * max([1.0] + operands) * (max(1.0, abs(exponent)) if name == "power" else 1.0)
+
+
+def _matmul(xs: list[torch.Tensor], upstream, amp: float) -> tuple[Conditioning, ...]:
+    a, b = xs
+    out = a.abs() @ b.abs()
+    g = torch.broadcast_to(_f64(upstream), out.shape).abs()
+    k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
+    ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
+    gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
+    return (
+        Conditioning.of(out, k + 1),
+        Conditioning.of(ga, m + na + 1, amplification=amp),
+        Conditioning.of(gb, n + nb + 1, amplification=amp),
+    )
+
+
+def _unary(name: str, x: torch.Tensor, g: torch.Tensor, amp: float, exponent) -> tuple[Conditioning, ...]:
     if name == "relu":
         return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
     if name == "exp":
@@ -195,20 +200,10 @@ def network(
     N = n_out * m
     z1 = W1 @ X + b1
     Mz1 = W1.abs() @ X.abs() + b1.abs()
-    if activation == "relu":
-        h, dact = torch.relu(z1), (z1 > 0).to(torch.float64)
-        Mh = dact * Mz1 + h
-    else:
-        h = torch.tanh(z1)
-        dact = 1 - h * h
-        Mh = dact * Mz1 + h.abs()
+    h, dact, Mh, _ = _activation(activation, z1, Mz1)
     z2 = W2 @ h + b2
     Mz2 = W2.abs() @ Mh + b2.abs()
-    p = torch.sigmoid(z2)
-    Mp = p * (1 - p) * Mz2 + p
-    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through dl/dz = p - y
-    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
-    Mloss = Mterms.sum(dim=(-2, -1)) / N
+    p, Mp, Mterms = _output(z2, Mz2, y)
     dz2 = (p - y) / N
     Mdz2 = (Mp + (p - y).abs()) / N
     dh = W2.transpose(-1, -2) @ dz2
@@ -216,20 +211,16 @@ def network(
     jump_dz1 = None
     if activation == "relu":
         Mdz1 = Mdh * dact
-        at_kink = (z1.abs() <= KINK_WINDOW * (n_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz1) & (Mz1 > 0)
-        jump_dz1 = dh.abs() * at_kink
+        jump_dz1 = dh.abs() * _at_kink(z1, Mz1, n_in)
     else:
         Mdz1 = Mdh * dact + dh.abs() * 2 * h.abs() * (dact * Mz1 + h.abs())
     forward = n_in + h_units + 2 * ELEMENTARY + 4
     backward = forward + n_out + m + 8
+    Xt = X.abs().transpose(-1, -2)
     return {
         "p": Conditioning.of(Mp, forward),
-        "loss": Conditioning.of(Mloss, forward + N + ELEMENTARY + 3),
-        "dW1": Conditioning.of(
-            Mdz1 @ X.abs().transpose(-1, -2),
-            backward,
-            None if jump_dz1 is None else jump_dz1 @ X.abs().transpose(-1, -2),
-        ),
+        "loss": Conditioning.of(Mterms.sum(dim=(-2, -1)) / N, forward + N + ELEMENTARY + 3),
+        "dW1": Conditioning.of(Mdz1 @ Xt, backward, None if jump_dz1 is None else jump_dz1 @ Xt),
         "db1": Conditioning.of(
             Mdz1.sum(dim=-1, keepdim=True),
             backward,
@@ -240,11 +231,26 @@ def network(
     }
 
 
+def _output(z: torch.Tensor, Mz: torch.Tensor, y: torch.Tensor):
+    """(p, M_p, the loss terms' magnitudes) of the sigmoid output with BCE-with-logits: the loss terms are
+    max(z, 0) - z y + log1p(exp(-|z|)), and the error of z reaches them through dl/dz = p - y."""
+    p = torch.sigmoid(z)
+    Mp = p * (1 - p) * Mz + p
+    Mterms = (p - y).abs() * Mz + torch.relu(z) + (z * y).abs() + torch.log1p(torch.exp(-z.abs()))
+    return p, Mp, Mterms
+
+
+def _at_kink(z: torch.Tensor, Mz: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """The ReLU units whose pre-activation lies within rounding distance of 0 (KINK_WINDOW)."""
+    return (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
+
+
 def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: float) -> dict[str, object]:
     """total_norm, coef and the clipped gradients (a list) of global-norm clipping.
 
     The norm sums non-negative terms (no cancellation): its magnitude is itself, its depth the number of
-    elements; the coefficient and the clipped gradients inherit the norm's relative error, plus a few roundings.
+    elements; the coefficient and the clipped gradients inherit the norm's relative error, plus a few
+    roundings.
     """
     count = sum(int(np.prod(np.shape(g))) for g in grads)
     depth = (1 if norm_type == float("inf") else count + 2) + len(grads)
@@ -257,8 +263,9 @@ def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: f
 
 
 def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
-    """(a, act'(z), M_a, d act'/da magnitude) of one hidden layer: its output, derivative, output magnitude (the
-    propagated error of z plus a's own rounding), and how an error in a moves the derivative computed from a."""
+    """(a, act'(z), M_a, d act'/da magnitude) of one hidden layer: its output, derivative, output magnitude
+    (the propagated error of z plus a's own rounding), and how an error in a moves the derivative computed
+    from a."""
     if name == "relu":
         a, dact = torch.relu(z), (z > 0).to(torch.float64)
         return a, dact, dact * Mz + a, torch.zeros_like(a)
@@ -276,8 +283,9 @@ def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
 def deep_network(
     params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
 ) -> dict[str, Conditioning]:
-    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output, mean
-    BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the chain."""
+    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output,
+    mean BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the
+    chain."""
     ps = [_f64(t) for t in params]
     Ws, bs = ps[0::2], ps[1::2]
     X, y = _f64(X), _f64(y)
@@ -289,9 +297,7 @@ def deep_network(
         a, dact, Ma, ddact = _activation(name, z, Mz)
         layers.append((z, Mz, a, dact, Ma, ddact, name, W.shape[-1]))
     z2, Mz2 = Ws[-1] @ a + bs[-1], Ws[-1].abs() @ Ma + bs[-1].abs()
-    p = torch.sigmoid(z2)
-    Mp = p * (1 - p) * Mz2 + p
-    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    p, Mp, Mterms = _output(z2, Mz2, y)
     widths = [W.shape[-1] for W in Ws] + [Ws[-1].shape[-2]]
     forward = sum(widths) + (len(Ws) + 1) * ELEMENTARY + 2 * len(Ws)
     backward = forward + sum(widths[1:]) + m + 4 * len(Ws) + 4
@@ -299,9 +305,14 @@ def deep_network(
         "p": Conditioning.of(Mp, forward),
         "loss": Conditioning.of(Mterms.sum() / N, forward + N + ELEMENTARY + 3),
     }
-    dz, Mdz, Jdz = (p - y) / N, (Mp + (p - y).abs()) / N, torch.zeros_like(p)
-    k = len(Ws)
-    for index in range(k, 0, -1):
+    dz, Mdz = (p - y) / N, (Mp + (p - y).abs()) / N
+    return out | _deep_gradients(Ws, layers, X, dz, Mdz, backward)
+
+
+def _deep_gradients(Ws, layers, X, dz, Mdz, backward: int) -> dict[str, Conditioning]:
+    """dW<k>, db<k>, ..., dW1, db1 from the output's dz and its magnitude, down the chain of ``layers``."""
+    out, Jdz = {}, torch.zeros_like(dz)
+    for index in range(len(Ws), 0, -1):
         if index > 1:
             a_in, Ma_in = layers[index - 2][2], layers[index - 2][4]
         else:
@@ -324,6 +335,5 @@ def deep_network(
         )
         dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
         if name == "relu":
-            at_kink = (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
-            Jdz = Jdz + dh.abs() * at_kink
+            Jdz = Jdz + dh.abs() * _at_kink(z, Mz, fan_in)
     return out

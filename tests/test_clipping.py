@@ -1,8 +1,8 @@
 """Global-norm gradient clipping against ``torch.nn.utils.clip_grad_norm_`` itself, in every regime: below, at
-and above ``max_norm``, all-zero gradients, one huge tensor among small ones, a tiny ``max_norm``, infinite and
-NaN gradients with ``error_if_nonfinite`` on and off, and the norm types 2, 1 and inf; float32 and float64.
-The returned total norm, the clip coefficient and every clipped tensor are compared; one row per case goes to
-reports/clipping.csv."""
+and above ``max_norm``, all-zero gradients, one huge tensor among small ones, a tiny ``max_norm``, infinite
+and NaN gradients with ``error_if_nonfinite`` on and off, and the norm types 2, 1 and inf; float32 and
+float64. The returned total norm, the clip coefficient and every clipped tensor are compared; one row per case
+goes to reports/clipping.csv."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import math
 import numpy as np
 import pytest
 
+from parity.clipping import ClipRecord, ClipSetting
 from parity.plugin import raise_failures
 from parity.returns import EngineProblem
 
@@ -41,8 +42,8 @@ def grads_for(regime, rng):
 REGIMES = {  # regime -> max_norm as a function of the true total (computed in float64)
     "below": lambda total: 2.0 * total,
     "at": lambda total: total,
-    # above the total by less than torch's 1e-6: torch still scales (by just under 1), whatever the rounding of
-    # either side's total; a rule that scales only when total > max_norm does not
+    # above the total by less than torch's 1e-6: torch still scales (by just under 1), whatever the rounding
+    # of either side's total; a rule that scales only when total > max_norm does not
     "within-eps": lambda total: total * (1 + 1e-9),
     "above": lambda total: 0.25 * total,
     "zeros": lambda total: 1.0,
@@ -93,35 +94,16 @@ def test_clip_matches_torch(engine, torch_ref, parity, regime, norm_type, dtype,
 
     scratch = engine.clip([g.copy() for g in grads], **kwargs)
     torch, torch_error = _call(lambda: torch_ref.clip(grads, dtype=dtype, **kwargs))
-    row = dict(
-        kind=kind,
-        dtype=np.dtype(dtype).name,
-        norm_type=str(norm_type),
-        max_norm=max_norm,
-        error_if_nonfinite=error_if_nonfinite,
-        n_tensors=len(grads),
-        raised=type(scratch.error).__name__ if scratch.error else "",
-        torch_raised=type(torch_error).__name__ if torch_error else "",
-        warnings=scratch.warned(scratch),
-    )
+    setting = ClipSetting(str(norm_type), max_norm, error_if_nonfinite, len(grads))
+    warnings = scratch.warned(scratch)
     if torch_error is not None or scratch.error is not None:
-        same = type(scratch.error) is type(torch_error)
-        problem = (
-            "" if same else (scratch.problem or "engine did not raise") + f"; torch raised {torch_error!r}"
+        record = ClipRecord.raising(
+            parity.case(kind), setting, dtype, scratch.error, torch_error, scratch.problem, warnings
         )
-        parity.record(
-            "clipping",
-            dict(
-                row,
-                checked_error=0.0 if same else math.inf,
-                tolerance=0.0,
-                passed=same,
-                rule="both raise the same error",
-                problem=problem,
-                failed_tensors="" if same else "raised",
-            ),
+        parity.record(record)
+        assert record.passed, (
+            f"torch raised {torch_error!r}; the engine: {scratch.problem or 'returned normally'}"
         )
-        assert same, f"torch raised {torch_error!r}; the engine: {scratch.problem or 'returned normally'}"
         return
 
     ref64 = torch_ref.clip(grads, dtype=np.float64, **kwargs) if dtype == np.float32 else None
@@ -144,28 +126,13 @@ def test_clip_matches_torch(engine, torch_ref, parity, regime, norm_type, dtype,
             ref64.grads[i] if ref64 else None,
         )
     results = parity.evaluate(tensors, dtype=dtype, kind=kind, conditioning=(ref64 or torch).conditioning)
-    worst = max(results, key=lambda r: (not r.passed, _ratio(r)))
-    tensor_results = [r for r in results if r.tensor.startswith("clipped_")]
-    worst_tensor = max(tensor_results, key=lambda r: (not r.passed, r.checked_error))
-    parity.record(
-        "clipping",
-        dict(
-            row,
-            total_norm=_scalar(scratch.get(lambda r: r[1])),
-            torch_total_norm=float(torch.total_norm),
-            coef=_scalar(scratch.get(lambda r: r[2])),
-            torch_coef=float(torch.coef),
-            worst_tensor=worst_tensor.tensor,
-            worst_tensor_error=worst_tensor.checked_error,
-            torch_error=worst.torch_error,
-            checked_error=worst.checked_error,
-            tolerance=worst.tolerance,
-            passed=all(r.passed for r in results),
-            rule=worst.rule,
-            failed_tensors=";".join(r.tensor for r in results if not r.passed),
-            problem="; ".join(sorted({r.problem for r in results if r.problem})),
-        ),
+    scalars = dict(
+        total_norm=_scalar(scratch.get(lambda r: r[1])),
+        torch_total_norm=float(torch.total_norm),
+        coef=_scalar(scratch.get(lambda r: r[2])),
+        torch_coef=float(torch.coef),
     )
+    parity.record(ClipRecord.judged(parity.case(kind), setting, results, scalars, warnings))
     raise_failures(results)
 
 
@@ -173,10 +140,6 @@ def clipped(grads: list, i: int):
     if len(grads) != 4:
         raise EngineProblem(f"clip_grad_norm returned {len(grads)} gradients for 4")
     return grads[i]
-
-
-def _ratio(result) -> float:
-    return result.checked_error / result.tolerance if result.tolerance else math.inf
 
 
 def _scalar(value) -> float:

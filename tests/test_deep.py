@@ -1,6 +1,7 @@
-"""Networks of any depth against torch.autograd: probabilities, loss and every layer's weight and bias gradient,
-for every depth from 1 to 12, relu, tanh and sigmoid alone and mixed, widths from 1 to 256, float32 and float64;
-and the notebook's exploding gradients trained with and without clipping, both sides diverging (or not) alike.
+"""Networks of any depth against torch.autograd: probabilities, loss and every layer's weight and bias
+gradient, for every depth from 1 to 12, relu, tanh and sigmoid alone and mixed, widths from 1 to 256, float32
+and float64; and the notebook's exploding gradients trained with and without clipping, both sides diverging
+(or not) alike.
 
 The initial parameters are the harness's (``parity.datasets.deep_init``: He before a ReLU, Xavier before tanh
 and sigmoid), with non-zero biases so that every bias path carries information.
@@ -11,20 +12,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity import tolerance
-from parity.compare import normwise_error
 from parity.datasets import deep_init
 from parity.returns import EngineProblem, as_result
 from parity.tensors import network_tensors
-from parity.trajectory import Side, judge_run
+from parity.trajectory import Final, Run, Side, TrajectoryRecord, first_nonfinite, judge_diverging, judge_run
 
 pytestmark = pytest.mark.parity_check
 
 DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 ACTS = ("relu", "tanh", "sigmoid")
 N_IN, M = 6, 64
-# hidden widths, taken in turn: 1 and 256 included; a ReLU never gets a width-1 layer (it would be dead for every
-# sample, and every gradient below it 0)
+# hidden widths, taken in turn: 1 and 256 included; a ReLU never gets a width-1 layer (it would be dead for
+# every sample, and every gradient below it 0)
 WIDTHS = (7, 1, 32, 256, 3, 64, 16, 2, 128, 5, 48, 9)
 
 
@@ -66,10 +65,12 @@ def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
     )
 
 
-# -- exploding gradients, trained with and without clipping ---------------------------------------------------
+# -- exploding gradients, trained with and without clipping
+# ---------------------------------------------------
 
 # ReLU at 1.5 times the He scale, 10 hidden layers of 32: every layer's gradient ~100 times the He network's
-# (gradient_flow.csv). At lr 0.1 the unclipped run overflows within a few steps; clipped at max_norm 1 it trains.
+# (gradient_flow.csv). At lr 0.1 the unclipped run overflows within a few steps; clipped at max_norm 1 it
+# trains.
 EXPLODING_WIDTHS, EXPLODING_SCALE, EXPLODING_LR, EXPLODING_EPOCHS, EXPLODING_M = (
     (8, *[32] * 10, 1),
     1.5,
@@ -78,11 +79,6 @@ EXPLODING_WIDTHS, EXPLODING_SCALE, EXPLODING_LR, EXPLODING_EPOCHS, EXPLODING_M =
     64,
 )
 MAX_NORMS = {"unclipped": None, "clipped": 1.0}
-
-
-def _first_nonfinite(losses: np.ndarray) -> int | None:
-    bad = ~np.isfinite(losses)
-    return int(np.argmax(bad)) if bad.any() else None
 
 
 @pytest.mark.parametrize("clip", MAX_NORMS)
@@ -102,21 +98,18 @@ def test_exploding_training_against_torch(engine, torch_ref, parity, parity_seed
     kw = dict(epochs=EXPLODING_EPOCHS, lr=EXPLODING_LR, activations=acts, max_norm=max_norm)
     t = torch_ref.deep_train(params, X, y, dtype=np.float64, **kw)
     attempt = engine.deep_train(params, X, y, **kw)
-    row = dict(
-        case=f"deep-exploding-relu-{clip}",
-        dtype="float64",
-        kind="random",
+    case = parity.case("random", f"deep-exploding-relu-{clip}")
+    run = Run(
         activation="relu",
         dataset=f"deep-{depth}x{EXPLODING_WIDTHS[1]}-he{EXPLODING_SCALE:g}",
+        epochs=EXPLODING_EPOCHS,
+        lr=EXPLODING_LR,
         n_in=EXPLODING_WIDTHS[0],
         n_hidden=EXPLODING_WIDTHS[1],
         m=EXPLODING_M,
-        epochs=EXPLODING_EPOCHS,
-        lr=EXPLODING_LR,
         max_norm=max_norm,
-        torch_final_loss=float(t.losses[-1]),
-        warnings=attempt.warned(attempt),
     )
+    warned = attempt.warned(attempt)
     try:
         if not attempt.ok:
             raise EngineProblem(attempt.problem)
@@ -128,73 +121,25 @@ def test_exploding_training_against_torch(engine, torch_ref, parity, parity_seed
         norms = None if max_norm is None else as_result(norms, np.float64, "total_norms").reshape(-1)
     except EngineProblem as exc:
         parity.record(
-            "trajectories",
-            dict(
-                row,
-                checked_error=np.inf,
-                tolerance=np.nan,
-                passed=False,
-                rule="the engine must train",
-                failed_tensors="losses;final_params",
-                problem=str(exc),
-            ),
+            TrajectoryRecord.untrained(
+                case, run, np.float64, str(exc), torch_final_loss=float(t.losses[-1]), warnings=warned
+            )
         )
-        raise AssertionError(f"{row['case']}: {exc}\nrerun: {parity.rerun}") from None
+        raise AssertionError(f"{case.case}: {exc}\nrerun: {parity.rerun}") from None
     theirs = np.concatenate([t.params[n].ravel() for n in params])
-    diverged, torch_diverged = _first_nonfinite(losses), _first_nonfinite(t.losses)
+    diverged, torch_diverged = first_nonfinite(losses), first_nonfinite(t.losses)
+    ended = Final(final_loss=float(losses[-1]), torch_final_loss=float(t.losses[-1]))
     if torch_diverged is None:
         verdict = judge_run(np.float64, Side(losses, mine, norms), Side(t.losses, theirs, t.total_norms))
-        failed = [
-            n
-            for n, e, b in (
-                ("losses", verdict.checked_error, verdict.tolerance),
-                ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
-                ("total_norms", verdict.norm_diff, verdict.norm_tolerance),
-            )
-            if e > b
-        ]
-        row.update(
-            worst_loss_diff=verdict.worst_loss_diff,
-            worst_epoch=verdict.worst_epoch,
-            final_param_diff=verdict.final_param_diff,
-            final_param_tolerance=verdict.final_param_tolerance,
-            worst_norm_diff=verdict.norm_diff,
-            checked_error=verdict.checked_error,
-            tolerance=verdict.tolerance,
-            rule=verdict.rule,
-        )
         problem = "" if diverged is None else f"scratch diverges at epoch {diverged}, torch stays finite"
+        record = verdict.record(case, run, np.float64, ended, alone=True, problem=problem, warnings=warned)
     else:
-        before = min(torch_diverged, diverged if diverged is not None else torch_diverged)
-        bound = tolerance.trajectory_normwise_tolerance(np.float64)
-        error = normwise_error(losses[:before], t.losses[:before])
-        failed = ["losses"] if diverged != torch_diverged or not error <= bound.bound else []
-        row.update(
-            worst_loss_diff=float(np.max(np.abs(losses[:before] - t.losses[:before]), initial=0.0)),
-            worst_epoch=before,
-            checked_error=error,
-            tolerance=bound.bound,
-            rule=f"diverges at the same epoch; finite losses normwise, {bound.rule}",
-        )
-        problem = (
-            ""
-            if diverged == torch_diverged
-            else (f"non-finite loss from epoch {diverged} in scratch, {torch_diverged} in torch")
-        )
-    parity.record(
-        "trajectories",
-        dict(
-            row,
-            final_loss=float(losses[-1]),
-            passed=not failed and not problem,
-            failed_tensors=";".join(failed),
-            problem=problem,
-        ),
-    )
-    assert not failed and not problem, (
-        f"{row['case']} (seed {parity_seed('deep/exploding')}): {problem or 'differs from torch'} on "
-        f"{', '.join(failed) or 'losses'}; checked error {row['checked_error']:.3g} > tolerance "
-        f"{row['tolerance']:.3g} [{row['rule']}]\nrerun: {parity.rerun}"
+        record = judge_diverging(case, run, losses, t.losses, ended, warnings=warned)
+    parity.record(record)
+    assert record.passed, (
+        f"{case.case} (seed {parity_seed('deep/exploding')}): {record.problem or 'differs from torch'} on "
+        f"{record.failed_tensors.replace(';', ', ') or 'losses'}; checked error {record.checked_error:.3g} > "
+        f"tolerance {record.tolerance:.3g} [{record.rule}]\nrerun: {parity.rerun}"
     )
     # the experiment itself: the configuration explodes without clipping and trains with it, on torch's side
     if max_norm is None:

@@ -12,7 +12,7 @@ import pytest
 
 from parity.compare import ParityError
 from parity.datasets import deep_init
-from parity.report import GRADIENT_FLOW
+from parity.tables import FlowRecord
 
 pytestmark = pytest.mark.parity_check
 
@@ -50,23 +50,16 @@ def test_gradient_flow(engine, torch_ref, parity, parity_seed, activation, depth
     for layer, (name, c) in enumerate(zip(names, comparisons, strict=True), start=1):
         mine = result.get(lambda r, name=name: r[2][name])
         parity.record(
-            GRADIENT_FLOW.name,
-            dict(
-                dtype="float64",
-                kind="random",
-                checked_error=c.checked_error,
-                tolerance=c.tolerance,
-                passed=c.passed,
+            FlowRecord.of(
+                c,
                 activation=activation,
                 depth=depth,
                 layer=layer,
                 weight_scale=scale,
                 grad_norm=float(np.linalg.norm(mine)) if not c.problem else float("nan"),
                 torch_grad_norm=float(np.linalg.norm(ref.grads[name])),
-                rule=c.rule,
-                problem=c.problem,
                 warnings=result.warned(result),
-            ),
+            )
         )
     failures = [c for c in comparisons if not c.passed]
     if failures:

@@ -4,22 +4,26 @@ These tests run small suites of their own with pytester (in subprocesses, the wa
 xdist's real serialization of reports is what carries the rows.
 """
 
+import dataclasses
 import io
 import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from parity import report
+from parity import report, tables
+from parity.compare import Case, Comparison, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
 def this_checkout_first(monkeypatch):
-    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
+    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is
+    installed."""
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     )
@@ -170,7 +174,7 @@ def test_every_registered_table_is_written_even_when_empty(tmp_path):
     names = {p.name for p in paths}
     assert {f"{t}.csv" for t in report.TABLES} | {"summary.csv", "environment.csv"} == names
     header = (tmp_path / "gradients.csv").read_text()
-    assert header == ",".join(report.GRADIENTS.columns) + "\n"
+    assert header == ",".join(tables.GRADIENTS.columns) + "\n"
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
@@ -196,7 +200,7 @@ def test_rows_must_be_plain_values():
 
 def test_undeclared_columns_are_refused():
     with pytest.raises(ValueError, match="undeclared columns"):
-        report.table_frame(report.GRADIENTS, [{"nodeid": "x", "oops": 1}])
+        report.table_frame(tables.GRADIENTS, [{"nodeid": "x", "oops": 1}])
 
 
 def test_collect_only_passes_and_leaves_the_reports_alone(pytester):
@@ -209,7 +213,8 @@ def test_collect_only_passes_and_leaves_the_reports_alone(pytester):
     result.stdout.no_fnmatch_line("*INCOMPLETE RUN*")
 
 
-# -- README's column tables are the files' columns -------------------------------------------------------------
+# -- README's column tables are the files' columns
+# -------------------------------------------------------------
 
 
 def readme_column_tables() -> dict[str, list[tuple[str, str]]]:
@@ -279,3 +284,44 @@ def test_a_nan_that_means_not_applicable_is_written_empty(tmp_path):
     frame = pd.read_csv(tmp_path / "gradients.csv", dtype=str, keep_default_na=False)
     assert list(frame["torch_error"]) == ["", "nan"]  # float64: no torch error; float32: a NaN one
     assert list(frame["actual"]) == ["nan", ""] and list(frame["desired"]) == ["nan", ""]
+
+
+# -- records define their columns
+# ------------------------------------------------------------------------------
+
+
+def test_every_table_has_its_record_fields_as_columns():
+    for table in report.TABLES.values():
+        fields = report.columns(table.record)
+        assert set(table.columns) == set(fields) | set(report.TRAILER), table.name
+        own = [c for c in table.columns if c not in report.CORE + report.TRAILER]
+        assert own == [f for f in fields if f not in report.CORE], table.name  # in field order
+    assert "rerun" not in tables.GRADIENTS.columns  # a field marked column=False stays out of the files
+
+
+def test_a_column_name_has_one_type_in_every_record():
+    @dataclasses.dataclass(frozen=True)
+    class Clash:
+        passed: str  # CORE's passed is a bool
+
+    with pytest.raises(TypeError, match="'passed'"):
+        report.declare(Clash)
+
+
+def test_records_are_read_back_as_they_were_written(tmp_path):
+    case = Case("gates", "relu-scalar-float64", "edge", 3, nodeid="t.py::x")
+    recorded = [
+        compare(
+            np.float64([1.0, 2.0]), np.float64([1.0, 2.0 + 1e-9]), tensor="out", dtype=np.float64, case=case
+        ),
+        compare(np.float64([1.0]), np.float64([1.0, 2.0]), tensor="grad_x", dtype=np.float64, case=case),
+    ]
+    rows = [report.mark_not_applicable(dict(c.row(), table="gradients", worker="main")) for c in recorded]
+    report.write_reports(rows, tmp_path, run={"status": "complete"}, environment=[])
+    back = report.read_records(tmp_path / "gradients.csv", Comparison)
+    for before, after in zip(recorded, back, strict=True):
+        assert after.row().keys() == before.row().keys()
+        for name, value in before.row().items():
+            same = value == after.row()[name] or (value != value and after.row()[name] != after.row()[name])
+            assert same, (name, value, after.row()[name])
+        assert type(after.seed) is int and type(after.passed) is bool and after.problem == before.problem

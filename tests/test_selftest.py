@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import math
 import re
-import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from parity import mutants
+from parity import mutants, report
+from parity.clipping import ClipRecord, ClipSetting
+from parity.compare import Case, compare
+from parity.trajectory import Final, Run, Side, judge_run
 
 CATALOGUE_IDS = [b.id for b in mutants.CATALOGUE]
+CASE = Case("selftest", "demo", "", 1, nodeid="tests/test_selftest.py::demo")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -37,18 +41,17 @@ def test_planted_bug_is_caught_on_its_tensor(planted_bug: mutants.Bug, parity, t
             planted_bug, tmp_path, rootdir=pytestconfig.rootpath, base_seed=parity.base_seed
         )
     except (mutants.PatchError, mutants.RunError) as exc:
-        parity.record(
-            "selftest", mutants.error_row(planted_bug, exc)
-        )  # the row says why, then the test fails
+        parity.record(mutants.error_record(parity.case(""), planted_bug, exc))  # the row says why, then fail
         raise
-    parity.record("selftest", outcome.row())
+    parity.record(outcome.record(parity.case("")))
     assert outcome.caught, "the suite did not catch this bug at all\n" + outcome.explain()
     assert outcome.caught_on_tensor, (
         "the suite failed, but not by a comparison on a tensor the bug touches\n" + outcome.explain()
     )
 
 
-# -- the catalogue, against the engine's current source ----------------------------------------------------------
+# -- the catalogue, against the engine's current source
+# ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("bug", mutants.CATALOGUE, ids=CATALOGUE_IDS)
@@ -132,52 +135,59 @@ def test_line_edits_keep_the_indentation(new, expected):
     assert mutants.Edit("m.py", "a *= 2", new, line=True).apply(text) == expected
 
 
-# -- reading what a run showed -------------------------------------------------------------------------------------
+# -- reading what a run showed
+# -------------------------------------------------------------------------------------
 
 
-def write(path: Path, text: str) -> None:
-    path.write_text(textwrap.dedent(text).lstrip())
+def write_records(directory: Path, records: list) -> None:
+    rows = [dict(report.row_of(r), table=report.table_of(r).name, worker="main") for r in records]
+    rows = [report.mark_not_applicable(r) for r in rows]
+    report.write_reports(rows, directory, run={"status": "complete"}, environment=[])
 
 
-def test_reports_are_read_into_judged_tensors(tmp_path):
-    write(
-        tmp_path / "gradients.csv",
-        """
-        nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,tensor,shape,max_abs_error,max_rel_error,normwise_error,ulp_distance,worst_index,actual,desired,torch_error,rule,problem,inputs,worker
-        t.py::a[1],network,1,float64,random,7,0.5,1e-12,False,dW1,"(2, 3)",0.1,0.5,0.5,99,"(0, 1)",0.2,0.1,nan,r,,,main
-        t.py::a[1],network,1,float64,random,7,0.0,1e-12,True,db1,"(2, 1)",0,0,0,0,"(0, 0)",0.1,0.1,nan,r,,,main
-    """,
-    )
-    write(
-        tmp_path / "clipping.csv",
-        """
-        nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,norm_type,max_norm,error_if_nonfinite,n_tensors,total_norm,torch_total_norm,coef,torch_coef,worst_tensor,worst_tensor_error,torch_error,raised,torch_raised,rule,worker
-        t.py::c[1],clipping,1,float64,random,8,2e-07,1e-12,False,2.0,1.0,False,4,2.0,2.0,0.5,0.49999995,clipped_W1,2e-07,nan,,,r,main
-        t.py::c[2],clipping,2,float64,edge,9,inf,0.0,False,2.0,1.0,True,4,,,,,,,,,RuntimeError,r,main
-    """,
-    )
-    write(
-        tmp_path / "trajectories.csv",
-        """
-        nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,activation,dataset,n_in,n_hidden,m,epochs,lr,max_norm,worst_loss_diff,worst_epoch,final_param_diff,final_param_tolerance,worst_norm_diff,torch_deviation,final_loss,torch_final_loss,accuracy,torch_accuracy,converged,torch_converged,rule,worker
-        t.py::r[1],training,r1,float64,random,5,1e-15,1e-12,False,relu,d,5,8,16,10,0.5,3.0,1e-15,4,1e-15,1e-12,0.25,nan,0.1,0.1,1,1,True,True,r,main
-    """,
+def judged(actual, desired, tensor, case):
+    return compare(np.float64(actual), np.float64(desired), tensor=tensor, dtype=np.float64, case=case)
+
+
+def test_reports_are_read_back_into_the_verdicts_the_tests_recorded(tmp_path):
+    net = Case("network", "1", "random", 7, nodeid="t.py::a[1]")
+    clip, raised = (Case("clipping", c, "random", 8, nodeid=f"t.py::{c}") for c in ("c1", "c2"))
+    setting = ClipSetting("2.0", 1.0, False, 4)
+    results = [
+        judged(2.0, 2.0, "total_norm", clip),
+        judged(0.5, 0.49999995, "coef", clip),
+        judged([[1.0]], [[1.0 + 1e-7]], "clipped_W1", clip),
+    ]
+    scalars = dict(total_norm=2.0, torch_total_norm=2.0, coef=0.5, torch_coef=0.49999995)
+    losses, params, norms = np.linspace(0.7, 0.1, 10), np.ones(5), np.full(10, 3.0)
+    verdict = judge_run(np.float64, Side(losses, params, norms * (1 + 1e-9)), Side(losses, params, norms))
+    run = Run("relu", "d", epochs=10, lr=0.5, max_norm=3.0)
+    write_records(
+        tmp_path,
+        [
+            judged([0.2, 0.1], [0.1, 0.1], "dW1", net),
+            judged([0.1], [0.1], "db1", net),
+            ClipRecord.judged(clip, setting, results, scalars),
+            ClipRecord.raising(raised, setting, np.float64, None, RuntimeError("no"), ""),
+            verdict.record(Case("training", "r1", "random", 5, nodeid="t.py::r1"), run, np.float64, Final()),
+        ],
     )
     seen = {(o.nodeid, o.tensor): o for o in mutants.read_observations(tmp_path)}
     assert not seen["t.py::a[1]", "dW1"].passed and seen["t.py::a[1]", "db1"].passed
     assert "scratch 0.2, torch 0.1" in seen["t.py::a[1]", "dW1"].detail
-    assert seen["t.py::c[1]", "total_norm"].passed
-    assert not seen["t.py::c[1]", "coef"].passed and math.isclose(
-        seen["t.py::c[1]", "coef"].checked_error, 1e-7, rel_tol=1e-6
-    )
-    assert not seen["t.py::c[1]", "clipped_W1"].passed
+    assert seen["t.py::c1", "total_norm"].passed
+    coef = seen["t.py::c1", "coef"]
+    assert not coef.passed and math.isclose(coef.checked_error, 1e-7, rel_tol=1e-6)
+    assert coef.tolerance == results[1].tolerance  # the coefficient's own bound, as its comparison judged it
+    assert not seen["t.py::c1", "clipped_W1"].passed
     assert (
-        not seen["t.py::c[2]", "raised"].passed
-        and "torch raised RuntimeError" in seen["t.py::c[2]", "raised"].detail
+        not seen["t.py::c2", "raised"].passed
+        and "torch raised RuntimeError" in seen["t.py::c2", "raised"].detail
     )
-    # losses and parameters within bounds, yet the row failed: the pre-clip norms did
-    assert seen["t.py::r[1]", "losses"].passed and seen["t.py::r[1]", "final_params"].passed
-    assert not seen["t.py::r[1]", "total_norms"].passed
+    # losses and parameters within bounds, the pre-clip norms not
+    assert seen["t.py::r1", "losses"].passed and seen["t.py::r1", "final_params"].passed
+    norms_seen = seen["t.py::r1", "total_norms"]
+    assert not norms_seen.passed and norms_seen.tolerance == verdict.norm_tolerance
 
 
 def outcome(failed, observations, expected=("dW1",)) -> mutants.Outcome:
@@ -196,35 +206,28 @@ def obs(nodeid, tensor, passed, error=0.5):
 def test_caught_on_its_tensor_means_a_failing_comparison_on_an_expected_tensor_in_a_failed_test():
     hit = outcome(["a", "b"], [obs("a", "p", False), obs("b", "dW1", False)])
     assert hit.caught and hit.caught_on_tensor and hit.catch.nodeid == "b"
-    row = hit.row()
-    assert (row["passed"], row["first_failing_test"], row["tensor"], row["error_seen"]) == (
-        True,
-        "b",
-        "dW1",
-        "dW1 off",
-    )
-    assert row["checked_error"] == 0.5 and row["tolerance"] == 1e-12 and row["dtype"] == "float64"
+    row = hit.record(CASE)
+    assert (row.passed, row.first_failing_test, row.tensor, row.error_seen) == (True, "b", "dW1", "dW1 off")
+    assert row.checked_error == 0.5 and row.tolerance == 1e-12 and row.dtype == "float64"
 
     elsewhere = outcome(["a"], [obs("a", "p", False), obs("a", "dW1", True, error=1e-15)])
     assert elsewhere.caught and not elsewhere.caught_on_tensor
-    row = elsewhere.row()
-    assert (row["passed"], row["first_failing_test"], row["tensor"]) == (False, "a", "p")
-    assert row["checked_error"] == 1e-15  # the closest miss on the expected tensor
+    row = elsewhere.record(CASE)
+    assert (row.passed, row.first_failing_test, row.tensor) == (False, "a", "p")
+    assert row.checked_error == 1e-15  # the closest miss on the expected tensor
 
     crash = outcome(["a"], [])
-    assert crash.caught and not crash.caught_on_tensor and crash.row()["error_seen"] == "boom"
+    assert crash.caught and not crash.caught_on_tensor and crash.record(CASE).error_seen == "boom"
 
     missed = outcome([], [obs("a", "dW1", True, error=1e-15)])
-    assert not missed.caught and not missed.row()["caught"]
+    assert not missed.caught and not missed.record(CASE).caught
 
 
 def test_a_run_that_says_nothing_is_a_row_that_says_why():
     bug = mutants.BY_ID["relu-mask-ge"]
-    row = mutants.error_row(bug, mutants.RunError("pytest exited 4 after 0 tests"))
-    assert (row["caught"], row["passed"], row["tests_run"]) == (False, False, 0)
-    assert (
-        row["error_seen"] == "RunError: pytest exited 4 after 0 tests" and row["expected_tensors"] == "grad_x"
-    )
+    row = mutants.error_record(CASE, bug, mutants.RunError("pytest exited 4 after 0 tests"))
+    assert (row.caught, row.passed, row.tests_run) == (False, False, 0)
+    assert row.error_seen == "RunError: pytest exited 4 after 0 tests" and row.expected_tensors == "grad_x"
 
 
 def test_the_child_runs_one_engine_without_the_parents_xdist_state(tmp_path, monkeypatch):

@@ -17,10 +17,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parity import tolerance
 from parity.datasets import he_init
 from parity.returns import EngineProblem, as_result
-from parity.trajectory import Side, curve_epochs, judge_float32_case, judge_run
+from parity.trajectory import (
+    Final,
+    Run,
+    Side,
+    TrajectoryRecord,
+    curve_points,
+    judge_float32_case,
+    judge_run,
+    losses_agree,
+)
 
 pytestmark = pytest.mark.parity_check
 
@@ -85,7 +93,8 @@ class Setting:
         }
 
     def check(self, engine, parity, dtype, kind):
-        """Train the engine at dtype, record a trajectories row and curve rows per run, raise on any failure."""
+        """Train the engine at dtype, record a trajectories row and curve rows per run, raise on any
+        failure."""
         dtype = np.dtype(dtype)
         engine.require(f"network {self.activation}", "training", "stacked training")
         start = {n: v.astype(dtype) for n, v in self.params.items()}
@@ -124,58 +133,17 @@ class Setting:
         case_verdict = judge_float32_case(verdicts) if dtype == np.float32 else None
         failures = []
         for r, (seed, verdict) in enumerate(zip(self.seeds, verdicts, strict=True)):
-            acc = _accuracy(final, r, self.X, self.y, self.activation)
-            torch_acc = _accuracy(t.params, r, self.X, self.y, self.activation)
-            case = f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}"
+            case = parity.case(kind, f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}", seed)
+            ended = self.final(r, final, mine, t)
+            warned = attempt.warned(attempt)
             parity.record(
-                "trajectories",
-                dict(
-                    self.row(dtype, kind, r),
-                    case=case,
-                    seed=seed,
-                    worst_loss_diff=verdict.worst_loss_diff,
-                    worst_epoch=verdict.worst_epoch,
-                    final_param_diff=verdict.final_param_diff,
-                    final_param_tolerance=verdict.final_param_tolerance,
-                    worst_norm_diff=verdict.norm_diff,
-                    torch_deviation=verdict.torch_deviation,
-                    final_loss=float(mine[-1, r]),
-                    torch_final_loss=float(t.losses[-1, r]),
-                    accuracy=acc,
-                    torch_accuracy=torch_acc,
-                    converged=bool(acc == 1.0 and mine[-1, r] < CONVERGED_LOSS),
-                    torch_converged=bool(torch_acc == 1.0 and t.losses[-1, r] < CONVERGED_LOSS),
-                    outlier=bool(case_verdict is not None and not verdict.passed),
-                    torch_outlier=verdict.torch_outlier,
-                    checked_error=verdict.checked_error,
-                    tolerance=verdict.tolerance,
-                    passed=case_verdict.passed if case_verdict else verdict.passed,
-                    rule=verdict.rule,
-                    failed_tensors=";".join(failed_tensors(verdict)),
-                    warnings=attempt.warned(attempt),
-                ),
+                verdict.record(case, self.run, dtype, ended, case_verdict=case_verdict, warnings=warned)
             )
-            for epoch in curve_epochs(self.epochs, verdict.worst_epoch):
-                parity.record(
-                    "trajectory_curves",
-                    dict(
-                        case=case,
-                        dtype=dtype.name,
-                        kind=kind,
-                        seed=seed,
-                        activation=self.activation,
-                        dataset=self.dataset,
-                        max_norm=self.max_norm,
-                        epoch=epoch,
-                        loss=float(mine[epoch, r]),
-                        torch_loss=float(t.losses[epoch, r]),
-                        abs_diff=abs(float(mine[epoch, r] - t.losses[epoch, r])),
-                        is_worst=epoch == verdict.worst_epoch,
-                    ),
-                )
+            for point in curve_points(case, self.run, dtype, mine[:, r], t.losses[:, r], verdict.worst_epoch):
+                parity.record(point)
             if not verdict.passed:
                 e = verdict.worst_epoch
-                failures.append(verdict.describe(case, seed, float(mine[e, r]), float(t.losses[e, r])))
+                failures.append(verdict.describe(case.case, seed, float(mine[e, r]), float(t.losses[e, r])))
         if case_verdict is not None:
             assert case_verdict.passed, (
                 f"{case_verdict.describe()}\nscratch outlier runs (scratch ACTUAL, torch DESIRED):\n"
@@ -184,53 +152,41 @@ class Setting:
             )
             return
         assert not failures, (
-            f"{len(failures)} of {len(self.seeds)} training runs differ from torch (scratch ACTUAL, torch DESIRED):\n"
-            + "\n".join(failures)
-            + f"\nrerun: {parity.rerun}"
+            f"{len(failures)} of {len(self.seeds)} training runs differ from torch "
+            "(scratch ACTUAL, torch DESIRED):\n" + "\n".join(failures) + f"\nrerun: {parity.rerun}"
         )
 
-    def row(self, dtype, kind, r) -> dict:
-        """The columns of a trajectories row that describe the run, not its verdict."""
-        return dict(
-            dtype=dtype.name,
-            kind=kind,
+    @property
+    def run(self) -> Run:
+        return Run(
             activation=self.activation,
             dataset=self.dataset,
+            epochs=self.epochs,
+            lr=self.lr,
             n_in=self.n_in,
             n_hidden=self.n_hidden,
             m=self.m,
-            epochs=self.epochs,
-            lr=self.lr,
             max_norm=self.max_norm,
+        )
+
+    def final(self, r: int, params: dict, losses, torch) -> Final:
+        """Run r's last loss, accuracy and convergence, the engine's (``params``, ``losses``) and torch's."""
+        acc = _accuracy(params, r, self.X, self.y, self.activation)
+        torch_acc = _accuracy(torch.params, r, self.X, self.y, self.activation)
+        return Final(
+            final_loss=float(losses[-1, r]),
+            torch_final_loss=float(torch.losses[-1, r]),
+            accuracy=acc,
+            torch_accuracy=torch_acc,
+            converged=bool(acc == 1.0 and losses[-1, r] < CONVERGED_LOSS),
+            torch_converged=bool(torch_acc == 1.0 and torch.losses[-1, r] < CONVERGED_LOSS),
         )
 
     def record_problem(self, parity, dtype, kind, problem: str, warned: str) -> None:
         """One failing row per run when the engine's training gave nothing to compare."""
         for r, seed in enumerate(self.seeds):
-            parity.record(
-                "trajectories",
-                dict(
-                    self.row(dtype, kind, r),
-                    case=f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}",
-                    seed=seed,
-                    checked_error=np.inf,
-                    tolerance=np.nan,
-                    passed=False,
-                    rule="the engine must train",
-                    failed_tensors="losses;final_params",
-                    problem=problem,
-                    warnings=warned,
-                ),
-            )
-
-
-def failed_tensors(verdict) -> list[str]:
-    checks = (
-        ("losses", verdict.checked_error, verdict.tolerance),
-        ("final_params", verdict.final_param_diff, verdict.final_param_tolerance),
-        ("total_norms", verdict.norm_diff, verdict.norm_tolerance),
-    )
-    return [name for name, error, bound in checks if error > bound]
+            case = parity.case(kind, f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}", seed)
+            parity.record(TrajectoryRecord.untrained(case, self.run, dtype, problem, warnings=warned))
 
 
 def flat(params, r):
@@ -245,7 +201,8 @@ def _accuracy(params, r, X, y, activation):
     return float(np.mean(((W2 @ h + b2) > 0) == (y > 0.5)))
 
 
-# -- XOR, the notebook's setting ------------------------------------------------------------------------------
+# -- XOR, the notebook's setting
+# ------------------------------------------------------------------------------
 
 XOR_RUNS, XOR_EPOCHS, XOR_LR, XOR_HIDDEN = 32, 10_000, 1.0, 4
 
@@ -282,7 +239,8 @@ def test_xor_trajectories_match_torch(engine, parity, xor_setting, dtype):
     xor_setting.check(engine, parity, dtype, kind="xor")
 
 
-# -- random data sets, and clipping ---------------------------------------------------------------------------
+# -- random data sets, and clipping
+# ---------------------------------------------------------------------------
 
 RANDOM_SETS = {  # (n_in, n_hidden, m)
     "random-5x8x16": (5, 8, 16),
@@ -355,7 +313,8 @@ def test_random_trajectories_match_torch(engine, parity, random_setting, dtype):
     random_setting.check(engine, parity, dtype, kind="random")
 
 
-# -- the fast path is the one-run path ------------------------------------------------------------------------
+# -- the fast path is the one-run path
+# ------------------------------------------------------------------------
 
 ONE_RUN_EPOCHS = 1_000
 
@@ -371,7 +330,6 @@ def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activati
     kw = dict(epochs=ONE_RUN_EPOCHS, lr=XOR_LR, activation=activation)
     stacked_torch = torch_ref.train(p64, X_XOR, Y_XOR, dtype=np.float64, **kw)
     stacked_scratch = engine_losses(engine.train(p64, X_XOR, Y_XOR, **kw), runs=len(seeds))
-    tol = tolerance.trajectory_tolerance(np.float64)
     problems = []
     for r, seed in enumerate(seeds):
         single = {n: v[r] for n, v in p64.items()}
@@ -381,29 +339,14 @@ def test_stacked_equals_one_run(engine, torch_ref, parity, parity_seed, activati
             ("torch", stacked_torch.losses[:, r], one_torch.losses),
             ("scratch", stacked_scratch[:, r], one_scratch[:, 0]),
         ):
-            diff = float(np.abs(stacked - one).max())
-            parity.record(
-                "trajectories",
-                dict(
-                    case=f"one-run-vs-stacked-{side}-{activation}-run{r}",
-                    dtype="float64",
-                    kind="xor",
-                    seed=seed,
-                    activation=activation,
-                    dataset="xor",
-                    epochs=ONE_RUN_EPOCHS,
-                    lr=XOR_LR,
-                    worst_loss_diff=diff,
-                    worst_epoch=int(np.argmax(np.abs(stacked - one))),
-                    checked_error=diff,
-                    tolerance=tol.bound,
-                    passed=diff <= tol.bound,
-                    rule="stacked vs one run, " + tol.rule,
-                ),
-            )
-            if diff > tol.bound:
+            case = parity.case("xor", f"one-run-vs-stacked-{side}-{activation}-run{r}", seed)
+            run = Run(activation=activation, dataset="xor", epochs=ONE_RUN_EPOCHS, lr=XOR_LR)
+            record = losses_agree(case, run, stacked, one, "stacked vs one run")
+            parity.record(record)
+            if not record.passed:
                 problems.append(
-                    f"{side} run {r} (seed {seed}): stacked and one-run losses differ by {diff:.3g}"
+                    f"{side} run {r} (seed {seed}): stacked and one-run losses differ by "
+                    f"{record.checked_error:.3g}"
                 )
     assert not problems, "\n".join(problems)
 
