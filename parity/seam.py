@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from parity import compose
+from parity import catalogue, compose
 from parity.returns import (
     PARAM_NAMES,
     EngineProblem,
@@ -40,15 +40,17 @@ from parity.returns import (
 
 DEFAULT_ENGINE = "scratch_nn"
 
-GATES = ("Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul")
-GRAPHS = ("add_mul", "sigmoid_mul_add", "chain_square", "two_paths", "shared_input")
+GATES = tuple(op.engine_class for op in catalogue.GATES.values())
+GRAPHS = tuple(catalogue.GRAPHS)
 ACTIVATIONS = ("relu", "tanh")
 NORM_TYPES = {"l2": 2.0, "l1": 1.0, "linf": math.inf}
 DEEP_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 def _capabilities() -> dict[str, str]:
-    caps = {f"gate {g}": f"the {g} gate (forward, backward)" for g in GATES}
+    caps = {
+        op.capability: f"the {op.engine_class} gate (forward, backward)" for op in catalogue.GATES.values()
+    }
     caps["graphs"] = "the notebook's five worked graphs"
     caps.update(
         {
@@ -212,12 +214,12 @@ class Engine:
         graphs = getattr(m, "graphs", None)
         if graphs is not None and all(hasattr(graphs, g) for g in GRAPHS):
             self.provided["graphs"] = "engine"
-        elif all(f"gate {g}" in self.provided for g in ("Add", "Multiply", "Power", "Sigmoid")):
+        elif all(f"gate {g}" in self.provided for g in catalogue.GRAPH_GATES):
             self.provided["graphs"] = "composed by the harness from the engine's gates"
         else:
             self.missing["graphs"] = (
-                "no `graphs` with the five functions, and not all of Add, Multiply, Power, "
-                "Sigmoid to compose them from"
+                f"no `graphs` with the {len(GRAPHS)} functions, and not all of "
+                f"{', '.join(catalogue.GRAPH_GATES)} to compose them from"
             )
         self._class_form = hasattr(m, "TwoLayerNet") and hasattr(m, "Params")
         has_network = self._class_form or callable(getattr(m, "network", None))
@@ -294,13 +296,17 @@ class Engine:
         result.warnings = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
         return result
 
-    def gate(self, name: str, inputs: list, upstream, exponent=None) -> tuple[Attempt, Attempt]:
-        """Forward then backward of one gate: (forward attempt -> output, backward attempt -> gradients)."""
-        cls = getattr(self.module, name)
+    def gate(self, name: str, inputs: list, upstream, **params) -> tuple[Attempt, Attempt]:
+        """Forward then backward of one gate (``name``: its catalogue or class name; ``params``: its constants
+        by name, passed to the constructor in catalogue order): (forward attempt -> output, backward attempt
+        -> gradients)."""
+        op = catalogue.gate(name)
+        cls = getattr(self.module, op.engine_class)
+        args = tuple(params[p.name] for p in op.params)
         state = {}
 
         def forward():
-            gate = state["gate"] = cls(exponent) if name == "Power" else cls()
+            gate = state["gate"] = cls(*args)
             return gate.forward(*inputs)
 
         fwd = self.attempt(forward)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ._convert import to_numpy
+from .graphs import EXPRESSIONS
 
 # Roundings charged to one elementwise function evaluation: correctly rounded arithmetic is one; exp, tanh,
 # log1p and pow of libm/SLEEF are within one or two ulp, and the engine may evaluate them in float64 first.
@@ -75,36 +76,38 @@ def _sum_to(x: torch.Tensor, shape: tuple) -> tuple[torch.Tensor, int]:
     return x.sum(dim=axes, keepdim=True).reshape(shape), terms
 
 
-def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple[Conditioning, ...]:
-    """(output, grad of each input) for one gate, as in ``reference.gate``."""
-    xs = [_f64(x) for x in inputs]
-    # an intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
-    # operand for multiply): its absolute error grows by that factor
-    g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
-    amp = (
-        g_max
-        * max(
-            [1.0] + [float(x.abs().max()) for x in xs if x.numel()]
-            if name in ("multiply", "matmul")
-            else [1.0]
-        )
-        * (max(1.0, abs(exponent)) if name == "power" else 1.0)
+def _g_max(upstream) -> float:
+    return float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
+
+
+def _largest(xs) -> float:
+    return max([1.0] + [float(x.abs().max()) for x in xs if x.numel()])
+
+
+# An intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
+# operand for multiply): its absolute error grows by that factor, each rule's ``amplification``.
+
+
+def _matmul(xs, upstream) -> tuple[Conditioning, ...]:
+    a, b = xs
+    amp = _g_max(upstream) * _largest(xs)
+    out = a.abs() @ b.abs()
+    g = torch.broadcast_to(_f64(upstream), out.shape).abs()
+    k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
+    ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
+    gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
+    return (
+        Conditioning.of(out, k + 1),
+        Conditioning.of(ga, m + na + 1, amplification=amp),
+        Conditioning.of(gb, n + nb + 1, amplification=amp),
     )
-    shape_out = torch.broadcast_shapes(*(x.shape for x in xs)) if name != "matmul" else None
-    if name == "matmul":
-        a, b = xs
-        out = a.abs() @ b.abs()
-        g = torch.broadcast_to(_f64(upstream), out.shape).abs()
-        k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
-        ga, na = _sum_to(g @ b.abs().transpose(-1, -2), a.shape)
-        gb, nb = _sum_to(a.abs().transpose(-1, -2) @ g, b.shape)
-        return (
-            Conditioning.of(out, k + 1),
-            Conditioning.of(ga, m + na + 1, amplification=amp),
-            Conditioning.of(gb, n + nb + 1, amplification=amp),
-        )
-    g = torch.broadcast_to(_f64(upstream), shape_out).abs()
-    if name in ("add", "multiply"):
+
+
+def _broadcast(name: str):
+    def rule(xs, upstream) -> tuple[Conditioning, ...]:
+        amp = _g_max(upstream) * (_largest(xs) if name == "multiply" else 1.0)
+        shape_out = torch.broadcast_shapes(*(x.shape for x in xs))
+        g = torch.broadcast_to(_f64(upstream), shape_out).abs()
         a, b = (torch.broadcast_to(x, shape_out) for x in xs)
         if name == "add":
             out, parts = a.abs() + b.abs(), (g, g)
@@ -115,29 +118,79 @@ def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple
             summed, n = _sum_to(part, tuple(x.shape))
             result.append(Conditioning.of(summed, n + 1, amplification=amp))
         return tuple(result)
-    x = xs[0]
-    if name == "relu":
-        return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
-    if name == "exp":
-        e = torch.exp(x)
-        return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1, amplification=amp)
-    if name == "power":
-        y = torch.pow(x, exponent).abs()
-        d = (exponent * torch.pow(x, exponent - 1)).abs() if exponent != 0 else torch.zeros_like(x)
-        return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
-    if name == "sigmoid":
-        s = torch.sigmoid(x)
-        return (
-            Conditioning.of(s, ELEMENTARY + 2),
-            Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp),
-        )
-    if name == "tanh":
-        t = torch.tanh(x)
-        return (
-            Conditioning.of(t.abs(), ELEMENTARY),
-            Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp),
-        )
-    raise ValueError(f"no conditioning for gate {name!r}")
+
+    return rule
+
+
+def _upstream(x: torch.Tensor, upstream) -> torch.Tensor:
+    return torch.broadcast_to(_f64(upstream), x.shape).abs()
+
+
+def _power(xs, upstream, exponent) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream) * max(1.0, abs(exponent))
+    y = torch.pow(x, exponent).abs()
+    d = (exponent * torch.pow(x, exponent - 1)).abs() if exponent != 0 else torch.zeros_like(x)
+    g = _upstream(x, upstream)
+    return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
+
+
+def _relu(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    g = _upstream(x, upstream)
+    return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
+
+
+def _leaky_relu(xs, upstream, negative_slope) -> tuple[Conditioning, ...]:
+    """One product (slope * x) on the negative side, one (g * slope) in the gradient."""
+    (x,), amp = xs, _g_max(upstream)
+    g = _upstream(x, upstream)
+    slope = torch.where(x > 0, torch.ones_like(x), torch.full_like(x, abs(float(negative_slope))))
+    return Conditioning.of(x.abs() * slope, 1), Conditioning.of(g * slope, 1, amplification=amp)
+
+
+def _exp(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    e, g = torch.exp(x), _upstream(x, upstream)
+    return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1, amplification=amp)
+
+
+def _sigmoid(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    s, g = torch.sigmoid(x), _upstream(x, upstream)
+    return (
+        Conditioning.of(s, ELEMENTARY + 2),
+        Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp),
+    )
+
+
+def _tanh(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    t, g = torch.tanh(x), _upstream(x, upstream)
+    return (
+        Conditioning.of(t.abs(), ELEMENTARY),
+        Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp),
+    )
+
+
+#: op name (``parity.catalogue.GATES``) -> its rounding analysis: rule(inputs as float64, upstream, *params)
+GATE_RULES = {
+    "add": _broadcast("add"),
+    "multiply": _broadcast("multiply"),
+    "power": _power,
+    "exp": _exp,
+    "sigmoid": _sigmoid,
+    "relu": _relu,
+    "tanh": _tanh,
+    "matmul": _matmul,
+    "leaky_relu": _leaky_relu,
+}
+
+
+def gate(name: str, inputs, upstream, *params) -> tuple[Conditioning, ...]:
+    """(output, grad of each input) for one gate, as in ``reference.gate``; params: the op's constants."""
+    if name not in GATE_RULES:
+        raise ValueError(f"no conditioning for gate {name!r}")
+    return GATE_RULES[name]([_f64(x) for x in inputs], upstream, *params)
 
 
 def _sigmoid_backward(s: torch.Tensor) -> torch.Tensor:
@@ -170,13 +223,7 @@ def graph(name: str, inputs: dict, upstream) -> tuple[Conditioning, dict[str, Co
         grads = {"x": g * local * y.abs(), "y": g * local * x.abs(), "z": g * local}
         value = Conditioning.of(s + ds * w_mag, ELEMENTARY + 4)
         return value, {n: Conditioning.of(grads[n], ELEMENTARY + 8) for n in names}
-    expressions = {
-        "add_mul": lambda x, y, z: (x + y) * z,
-        "chain_square": lambda x: (3 * x + 1) ** 2,
-        "two_paths": lambda x: (x + 1) * (2 * x),
-        "shared_input": lambda a, b, c: (a + b) * (b + c),
-    }
-    value = expressions[name](*leaves)
+    value = EXPRESSIONS[name](*leaves)
     g = torch.broadcast_to(_f64(upstream), value.shape).abs()
     grads = torch.autograd.grad(value, leaves, grad_outputs=g)
     return (

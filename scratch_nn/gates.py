@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _checks, _precise
 
-__all__ = ["Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul"]
+__all__ = ["Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "MatMul"]
 
 
 def _unbroadcast(grad, shape: tuple, dtype: np.dtype | None = None) -> np.ndarray:
@@ -225,6 +225,35 @@ class ReLU(_Gate):
     def backward(self, upstream) -> tuple[np.ndarray]:
         g = self._upstream(upstream)
         return self._grads(np.where(self.out <= 0, 0, g))
+
+
+class LeakyReLU(_Gate):
+    """out = x where x > 0, else negative_slope * x, as torch.nn.functional.leaky_relu. backward: g where
+    x > 0, else g * negative_slope, from the saved input (the output's sign is the slope's business).
+
+    NOTE: the derivative at exactly 0 is the slope, as torch's leaky_relu_backward (x > 0 is false there);
+    -0.0 * slope keeps its sign and NaN propagates, as in torch. The slope is rounded to the input's dtype,
+    as torch rounds it to the tensor's.
+    """
+
+    def __init__(self, negative_slope=0.01) -> None:
+        if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(negative_slope, numbers.Real):
+            raise TypeError(
+                "LeakyReLU negative_slope must be an int or a float; got "
+                f"{type(negative_slope).__name__} {negative_slope!r}"
+            )
+        self.negative_slope = _checks.python_float("LeakyReLU negative_slope", negative_slope)
+
+    @_silent
+    def forward(self, x) -> np.ndarray:
+        self.x = _unary("LeakyReLU", x).copy()
+        slope = self.x.dtype.type(self.negative_slope)
+        return self._record(np.where(self.x > 0, self.x, self.x * slope), self.x)
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(np.where(self.x > 0, g, g * g.dtype.type(self.negative_slope)))
 
 
 class Tanh(_Gate):

@@ -11,12 +11,12 @@ import math
 import numpy as np
 import pytest
 
+from parity.parametrize import DTYPES
 from parity.plugin import raise_failures
 from parity.returns import EngineProblem
 
 pytestmark = pytest.mark.parity_check
 
-DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 NORM_TYPES = [pytest.param(2.0, id="l2"), pytest.param(1.0, id="l1"), pytest.param(math.inf, id="linf")]
 SHAPES = [(4, 2), (4, 1), (1, 4), (1, 1)]  # the network's W1, b1, W2, b2 at XOR size
 
