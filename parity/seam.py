@@ -313,7 +313,9 @@ class Engine:
         if not fwd.ok:
             return fwd, Attempt(problem="not computed: forward failed", warnings=[])
         bwd = self.attempt(
-            lambda: gradient_tuple(state["gate"].backward(upstream), len(inputs), f"{name}.backward")
+            lambda: gradient_tuple(
+                state["gate"].backward(upstream), len(inputs), f"{op.engine_class}.backward"
+            )
         )
         return fwd, bwd
 

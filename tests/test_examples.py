@@ -112,7 +112,13 @@ def test_what_it_does_not_provide_is_reported_not_silently_green(notebook_run):
     proc, tables = notebook_run
     caps = tables["summary"][tables["summary"]["suite"] == "(engine)"].set_index("capability")["provided"]
     assert list(caps.index) == list(CAPABILITIES)
-    for capability in ("network tanh", "clipping l1", "clipping linf", "clipping error_if_nonfinite"):
+    for capability in (
+        "gate LeakyReLU",
+        "network tanh",
+        "clipping l1",
+        "clipping linf",
+        "clipping error_if_nonfinite",
+    ):
         assert caps[capability].startswith("not provided"), capability
         assert f"{capability}: not provided" in proc.stdout
     assert caps["graphs"].startswith("composed") and caps["stacked training"].startswith("one run at a time")
