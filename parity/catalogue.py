@@ -63,11 +63,11 @@ class Op:
     """One gate.
 
     name: the reference's and the tests' name; engine_class: the class an engine provides
-    (docs/engine-api.md); torch: the torch function that ``reference.ops`` maps it to; shape: ``elementwise`` (one input),
-    ``broadcast`` (two inputs that broadcast together) or ``matmul``; formula: what it computes, for README;
-    params: its constructor's constants; shapes: the random cases (name -> one shape per input); scale: their
-    inputs are standard normal times this; lowest: the smallest input with a real result for given params
-    (None: any); edges: named edge cases (kinks, saturation, overflow bounds)."""
+    (docs/engine-api.md); torch: the torch function that ``reference.ops`` maps it to; shape: ``elementwise``
+    (one input), ``broadcast`` (two inputs that broadcast together) or ``matmul``; formula: what it computes,
+    for README; params: its constructor's constants; shapes: the random cases (name -> one shape per input);
+    scale: their inputs are standard normal times this; lowest: the smallest input with a real result for
+    given params (None: any); edges: named edge cases (kinks, saturation, overflow bounds)."""
 
     name: str
     engine_class: str

@@ -125,13 +125,15 @@ def op_cases(*ops: str) -> str:
 
 
 CLIPPING, TRAINING = "tests/test_clipping.py", "tests/test_training.py"
-# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both activations
+# 3x5x7 has a non-square W1 and m > 1; walkthrough-xor the notebook's weights on XOR: both dtypes, both
+# activations
 NET_CASES = "3x5x7 or walkthrough-xor"
 CLIP_CASES = "l2-float64 and (above or at- or below or within-eps)"
 CLIP_COEF = "coef = np.minimum(max_norm / (total + 1e-6)"
 TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
 DEEP = "tests/test_deep.py"
-# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers differ
+# four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers
+# differ
 DEEP_CASE = "d4-square-w32 and float64"
 DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
 
@@ -298,7 +300,8 @@ CATALOGUE: tuple[Bug, ...] = (
         Edit(
             "network.py",
             "terms -= self.log_p",
-            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7) + one_minus_y * np.log(1 - self.p + 1e-7))",
+            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7)"
+            " + one_minus_y * np.log(1 - self.p + 1e-7))",
             line=True,
         ),
         ("loss",),

@@ -302,7 +302,8 @@ class Recorder:
 
     @staticmethod
     def torch_runs(run, dtype) -> TorchRuns:
-        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else None."""
+        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else None
+        (``parity.tensors.TorchRuns``)."""
         return TorchRuns.of(run, dtype)
 
     def check(

@@ -110,17 +110,18 @@ class Attempt:
         return "; ".join(sorted({w for a in attempts for w in a.warnings}))
 
 
-# -- loading ---------------------------------------------------------------------------------------------------
+# -- loading -------------------------------------------------------------------------------------------------
 
 
 def load_engine(target: str = DEFAULT_ENGINE) -> Engine:
-    """Import ``target`` (module name, .py file or package directory) and wrap it; EngineError says why not."""
+    """Import ``target`` (module name, .py file or package directory) and wrap it; EngineError says why
+    not."""
     module = _import_target(target)
     engine = Engine(module, target)
     if not engine.provided:
         raise EngineError(
-            f"--parity-engine={target}: {module.__name__!r} provides none of the capabilities the suite checks "
-            f"({', '.join(CAPABILITIES)}); see docs/engine-api.md"
+            f"--parity-engine={target}: {module.__name__!r} provides none of the capabilities the suite "
+            f"checks ({', '.join(CAPABILITIES)}); see docs/engine-api.md"
         )
     return engine
 
@@ -186,7 +187,7 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
-# -- the engine ------------------------------------------------------------------------------------------------
+# -- the engine ----------------------------------------------------------------------------------------------
 
 
 class Engine:
@@ -208,6 +209,13 @@ class Engine:
     # capabilities
 
     def _probe(self) -> None:
+        self._probe_gates()
+        self._probe_network()
+        self._probe_clipping()
+        self._probe_deep()
+
+    def _probe_gates(self) -> None:
+        """Each gate of the catalogue, and the worked graphs: the engine's own, or composed from its gates."""
         m = self.module
         for gate in GATES:
             self._set(f"gate {gate}", hasattr(m, gate), f"no class {gate}")
@@ -221,6 +229,10 @@ class Engine:
                 f"no `graphs` with the {len(GRAPHS)} functions, and not all of "
                 f"{', '.join(catalogue.GRAPH_GATES)} to compose them from"
             )
+
+    def _probe_network(self) -> None:
+        """The two-layer network per activation, training, and stacked training (else one run at a time)."""
+        m = self.module
         self._class_form = hasattr(m, "TwoLayerNet") and hasattr(m, "Params")
         has_network = self._class_form or callable(getattr(m, "network", None))
         activations = tuple(getattr(m, "ACTIVATIONS", ACTIVATIONS))
@@ -239,6 +251,9 @@ class Engine:
             self.provided["stacked training"] = "one run at a time, by the harness (STACKED is not set)"
         else:
             self.missing["stacked training"] = "no training"
+
+    def _probe_clipping(self) -> None:
+        m = self.module
         has_clip = callable(getattr(m, "clip_grad_norm", None))
         norm_types = tuple(float(t) for t in getattr(m, "CLIP_NORM_TYPES", NORM_TYPES.values()))
         for key, p in NORM_TYPES.items():
@@ -250,6 +265,9 @@ class Engine:
             bool(flag),
             "no `clip_grad_norm`" if not has_clip else "CLIP_ERROR_IF_NONFINITE is False",
         )
+
+    def _probe_deep(self) -> None:
+        m = self.module
         has_deep = callable(getattr(m, "deep_network", None))
         deep_activations = tuple(getattr(m, "DEEP_ACTIVATIONS", DEEP_ACTIVATIONS))
         for a in DEEP_ACTIVATIONS:
@@ -428,7 +446,8 @@ class Engine:
         activations: tuple[str, ...],
         max_norm=None,
     ) -> Attempt:
-        """(losses (epochs,), final params dict, pre-clip total norms (epochs,) or None) of a network of any depth."""
+        """(losses (epochs,), final params dict, pre-clip total norms (epochs,) or None) of a network of any
+        depth."""
 
         def run():
             out = self.module.deep_train(

@@ -27,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 from parity import catalogue
 from parity.catalogue import DTYPES
 
-# -- where parity is decidable --------------------------------------------------------------------------------
+# -- where parity is decidable -------------------------------------------------------------------------------
 
 GATES = tuple(catalogue.GATES)
 ACTIVATIONS = ("relu", "tanh")
@@ -55,7 +55,8 @@ def _decidable(total: np.ndarray, magnitude: np.ndarray, n: int, dtype: np.dtype
 
 
 def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
-    """x summed over the axes that broadcasting added to ``shape`` (as autograd sums a broadcast input's grad)."""
+    """x summed over the axes that broadcasting added to ``shape`` (as autograd sums a broadcast input's
+    grad)."""
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
@@ -97,15 +98,16 @@ def _gate_sums(ex: GateExample) -> list[tuple[np.ndarray, np.ndarray, int]]:
 
 
 def well_posed(ex: GateExample) -> bool:
-    """Whether every sum in ``ex`` (broadcast gradients, matmul products) is :func:`_decidable`: no overflow."""
+    """Whether every sum in ``ex`` (broadcast gradients, matmul products) is :func:`_decidable`: no
+    overflow."""
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is inf here, and rejected
         return _all_decidable(np.dtype(ex.dtype), _gate_sums(ex))
 
 
 def network_well_posed(ex: NetworkExample) -> bool:
-    """Whether parity is decidable on ``ex``: no ReLU pre-activation within rounding distance of the kink, where
-    the order of its sum chooses the branch (a jump, not a rounding error: no bound covers it). Ill-conditioned
-    networks are drawn: the policy's bound scales with each result's conditioning."""
+    """Whether parity is decidable on ``ex``: no ReLU pre-activation within rounding distance of the kink,
+    where the order of its sum chooses the branch (a jump, not a rounding error: no bound covers it).
+    Ill-conditioned networks are drawn: the policy's bound scales with each result's conditioning."""
     dtype = np.dtype(ex.dtype)
     u = float(np.finfo(dtype).eps) / 2
     W1, b1, X = (np.asarray(v, dtype=np.float64) for v in (ex.W1, ex.b1, ex.X))
@@ -120,7 +122,7 @@ def _all_decidable(dtype: np.dtype, sums) -> bool:
     return all(_decidable(total, mag, n, dtype) for total, mag, n in sums)
 
 
-# -- values ---------------------------------------------------------------------------------------------------
+# -- values --------------------------------------------------------------------------------------------------
 
 
 def _width(dtype) -> int:
@@ -142,7 +144,8 @@ def floats(dtype, min_value: float | None = None, max_value: float | None = None
 
 
 def arrays(dtype, shape, elements: st.SearchStrategy | None = None) -> st.SearchStrategy[np.ndarray]:
-    """Arrays of ``dtype`` and ``shape`` (``()`` is a 0-d array) with ``elements`` (default: :func:`floats`)."""
+    """Arrays of ``dtype`` and ``shape`` (``()`` is a 0-d array) with ``elements`` (default:
+    :func:`floats`)."""
     return hnp.arrays(np.dtype(dtype), shape, elements=floats(dtype) if elements is None else elements)
 
 
@@ -172,7 +175,7 @@ def param_values(param: catalogue.Param, dtype) -> st.SearchStrategy[int | float
     )
 
 
-# -- examples -------------------------------------------------------------------------------------------------
+# -- examples ------------------------------------------------------------------------------------------------
 
 
 def _code(value, threshold: int = sys.maxsize) -> str:
@@ -253,7 +256,7 @@ class NetworkExample(_Replayable):
         return f"network-{self.activation}-{self.dtype}"
 
 
-# -- strategies -----------------------------------------------------------------------------------------------
+# -- strategies ----------------------------------------------------------------------------------------------
 
 
 def _dtype(draw, dtype: str | None) -> str:

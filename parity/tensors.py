@@ -1,9 +1,9 @@
 """torch's runs of a case, and a case's results as the tensors to compare: the engine's beside torch's.
 
 Every parity check compares the engine with torch at the case's dtype and, for float32, with torch float64 on
-the same inputs (the tolerance policy's reference). :class:`TorchRuns` holds both runs; the helpers below build
-the ``name -> (actual, desired, reference)`` triples of ``parity.check`` for gates, worked graphs and networks,
-so that each test body states its case and nothing more.
+the same inputs (the tolerance policy's reference). :class:`TorchRuns` holds both runs; the helpers below
+build the ``name -> (actual, desired, reference)`` triples of ``parity.check`` for gates, worked graphs and
+networks, so that each test body states its case and nothing more.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ import numpy as np
 
 
 class TorchRuns(NamedTuple):
-    """torch's result at the case's dtype, and at float64 on the same inputs for a float32 case (else None)."""
+    """torch's result at the case's dtype, and at float64 on the same inputs for a float32 case (else
+    None)."""
 
     at_dtype: object
     float64: object | None
@@ -47,8 +48,8 @@ def gate_tensors(forward, backward, torch: TorchRuns, input_names: Iterable[str]
 
 
 def graph_tensors(result, torch: TorchRuns, input_names: Iterable[str], grad_of: Callable) -> dict:
-    """``value`` and ``grad_<input>`` of a worked graph: result is the engine's ``Attempt`` of (value, grads by
-    name); ``grad_of(grads, name)`` picks one gradient (an EngineProblem when it is missing)."""
+    """``value`` and ``grad_<input>`` of a worked graph: result is the engine's ``Attempt`` of (value, grads
+    by name); ``grad_of(grads, name)`` picks one gradient (an EngineProblem when it is missing)."""
     tensors = {"value": (result.get(lambda r: r[0]), *torch.desired(lambda r: r.value))}
     for name in input_names:
         tensors[f"grad_{name}"] = (

@@ -2,14 +2,14 @@
 
 For every tensor the suite compares, a first-order rounding-error analysis of the computation gives, per
 element, a *magnitude* ``M`` (float64, the result's shape) and a *depth* ``D``: the number of roundings on the
-longest path from the inputs to that element. Any evaluation order of the same formulas in a precision with unit
-roundoff ``u`` then satisfies, to first order, ``|computed - exact| <= D u M`` elementwise (Higham's ``gamma_D``
-bound), and, with independent rounding errors, about ``sqrt(D) u M`` (Higham & Mary, 2019).
+longest path from the inputs to that element. Any evaluation order of the same formulas in a precision with
+unit roundoff ``u`` then satisfies, to first order, ``|computed - exact| <= D u M`` elementwise (Higham's
+``gamma_D`` bound), and, with independent rounding errors, about ``sqrt(D) u M`` (Higham & Mary, 2019).
 
-``M`` is the classic componentwise quantity: for a sum ``sum(|terms|)``, for a product ``A @ B`` ``|A| @ |B|``,
-for an elementwise function of a computed argument ``|f'(x)| M_x + |f(x)|``; it is large against the result
-exactly where the result comes from cancellation (``db2 = sum(p - y) / N`` near zero, a broadcast gradient
-summed over positive and negative terms). Evaluated in float64 from the same inputs as the results.
+``M`` is the classic componentwise quantity: for a sum ``sum(|terms|)``, for a product ``A @ B`` ``|A| @
+|B|``, for an elementwise function of a computed argument ``|f'(x)| M_x + |f(x)|``; it is large against the
+result exactly where the result comes from cancellation (``db2 = sum(p - y) / N`` near zero, a broadcast
+gradient summed over positive and negative terms). Evaluated in float64 from the same inputs as the results.
 """
 
 from __future__ import annotations
@@ -27,17 +27,18 @@ from .graphs import EXPRESSIONS
 ELEMENTARY = 2
 
 
-# A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u M_z1,
-# u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from 0 to 1.
+# A ReLU unit whose pre-activation z1 lies within rounding distance of 0 (|z1| <= KINK_WINDOW (n_in + 1) u
+# M_z1, u of float32, the coarser dtype) may take either branch in a correct engine: its derivative jumps from
+# 0 to 1.
 KINK_WINDOW = 2.0
 FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 
 
 @dataclass(frozen=True)
 class Conditioning:
-    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest path;
-    jump: where a branch may go either way by rounding (a ReLU unit at its kink), the absolute change that
-    choice makes to each element (float64, the result's shape), else None."""
+    """magnitude: float64, the result's shape (see the module docstring); depth: roundings on the longest
+    path; jump: where a branch may go either way by rounding (a ReLU unit at its kink), the absolute change
+    that choice makes to each element (float64, the result's shape), else None."""
 
     magnitude: np.ndarray
     depth: int
@@ -253,7 +254,8 @@ def network(
     Mz2 = W2.abs() @ Mh + b2.abs()
     p = torch.sigmoid(z2)
     Mp = p * (1 - p) * Mz2 + p
-    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through dl/dz = p - y
+    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through
+    # dl/dz = p - y
     Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
     Mloss = Mterms.sum(dim=(-2, -1)) / N
     dz2 = (p - y) / N
@@ -291,7 +293,8 @@ def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: f
     """total_norm, coef and the clipped gradients (a list) of global-norm clipping.
 
     The norm sums non-negative terms (no cancellation): its magnitude is itself, its depth the number of
-    elements; the coefficient and the clipped gradients inherit the norm's relative error, plus a few roundings.
+    elements; the coefficient and the clipped gradients inherit the norm's relative error, plus a few
+    roundings.
     """
     count = sum(int(np.prod(np.shape(g))) for g in grads)
     depth = (1 if norm_type == float("inf") else count + 2) + len(grads)
@@ -304,8 +307,9 @@ def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: f
 
 
 def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
-    """(a, act'(z), M_a, d act'/da magnitude) of one hidden layer: its output, derivative, output magnitude (the
-    propagated error of z plus a's own rounding), and how an error in a moves the derivative computed from a."""
+    """(a, act'(z), M_a, d act'/da magnitude) of one hidden layer: its output, derivative, output magnitude
+    (the propagated error of z plus a's own rounding), and how an error in a moves the derivative computed
+    from a."""
     if name == "relu":
         a, dact = torch.relu(z), (z > 0).to(torch.float64)
         return a, dact, dact * Mz + a, torch.zeros_like(a)
@@ -323,8 +327,9 @@ def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
 def deep_network(
     params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
 ) -> dict[str, Conditioning]:
-    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output, mean
-    BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the chain."""
+    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output,
+    mean BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the
+    chain."""
     ps = [_f64(t) for t in params]
     Ws, bs = ps[0::2], ps[1::2]
     X, y = _f64(X), _f64(y)

@@ -1,6 +1,7 @@
-"""Networks of any depth against torch.autograd: probabilities, loss and every layer's weight and bias gradient,
-for every depth from 1 to 12, relu, tanh and sigmoid alone and mixed, widths from 1 to 256, float32 and float64;
-and the notebook's exploding gradients trained with and without clipping, both sides diverging (or not) alike.
+"""Networks of any depth against torch.autograd: probabilities, loss and every layer's weight and bias
+gradient, for every depth from 1 to 12, relu, tanh and sigmoid alone and mixed, widths from 1 to 256, float32
+and float64; and the notebook's exploding gradients trained with and without clipping, both sides diverging
+(or not) alike.
 
 The initial parameters are the harness's (``parity.datasets.deep_init``: He before a ReLU, Xavier before tanh
 and sigmoid), with non-zero biases so that every bias path carries information.
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.parity_check
 
 ACTS = ("relu", "tanh", "sigmoid")
 N_IN, M = 6, 64
-# hidden widths, taken in turn: 1 and 256 included; a ReLU never gets a width-1 layer (it would be dead for every
-# sample, and every gradient below it 0)
+# hidden widths, taken in turn: 1 and 256 included; a ReLU never gets a width-1 layer (it would be dead for
+# every sample, and every gradient below it 0)
 WIDTHS = (7, 1, 32, 256, 3, 64, 16, 2, 128, 5, 48, 9)
 
 
@@ -66,10 +67,11 @@ def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
     )
 
 
-# -- exploding gradients, trained with and without clipping ---------------------------------------------------
+# -- exploding gradients, trained with and without clipping --------------------------------------------------
 
 # ReLU at 1.5 times the He scale, 10 hidden layers of 32: every layer's gradient ~100 times the He network's
-# (gradient_flow.csv). At lr 0.1 the unclipped run overflows within a few steps; clipped at max_norm 1 it trains.
+# (gradient_flow.csv). At lr 0.1 the unclipped run overflows within a few steps; clipped at max_norm 1 it
+# trains.
 EXPLODING_WIDTHS, EXPLODING_SCALE, EXPLODING_LR, EXPLODING_EPOCHS, EXPLODING_M = (
     (8, *[32] * 10, 1),
     1.5,

@@ -77,7 +77,8 @@ BAD_Y = {
     "too-few-samples": (
         XOR_Y[:, :3],
         ValueError,
-        r"y must have shape \(n_out, m\) = \(1, 4\) to match the output of the last forward\(X\); got \(1, 3\)",
+        r"y must have shape \(n_out, m\) = \(1, 4\) to match the output of the last forward\(X\); "
+        r"got \(1, 3\)",
     ),
     "too-many-outputs": (
         np.vstack([XOR_Y, XOR_Y]),

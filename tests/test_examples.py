@@ -1,5 +1,6 @@
-"""The notebook-style example engine (examples/notebook_engine), validated through the seam as any user's engine
-is: `--parity-engine=<path to its adapter>`, in a pytest subprocess, then its verdicts read from the reports.
+"""The notebook-style example engine (examples/notebook_engine), validated through the seam as any user's
+engine is: `--parity-engine=<path to its adapter>`, in a pytest subprocess, then its verdicts read from the
+reports.
 
 It computes the notebook's epsilon loss, `-mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))`, whose gradient
 is not the `p - y` its backward uses, and its clipping rule scales only when `max_norm / (total + 1e-6) < 1`.

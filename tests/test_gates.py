@@ -1,6 +1,6 @@
-"""Every gate of the catalogue (parity/catalogue.py) against torch.autograd: random inputs of several shapes with
-a random upstream gradient, and named edge cases, in float32 and float64. Scratch is ACTUAL, torch DESIRED; the
-tolerance comes from the policy."""
+"""Every gate of the catalogue (parity/catalogue.py) against torch.autograd: random inputs of several shapes
+with a random upstream gradient, and named edge cases, in float32 and float64. Scratch is ACTUAL, torch
+DESIRED; the tolerance comes from the policy."""
 
 from __future__ import annotations
 

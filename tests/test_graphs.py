@@ -1,6 +1,7 @@
-"""The notebook's worked graphs (parity/catalogue.py), built from the engine's gates, against the same expressions
-in torch.autograd: gradients that accumulate over several paths, at the notebook's values and on random arrays,
-with a random upstream gradient. (The hand-computed values of the notebook are checked in test_engine_graphs.py.)"""
+"""The notebook's worked graphs (parity/catalogue.py), built from the engine's gates, against the same
+expressions in torch.autograd: gradients that accumulate over several paths, at the notebook's values and on
+random arrays, with a random upstream gradient. (The hand-computed values of the notebook are checked in
+test_engine_graphs.py.)"""
 
 import numpy as np
 import pytest

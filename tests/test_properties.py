@@ -1,14 +1,14 @@
-"""Property-based parity: every gate and the network on hypothesis-drawn examples (dtypes, shapes with scalars,
-size-1 and broadcast axes, values across every order of magnitude, random upstream gradients) against
+"""Property-based parity: every gate and the network on hypothesis-drawn examples (dtypes, shapes with
+scalars, size-1 and broadcast axes, values across every order of magnitude, random upstream gradients) against
 torch.autograd, by the one tolerance policy (kind "property"). Scratch is ACTUAL, torch DESIRED; float32 is
 judged against torch float64 on the same float32 inputs, as in test_gates.py.
 
 A failure is shrunk by hypothesis to a minimal example, printed ("Failing test case") as Python that rebuilds
 it (paste it into an ``@example``), and recorded in reports/gradients.csv with the example in the ``inputs``
-column. A passing test records only its example closest to the tolerance (``PropertyRecorder``). Ill-conditioned
-examples are drawn (the bound scales with each result's conditioning); only inputs where parity is undecidable
-for another reason (a ReLU branch chosen by rounding, torch's own underflow, overflow) are not:
-parity/strategies.py says which and why.
+column. A passing test records only its example closest to the tolerance (``PropertyRecorder``).
+Ill-conditioned examples are drawn (the bound scales with each result's conditioning); only inputs where
+parity is undecidable for another reason (a ReLU branch chosen by rounding, torch's own underflow, overflow)
+are not: parity/strategies.py says which and why.
 """
 
 from __future__ import annotations
@@ -138,7 +138,8 @@ def network(activation, dtype, **arrays):
     )
 
 
-# Drawn-and-filtered before the bound scaled with conditioning: correct engines "failed" these by rounding alone.
+# Drawn-and-filtered before the bound scaled with conditioning: correct engines "failed" these by rounding
+# alone.
 ILL_CONDITIONED_NETWORKS = {
     # float32: dW1 sums three terms that cancel 11-fold (scratch 5.9e-7 from the float64 run, torch 6.8e-9)
     "float32-cancelling-dW1": network(

@@ -1,5 +1,5 @@
-"""The seam: what --parity-engine accepts, how an unusable target is refused (one usage error, exit 4), what an
-engine provides, and that whatever an engine does wrong (raises, warns, returns the wrong thing) becomes a
+"""The seam: what --parity-engine accepts, how an unusable target is refused (one usage error, exit 4), what
+an engine provides, and that whatever an engine does wrong (raises, warns, returns the wrong thing) becomes a
 report row rather than a crash."""
 
 from __future__ import annotations
@@ -70,7 +70,10 @@ def torch_ref():
     reference.set_threads(1)
     return reference
 """
-INI = "[pytest]\nfilterwarnings =\n    error\n    ignore::DeprecationWarning:torch.*\n    ignore::UserWarning:torch.*\n"
+INI = (
+    "[pytest]\nfilterwarnings =\n    error\n    ignore::DeprecationWarning:torch.*\n"
+    "    ignore::UserWarning:torch.*\n"
+)
 SUITE = """
 import pytest
 

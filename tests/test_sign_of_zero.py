@@ -30,7 +30,8 @@ def assert_same_signs(actual: np.ndarray, desired: np.ndarray, what: str) -> Non
 
 
 def torch_gate(torch_ref, parity, name, inputs, upstream, dtype, **params):
-    """torch's result at dtype, and for float32 also at float64 on the same inputs (the policy's reference)."""
+    """torch's result at dtype, and for float32 also at float64 on the same inputs (the policy's
+    reference)."""
     return parity.torch_runs(lambda dt: torch_ref.gate(name, inputs, upstream, dtype=dt, **params), dtype)
 
 
