@@ -233,6 +233,32 @@ def graph(name: str, inputs: dict, upstream) -> tuple[Conditioning, dict[str, Co
     )
 
 
+def _output(z2: torch.Tensor, Mz2: torch.Tensor, y: torch.Tensor):
+    """(p, M_p, M of the loss terms) of the sigmoid output and its BCE-with-logits loss terms."""
+    p = torch.sigmoid(z2)
+    Mp = p * (1 - p) * Mz2 + p
+    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through
+    # dl/dz = p - y
+    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    return p, Mp, Mterms
+
+
+def _at_kink(z: torch.Tensor, Mz: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """Where a ReLU pre-activation lies within rounding distance of 0 (see KINK_WINDOW)."""
+    return (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
+
+
+def _weight_and_bias(Mdz, a_in: torch.Tensor, jump, depth: int) -> tuple[Conditioning, Conditioning]:
+    """dW = dz a_in^T and db = sum(dz) of a layer whose input a_in is exact (the data)."""
+    aT = a_in.abs().transpose(-1, -2)
+    return (
+        Conditioning.of(Mdz @ aT, depth, None if jump is None else jump @ aT),
+        Conditioning.of(
+            Mdz.sum(dim=-1, keepdim=True), depth, None if jump is None else jump.sum(dim=-1, keepdim=True)
+        ),
+    )
+
+
 def network(
     params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activation: str
 ) -> dict[str, Conditioning]:
@@ -243,20 +269,10 @@ def network(
     N = n_out * m
     z1 = W1 @ X + b1
     Mz1 = W1.abs() @ X.abs() + b1.abs()
-    if activation == "relu":
-        h, dact = torch.relu(z1), (z1 > 0).to(torch.float64)
-        Mh = dact * Mz1 + h
-    else:
-        h = torch.tanh(z1)
-        dact = 1 - h * h
-        Mh = dact * Mz1 + h.abs()
+    h, dact, Mh, _ = _activation(activation, z1, Mz1)
     z2 = W2 @ h + b2
     Mz2 = W2.abs() @ Mh + b2.abs()
-    p = torch.sigmoid(z2)
-    Mp = p * (1 - p) * Mz2 + p
-    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through
-    # dl/dz = p - y
-    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    p, Mp, Mterms = _output(z2, Mz2, y)
     Mloss = Mterms.sum(dim=(-2, -1)) / N
     dz2 = (p - y) / N
     Mdz2 = (Mp + (p - y).abs()) / N
@@ -265,25 +281,17 @@ def network(
     jump_dz1 = None
     if activation == "relu":
         Mdz1 = Mdh * dact
-        at_kink = (z1.abs() <= KINK_WINDOW * (n_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz1) & (Mz1 > 0)
-        jump_dz1 = dh.abs() * at_kink
+        jump_dz1 = dh.abs() * _at_kink(z1, Mz1, n_in)
     else:
         Mdz1 = Mdh * dact + dh.abs() * 2 * h.abs() * (dact * Mz1 + h.abs())
     forward = n_in + h_units + 2 * ELEMENTARY + 4
     backward = forward + n_out + m + 8
+    dW1, db1 = _weight_and_bias(Mdz1, X, jump_dz1, backward)
     return {
         "p": Conditioning.of(Mp, forward),
         "loss": Conditioning.of(Mloss, forward + N + ELEMENTARY + 3),
-        "dW1": Conditioning.of(
-            Mdz1 @ X.abs().transpose(-1, -2),
-            backward,
-            None if jump_dz1 is None else jump_dz1 @ X.abs().transpose(-1, -2),
-        ),
-        "db1": Conditioning.of(
-            Mdz1.sum(dim=-1, keepdim=True),
-            backward,
-            None if jump_dz1 is None else jump_dz1.sum(dim=-1, keepdim=True),
-        ),
+        "dW1": dW1,
+        "db1": db1,
         "dW2": Conditioning.of(Mdz2 @ h.abs().transpose(-1, -2) + dz2.abs() @ Mh.transpose(-1, -2), backward),
         "db2": Conditioning.of(Mdz2.sum(dim=-1, keepdim=True), backward),
     }
@@ -324,26 +332,42 @@ def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
     raise ValueError(f"no conditioning for activation {name!r}")
 
 
-def deep_network(
-    params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
-) -> dict[str, Conditioning]:
-    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output,
-    mean BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the
-    chain."""
-    ps = [_f64(t) for t in params]
-    Ws, bs = ps[0::2], ps[1::2]
-    X, y = _f64(X), _f64(y)
-    m, N = X.shape[-1], y.numel()
+def _deep_forward(Ws, bs, X, activations):
+    """(per hidden layer: z, M_z, a, act'(z), M_a, d act'/da, activation, fan-in), the output's z and M_z."""
     a, Ma = X, X.abs()
-    layers = []  # per hidden layer: z, Mz, its output a, act'(z), M_a, d act'/da, activation, fan-in
+    layers = []
     for W, b, name in zip(Ws[:-1], bs[:-1], activations, strict=True):
         z, Mz = W @ a + b, W.abs() @ Ma + b.abs()
         a, dact, Ma, ddact = _activation(name, z, Mz)
         layers.append((z, Mz, a, dact, Ma, ddact, name, W.shape[-1]))
-    z2, Mz2 = Ws[-1] @ a + bs[-1], Ws[-1].abs() @ Ma + bs[-1].abs()
-    p = torch.sigmoid(z2)
-    Mp = p * (1 - p) * Mz2 + p
-    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    return layers, Ws[-1] @ a + bs[-1], Ws[-1].abs() @ Ma + bs[-1].abs()
+
+
+def _deep_backward_step(W, layer, dz, Mdz, Jdz):
+    """dz, M_dz and the kink jump of the hidden layer below ``W``, from those of the layer above."""
+    z, Mz, _, dact, Mact, ddact, name, fan_in = layer
+    dh, Mdh, Jdh = (
+        W.transpose(-1, -2) @ dz,
+        W.abs().transpose(-1, -2) @ Mdz,
+        W.abs().transpose(-1, -2) @ Jdz,
+    )
+    dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
+    if name == "relu":
+        Jdz = Jdz + dh.abs() * _at_kink(z, Mz, fan_in)
+    return dz, Mdz, Jdz
+
+
+def deep_network(
+    params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
+) -> dict[str, Conditioning]:
+    """p, loss, dW1, db1, ..., dW<k>, db<k> of the deep network (k - 1 hidden layers, sigmoid output, mean
+    BCE-with-logits): ``network``'s analysis per layer, a ReLU kink's jump carried down the chain."""
+    ps = [_f64(t) for t in params]
+    Ws, bs = ps[0::2], ps[1::2]
+    X, y = _f64(X), _f64(y)
+    m, N = X.shape[-1], y.numel()
+    layers, z2, Mz2 = _deep_forward(Ws, bs, X, activations)
+    p, Mp, Mterms = _output(z2, Mz2, y)
     widths = [W.shape[-1] for W in Ws] + [Ws[-1].shape[-2]]
     forward = sum(widths) + (len(Ws) + 1) * ELEMENTARY + 2 * len(Ws)
     backward = forward + sum(widths[1:]) + m + 4 * len(Ws) + 4
@@ -352,13 +376,11 @@ def deep_network(
         "loss": Conditioning.of(Mterms.sum() / N, forward + N + ELEMENTARY + 3),
     }
     dz, Mdz, Jdz = (p - y) / N, (Mp + (p - y).abs()) / N, torch.zeros_like(p)
-    k = len(Ws)
-    for index in range(k, 0, -1):
+    for index in range(len(Ws), 0, -1):
         if index > 1:
             a_in, Ma_in = layers[index - 2][2], layers[index - 2][4]
         else:
             a_in, Ma_in = X, torch.zeros_like(X)  # the data are exact
-        W = Ws[index - 1]
         MdW = Mdz @ a_in.abs().transpose(-1, -2) + dz.abs() @ Ma_in.transpose(-1, -2)
         jump = Jdz @ a_in.abs().transpose(-1, -2)
         any_jump = bool(Jdz.any())
@@ -366,16 +388,6 @@ def deep_network(
         out[f"db{index}"] = Conditioning.of(
             Mdz.sum(dim=-1, keepdim=True), backward, Jdz.sum(dim=-1, keepdim=True) if any_jump else None
         )
-        if index == 1:
-            break
-        z, Mz, _, dact, Mact, ddact, name, fan_in = layers[index - 2]
-        dh, Mdh, Jdh = (
-            W.transpose(-1, -2) @ dz,
-            W.abs().transpose(-1, -2) @ Mdz,
-            W.abs().transpose(-1, -2) @ Jdz,
-        )
-        dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
-        if name == "relu":
-            at_kink = (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
-            Jdz = Jdz + dh.abs() * at_kink
+        if index > 1:
+            dz, Mdz, Jdz = _deep_backward_step(Ws[index - 1], layers[index - 2], dz, Mdz, Jdz)
     return out
