@@ -226,7 +226,7 @@ class Engine:
             self.provided["graphs"] = "composed by the harness from the engine's gates"
         else:
             self.missing["graphs"] = (
-                f"no `graphs` with the {len(GRAPHS)} functions, and not all of "
+                "no `graphs` with the five functions, and not all of "
                 f"{', '.join(catalogue.GRAPH_GATES)} to compose them from"
             )
 
