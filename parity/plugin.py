@@ -31,6 +31,7 @@ import pytest
 from parity import environment, report, tables  # noqa: F401 (tables: every report table declared)
 from parity.compare import Case, Comparison, ParityError, compare
 from parity.seam import CAPABILITIES, DEFAULT_ENGINE, Engine, EngineError, load_engine
+from parity.tensors import TorchRuns
 
 ROWS_KEY = pytest.StashKey[list]()
 INDEX_KEY = pytest.StashKey[int]()
@@ -308,10 +309,10 @@ class Recorder:
         return results
 
     @staticmethod
-    def torch_runs(run, dtype):
-        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else
-        None."""
-        return run(dtype), (run(np.float64) if np.dtype(dtype) == np.float32 else None)
+    def torch_runs(run, dtype) -> TorchRuns:
+        """``run(dtype)`` at the case's dtype, and at float64 for a float32 case (its reference), else None
+        (``parity.tensors.TorchRuns``)."""
+        return TorchRuns.of(run, dtype)
 
     def check(
         self,

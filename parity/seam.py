@@ -27,7 +27,7 @@ from types import ModuleType
 
 import numpy as np
 
-from parity import compose
+from parity import catalogue, compose
 from parity.returns import (
     PARAM_NAMES,
     EngineProblem,
@@ -40,15 +40,17 @@ from parity.returns import (
 
 DEFAULT_ENGINE = "scratch_nn"
 
-GATES = ("Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul")
-GRAPHS = ("add_mul", "sigmoid_mul_add", "chain_square", "two_paths", "shared_input")
+GATES = tuple(op.engine_class for op in catalogue.GATES.values())
+GRAPHS = tuple(catalogue.GRAPHS)
 ACTIVATIONS = ("relu", "tanh")
 NORM_TYPES = {"l2": 2.0, "l1": 1.0, "linf": math.inf}
 DEEP_ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
 
 def _capabilities() -> dict[str, str]:
-    caps = {f"gate {g}": f"the {g} gate (forward, backward)" for g in GATES}
+    caps = {
+        op.capability: f"the {op.engine_class} gate (forward, backward)" for op in catalogue.GATES.values()
+    }
     caps["graphs"] = "the notebook's five worked graphs"
     caps.update(
         {
@@ -108,17 +110,18 @@ class Attempt:
         return "; ".join(sorted({w for a in attempts for w in a.warnings}))
 
 
-# -- loading ---------------------------------------------------------------------------------------------------
+# -- loading -------------------------------------------------------------------------------------------------
 
 
 def load_engine(target: str = DEFAULT_ENGINE) -> Engine:
-    """Import ``target`` (module name, .py file or package directory) and wrap it; EngineError says why not."""
+    """Import ``target`` (module name, .py file or package directory) and wrap it; EngineError says why
+    not."""
     module = _import_target(target)
     engine = Engine(module, target)
     if not engine.provided:
         raise EngineError(
-            f"--parity-engine={target}: {module.__name__!r} provides none of the capabilities the suite checks "
-            f"({', '.join(CAPABILITIES)}); see docs/engine-api.md"
+            f"--parity-engine={target}: {module.__name__!r} provides none of the capabilities the suite "
+            f"checks ({', '.join(CAPABILITIES)}); see docs/engine-api.md"
         )
     return engine
 
@@ -184,7 +187,7 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{at}"
 
 
-# -- the engine ------------------------------------------------------------------------------------------------
+# -- the engine ----------------------------------------------------------------------------------------------
 
 
 class Engine:
@@ -206,19 +209,30 @@ class Engine:
     # capabilities
 
     def _probe(self) -> None:
+        self._probe_gates()
+        self._probe_network()
+        self._probe_clipping()
+        self._probe_deep()
+
+    def _probe_gates(self) -> None:
+        """Each gate of the catalogue, and the worked graphs: the engine's own, or composed from its gates."""
         m = self.module
         for gate in GATES:
             self._set(f"gate {gate}", hasattr(m, gate), f"no class {gate}")
         graphs = getattr(m, "graphs", None)
         if graphs is not None and all(hasattr(graphs, g) for g in GRAPHS):
             self.provided["graphs"] = "engine"
-        elif all(f"gate {g}" in self.provided for g in ("Add", "Multiply", "Power", "Sigmoid")):
+        elif all(f"gate {g}" in self.provided for g in catalogue.GRAPH_GATES):
             self.provided["graphs"] = "composed by the harness from the engine's gates"
         else:
             self.missing["graphs"] = (
-                "no `graphs` with the five functions, and not all of Add, Multiply, Power, "
-                "Sigmoid to compose them from"
+                "no `graphs` with the five functions, and not all of "
+                f"{', '.join(catalogue.GRAPH_GATES)} to compose them from"
             )
+
+    def _probe_network(self) -> None:
+        """The two-layer network per activation, training, and stacked training (else one run at a time)."""
+        m = self.module
         self._class_form = hasattr(m, "TwoLayerNet") and hasattr(m, "Params")
         has_network = self._class_form or callable(getattr(m, "network", None))
         activations = tuple(getattr(m, "ACTIVATIONS", ACTIVATIONS))
@@ -237,6 +251,9 @@ class Engine:
             self.provided["stacked training"] = "one run at a time, by the harness (STACKED is not set)"
         else:
             self.missing["stacked training"] = "no training"
+
+    def _probe_clipping(self) -> None:
+        m = self.module
         has_clip = callable(getattr(m, "clip_grad_norm", None))
         norm_types = tuple(float(t) for t in getattr(m, "CLIP_NORM_TYPES", NORM_TYPES.values()))
         for key, p in NORM_TYPES.items():
@@ -248,6 +265,9 @@ class Engine:
             bool(flag),
             "no `clip_grad_norm`" if not has_clip else "CLIP_ERROR_IF_NONFINITE is False",
         )
+
+    def _probe_deep(self) -> None:
+        m = self.module
         has_deep = callable(getattr(m, "deep_network", None))
         deep_activations = tuple(getattr(m, "DEEP_ACTIVATIONS", DEEP_ACTIVATIONS))
         for a in DEEP_ACTIVATIONS:
@@ -294,20 +314,26 @@ class Engine:
         result.warnings = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
         return result
 
-    def gate(self, name: str, inputs: list, upstream, exponent=None) -> tuple[Attempt, Attempt]:
-        """Forward then backward of one gate: (forward attempt -> output, backward attempt -> gradients)."""
-        cls = getattr(self.module, name)
+    def gate(self, name: str, inputs: list, upstream, **params) -> tuple[Attempt, Attempt]:
+        """Forward then backward of one gate (``name``: its catalogue or class name; ``params``: its constants
+        by name, passed to the constructor in catalogue order): (forward attempt -> output, backward attempt
+        -> gradients)."""
+        op = catalogue.gate(name)
+        cls = getattr(self.module, op.engine_class)
+        args = tuple(params[p.name] for p in op.params)
         state = {}
 
         def forward():
-            gate = state["gate"] = cls(exponent) if name == "Power" else cls()
+            gate = state["gate"] = cls(*args)
             return gate.forward(*inputs)
 
         fwd = self.attempt(forward)
         if not fwd.ok:
             return fwd, Attempt(problem="not computed: forward failed", warnings=[])
         bwd = self.attempt(
-            lambda: gradient_tuple(state["gate"].backward(upstream), len(inputs), f"{name}.backward")
+            lambda: gradient_tuple(
+                state["gate"].backward(upstream), len(inputs), f"{op.engine_class}.backward"
+            )
         )
         return fwd, bwd
 
@@ -420,7 +446,8 @@ class Engine:
         activations: tuple[str, ...],
         max_norm=None,
     ) -> Attempt:
-        """(losses (epochs,), final params dict, pre-clip total norms (epochs,) or None) of a network of any depth."""
+        """(losses (epochs,), final params dict, pre-clip total norms (epochs,) or None) of a network of any
+        depth."""
 
         def run():
             out = self.module.deep_train(

@@ -24,12 +24,12 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-# -- where parity is decidable --------------------------------------------------------------------------------
+from parity import catalogue
+from parity.catalogue import DTYPES
 
-DTYPES = ("float32", "float64")
-UNARY = ("exp", "sigmoid", "relu", "tanh")
-BINARY = ("add", "multiply")
-GATES = ("add", "multiply", "power", "exp", "sigmoid", "relu", "tanh", "matmul")
+# -- where parity is decidable -------------------------------------------------------------------------------
+
+GATES = tuple(catalogue.GATES)
 ACTIVATIONS = ("relu", "tanh")
 
 MAX_SIDE = 4  # every axis of a gate input: enough for broadcasting and reductions, small enough to stay quick
@@ -55,7 +55,8 @@ def _decidable(total: np.ndarray, magnitude: np.ndarray, n: int, dtype: np.dtype
 
 
 def _sum_to(x: np.ndarray, shape: tuple) -> np.ndarray:
-    """x summed over the axes that broadcasting added to ``shape`` (as autograd sums a broadcast input's grad)."""
+    """x summed over the axes that broadcasting added to ``shape`` (as autograd sums a broadcast input's
+    grad)."""
     lead = x.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
@@ -68,12 +69,13 @@ def _gate_sums(ex: GateExample) -> list[tuple[np.ndarray, np.ndarray, int]]:
     g = ex.upstream.astype(np.float64)
     xs = [np.asarray(x, dtype=np.float64) for x in ex.inputs]
     sums = []
-    if ex.gate in BINARY:
+    shape = catalogue.GATES[ex.gate].shape
+    if shape == "broadcast":
         for i, x in enumerate(xs):
             if x.shape != g.shape:  # a broadcast input: its gradient sums over the broadcast axes
                 terms = g if ex.gate == "add" else g * xs[1 - i]
                 sums.append((_sum_to(terms, x.shape), _sum_to(np.abs(terms), x.shape), g.size // x.size))
-    elif ex.gate == "matmul":
+    elif shape == "matmul":
         a, b = xs
         mT = lambda t: t.swapaxes(-1, -2)  # noqa: E731
         sums.append((a @ b, np.abs(a) @ np.abs(b), a.shape[-1]))
@@ -96,15 +98,16 @@ def _gate_sums(ex: GateExample) -> list[tuple[np.ndarray, np.ndarray, int]]:
 
 
 def well_posed(ex: GateExample) -> bool:
-    """Whether every sum in ``ex`` (broadcast gradients, matmul products) is :func:`_decidable`: no overflow."""
+    """Whether every sum in ``ex`` (broadcast gradients, matmul products) is :func:`_decidable`: no
+    overflow."""
     with np.errstate(over="ignore", invalid="ignore"):  # an overflowing sum is inf here, and rejected
         return _all_decidable(np.dtype(ex.dtype), _gate_sums(ex))
 
 
 def network_well_posed(ex: NetworkExample) -> bool:
-    """Whether parity is decidable on ``ex``: no ReLU pre-activation within rounding distance of the kink, where
-    the order of its sum chooses the branch (a jump, not a rounding error: no bound covers it). Ill-conditioned
-    networks are drawn: the policy's bound scales with each result's conditioning."""
+    """Whether parity is decidable on ``ex``: no ReLU pre-activation within rounding distance of the kink,
+    where the order of its sum chooses the branch (a jump, not a rounding error: no bound covers it).
+    Ill-conditioned networks are drawn: the policy's bound scales with each result's conditioning."""
     dtype = np.dtype(ex.dtype)
     u = float(np.finfo(dtype).eps) / 2
     W1, b1, X = (np.asarray(v, dtype=np.float64) for v in (ex.W1, ex.b1, ex.X))
@@ -119,7 +122,7 @@ def _all_decidable(dtype: np.dtype, sums) -> bool:
     return all(_decidable(total, mag, n, dtype) for total, mag, n in sums)
 
 
-# -- values ---------------------------------------------------------------------------------------------------
+# -- values --------------------------------------------------------------------------------------------------
 
 
 def _width(dtype) -> int:
@@ -141,7 +144,8 @@ def floats(dtype, min_value: float | None = None, max_value: float | None = None
 
 
 def arrays(dtype, shape, elements: st.SearchStrategy | None = None) -> st.SearchStrategy[np.ndarray]:
-    """Arrays of ``dtype`` and ``shape`` (``()`` is a 0-d array) with ``elements`` (default: :func:`floats`)."""
+    """Arrays of ``dtype`` and ``shape`` (``()`` is a 0-d array) with ``elements`` (default:
+    :func:`floats`)."""
     return hnp.arrays(np.dtype(dtype), shape, elements=floats(dtype) if elements is None else elements)
 
 
@@ -160,13 +164,18 @@ def labels(dtype, shape) -> st.SearchStrategy[np.ndarray]:
     return arrays(dtype, shape, st.one_of(st.sampled_from([0.0, 1.0]), floats(dtype, 0.0, 1.0)))
 
 
-def exponents(dtype) -> st.SearchStrategy[int | float]:
-    """A constant exponent for ``power``: a small integer (int), or a non-integer float representable in dtype."""
-    fractional = floats(dtype, -4.0, 4.0).filter(lambda e: not e.is_integer())
-    return st.one_of(st.integers(-4, 4), fractional)
+def param_values(param: catalogue.Param, dtype) -> st.SearchStrategy[int | float]:
+    """A value of an op's constant (``power``'s exponent, ``leaky_relu``'s slope) in its range: a float
+    representable in dtype, or with ``integers`` a whole number (int) or a non-integer float."""
+    values = floats(dtype, param.low, param.high)
+    if not param.integers:
+        return values
+    return st.one_of(
+        st.integers(int(param.low), int(param.high)), values.filter(lambda e: not e.is_integer())
+    )
 
 
-# -- examples -------------------------------------------------------------------------------------------------
+# -- examples ------------------------------------------------------------------------------------------------
 
 
 def _code(value, threshold: int = sys.maxsize) -> str:
@@ -206,17 +215,18 @@ class _Replayable:
 @dataclass(frozen=True, eq=False, repr=False)
 class GateExample(_Replayable):
     """One gate call: ``inputs`` (arrays of ``dtype``, or a Python float for one operand of add/multiply),
-    ``upstream`` (the output's shape and dtype), and ``exponent`` for power (None otherwise)."""
+    ``upstream`` (the output's shape and dtype), and ``params``, the op's constants by name (power's
+    ``exponent``, leaky_relu's ``negative_slope``; empty for the others)."""
 
     gate: str
     dtype: str
     inputs: tuple
     upstream: np.ndarray
-    exponent: int | float | None = None
+    params: dict = dataclasses.field(default_factory=dict)
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return ("x",) if len(self.inputs) == 1 else ("a", "b")
+        return catalogue.GATES[self.gate].input_names
 
     @property
     def case(self) -> str:
@@ -246,7 +256,7 @@ class NetworkExample(_Replayable):
         return f"network-{self.activation}-{self.dtype}"
 
 
-# -- strategies -----------------------------------------------------------------------------------------------
+# -- strategies ----------------------------------------------------------------------------------------------
 
 
 def _dtype(draw, dtype: str | None) -> str:
@@ -272,50 +282,61 @@ def gate_examples(gate: str, dtype: str | None = None) -> st.SearchStrategy[Gate
 
 
 @st.composite
+def _elementwise(draw, op: catalogue.Op, dt: str) -> tuple[tuple, tuple, dict]:
+    """(inputs, output shape, params) of a one-input op, its params drawn first (they may set the domain)."""
+    params = {p.name: draw(param_values(p, dt)) for p in op.params}
+    # A negative base with a non-integer exponent has no real power (NaN on both sides): not compared.
+    values = floats(dt, min_value=op.lowest(*params.values()))
+    if op.name == "sigmoid" and dt == "float64":
+        values = values.filter(_outside(*SIGMOID_TORCH_UNDERFLOW))
+    shape = draw(_shapes())
+    return (draw(arrays(dt, shape, values)),), shape, params
+
+
+@st.composite
+def _broadcast(draw, dt: str) -> tuple[tuple, tuple]:
+    shapes = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=MAX_SIDE))
+    a, b = (draw(arrays(dt, s)) for s in shapes.input_shapes)
+    # At most one Python number: with two, the engine computes in float64 whatever the case's dtype.
+    if draw(st.booleans()):
+        a = draw(_scalar_operand(a))
+    else:
+        b = draw(_scalar_operand(b))
+    return (a, b), shapes.result_shape
+
+
+@st.composite
+def _matmul(draw, dt: str, bound: float) -> tuple[tuple, tuple]:
+    """(..., n, k) @ (..., k, m), the leading batch axes broadcast; every value within ``bound``."""
+    batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
+    n, k, m = (draw(st.integers(1, MAX_SIDE)) for _ in range(3))
+    sa, sb = batch.input_shapes
+    values = floats(dt, -bound, bound)
+    inputs = (draw(arrays(dt, (*sa, n, k), values)), draw(arrays(dt, (*sb, k, m), values)))
+    return inputs, (*batch.result_shape, n, m)
+
+
+@st.composite
 def _gate_examples(draw, gate: str, dtype: str | None) -> GateExample:
     dt = _dtype(draw, dtype)
-    f64 = dt == "float64"
-    exponent, upstream_magnitudes = None, None
-    if gate in UNARY:
-        shape = draw(_shapes())
-        values = floats(dt)
-        if gate == "sigmoid" and f64:
-            values = values.filter(_outside(*SIGMOID_TORCH_UNDERFLOW))
-        inputs, out_shape = (draw(arrays(dt, shape, values)),), shape
-    elif gate == "power":
-        exponent = draw(exponents(dt))
-        shape = draw(_shapes())
-        # A negative base with a non-integer exponent has no real power (NaN on both sides): not compared.
-        base = floats(dt) if float(exponent).is_integer() else floats(dt, min_value=0.0)
-        inputs, out_shape = (draw(arrays(dt, shape, base)),), shape
-    elif gate in BINARY:
-        shapes = draw(
-            hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, max_side=MAX_SIDE)
-        )
-        a, b = (draw(arrays(dt, s)) for s in shapes.input_shapes)
-        # At most one Python number: with two, the engine computes in float64 whatever the case's dtype.
-        if draw(st.booleans()):
-            a = draw(_scalar_operand(a))
-        else:
-            b = draw(_scalar_operand(b))
-        inputs, out_shape = (a, b), shapes.result_shape
-    else:  # matmul: (..., n, k) @ (..., k, m), the leading batch axes broadcast
-        batch = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, max_side=3))
-        n, k, m = (draw(st.integers(1, MAX_SIDE)) for _ in range(3))
-        sa, sb = batch.input_shapes
+    op = catalogue.GATES[gate]
+    params, upstream_magnitudes = {}, None
+    if op.shape == "elementwise":
+        inputs, out_shape, params = draw(_elementwise(op, dt))
+    elif op.shape == "broadcast":
+        inputs, out_shape = draw(_broadcast(dt))
+    else:
         # Every value of a, b and the upstream below sqrt(max / 128): no sum of up to 64 products of two of
         # them can overflow, so that (almost) every draw is well posed; still 30+ orders of magnitude wide.
         bound = float(np.sqrt(np.finfo(dt).max / 128))
-        values = floats(dt, -bound, bound)
-        inputs = (draw(arrays(dt, (*sa, n, k), values)), draw(arrays(dt, (*sb, k, m), values)))
-        out_shape = (*batch.result_shape, n, m)
+        inputs, out_shape = draw(_matmul(dt, bound))
         upstream_magnitudes = (0.0, bound)
     return GateExample(
         gate=gate,
         dtype=dt,
         inputs=inputs,
         upstream=draw(upstreams(dt, out_shape, upstream_magnitudes)),
-        exponent=exponent,
+        params=params,
     )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ._convert import to_numpy
+from .graphs import EXPRESSIONS
 
 # Roundings charged to one elementwise function evaluation: correctly rounded arithmetic is one; exp, tanh,
 # log1p and pow of libm/SLEEF are within one or two ulp, and the engine may evaluate them in float64 first.
@@ -76,38 +77,21 @@ def _sum_to(x: torch.Tensor, shape: tuple) -> tuple[torch.Tensor, int]:
     return x.sum(dim=axes, keepdim=True).reshape(shape), terms
 
 
-def gate(name: str, inputs, upstream, *, exponent: float | None = None) -> tuple[Conditioning, ...]:
-    """(output, grad of each input) for one gate, as in ``reference.gate``."""
-    xs = [_f64(x) for x in inputs]
-    amp = _amplification(name, xs, upstream, exponent)
-    if name == "matmul":
-        return _matmul(xs, upstream, amp)
-    shape_out = torch.broadcast_shapes(*(x.shape for x in xs))
-    g = torch.broadcast_to(_f64(upstream), shape_out).abs()
-    if name in ("add", "multiply"):
-        a, b = (torch.broadcast_to(x, shape_out) for x in xs)
-        if name == "add":
-            out, parts = a.abs() + b.abs(), (g, g)
-        else:
-            out, parts = (a * b).abs(), (g * b.abs(), g * a.abs())
-        result = [Conditioning.of(out, 1)]
-        for part, x in zip(parts, xs, strict=True):
-            summed, n = _sum_to(part, tuple(x.shape))
-            result.append(Conditioning.of(summed, n + 1, amplification=amp))
-        return tuple(result)
-    return _unary(name, xs[0], g, amp, exponent)
+def _g_max(upstream) -> float:
+    return float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
 
 
-def _amplification(name: str, xs: list[torch.Tensor], upstream, exponent: float | None) -> float:
-    """An intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the
-    other operand for multiply): its absolute error grows by that factor."""
-    g_max = float(np.max(np.abs(np.asarray(upstream, dtype=np.float64)), initial=0.0))
-    operands = [float(x.abs().max()) for x in xs if x.numel()] if name in ("multiply", "matmul") else []
-    return g_max * max([1.0] + operands) * (max(1.0, abs(exponent)) if name == "power" else 1.0)
+def _largest(xs) -> float:
+    return max([1.0] + [float(x.abs().max()) for x in xs if x.numel()])
 
 
-def _matmul(xs: list[torch.Tensor], upstream, amp: float) -> tuple[Conditioning, ...]:
+# An intermediate that underflows is multiplied afterwards by the upstream (and by n for power, by the other
+# operand for multiply): its absolute error grows by that factor, each rule's ``amplification``.
+
+
+def _matmul(xs, upstream) -> tuple[Conditioning, ...]:
     a, b = xs
+    amp = _g_max(upstream) * _largest(xs)
     out = a.abs() @ b.abs()
     g = torch.broadcast_to(_f64(upstream), out.shape).abs()
     k, n, m = a.shape[-1], a.shape[-2], b.shape[-1]
@@ -120,29 +104,94 @@ def _matmul(xs: list[torch.Tensor], upstream, amp: float) -> tuple[Conditioning,
     )
 
 
-def _unary(name: str, x: torch.Tensor, g: torch.Tensor, amp: float, exponent) -> tuple[Conditioning, ...]:
-    if name == "relu":
-        return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
-    if name == "exp":
-        e = torch.exp(x)
-        return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1, amplification=amp)
-    if name == "power":
-        y = torch.pow(x, exponent).abs()
-        d = (exponent * torch.pow(x, exponent - 1)).abs() if exponent != 0 else torch.zeros_like(x)
-        return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
-    if name == "sigmoid":
-        s = torch.sigmoid(x)
-        return (
-            Conditioning.of(s, ELEMENTARY + 2),
-            Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp),
-        )
-    if name == "tanh":
-        t = torch.tanh(x)
-        return (
-            Conditioning.of(t.abs(), ELEMENTARY),
-            Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp),
-        )
-    raise ValueError(f"no conditioning for gate {name!r}")
+def _broadcast(name: str):
+    def rule(xs, upstream) -> tuple[Conditioning, ...]:
+        amp = _g_max(upstream) * (_largest(xs) if name == "multiply" else 1.0)
+        shape_out = torch.broadcast_shapes(*(x.shape for x in xs))
+        g = torch.broadcast_to(_f64(upstream), shape_out).abs()
+        a, b = (torch.broadcast_to(x, shape_out) for x in xs)
+        if name == "add":
+            out, parts = a.abs() + b.abs(), (g, g)
+        else:
+            out, parts = (a * b).abs(), (g * b.abs(), g * a.abs())
+        result = [Conditioning.of(out, 1)]
+        for part, x in zip(parts, xs, strict=True):
+            summed, n = _sum_to(part, tuple(x.shape))
+            result.append(Conditioning.of(summed, n + 1, amplification=amp))
+        return tuple(result)
+
+    return rule
+
+
+def _upstream(x: torch.Tensor, upstream) -> torch.Tensor:
+    return torch.broadcast_to(_f64(upstream), x.shape).abs()
+
+
+def _power(xs, upstream, exponent) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream) * max(1.0, abs(exponent))
+    y = torch.pow(x, exponent).abs()
+    d = (exponent * torch.pow(x, exponent - 1)).abs() if exponent != 0 else torch.zeros_like(x)
+    g = _upstream(x, upstream)
+    return Conditioning.of(y, ELEMENTARY), Conditioning.of(g * d, ELEMENTARY + 2, amplification=amp)
+
+
+def _relu(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    g = _upstream(x, upstream)
+    return Conditioning.of(torch.relu(x), 1), Conditioning.of(g * (x > 0), 1, amplification=amp)
+
+
+def _leaky_relu(xs, upstream, negative_slope) -> tuple[Conditioning, ...]:
+    """One product (slope * x) on the negative side, one (g * slope) in the gradient."""
+    (x,), amp = xs, _g_max(upstream)
+    g = _upstream(x, upstream)
+    slope = torch.where(x > 0, torch.ones_like(x), torch.full_like(x, abs(float(negative_slope))))
+    return Conditioning.of(x.abs() * slope, 1), Conditioning.of(g * slope, 1, amplification=amp)
+
+
+def _exp(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    e, g = torch.exp(x), _upstream(x, upstream)
+    return Conditioning.of(e, ELEMENTARY), Conditioning.of(g * e, ELEMENTARY + 1, amplification=amp)
+
+
+def _sigmoid(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    s, g = torch.sigmoid(x), _upstream(x, upstream)
+    return (
+        Conditioning.of(s, ELEMENTARY + 2),
+        Conditioning.of(g * _sigmoid_backward(s), ELEMENTARY + 5, amplification=amp),
+    )
+
+
+def _tanh(xs, upstream) -> tuple[Conditioning, ...]:
+    (x,), amp = xs, _g_max(upstream)
+    t, g = torch.tanh(x), _upstream(x, upstream)
+    return (
+        Conditioning.of(t.abs(), ELEMENTARY),
+        Conditioning.of(g * _tanh_backward(t), ELEMENTARY + 3, amplification=amp),
+    )
+
+
+#: op name (``parity.catalogue.GATES``) -> its rounding analysis: rule(inputs as float64, upstream, *params)
+GATE_RULES = {
+    "add": _broadcast("add"),
+    "multiply": _broadcast("multiply"),
+    "power": _power,
+    "exp": _exp,
+    "sigmoid": _sigmoid,
+    "relu": _relu,
+    "tanh": _tanh,
+    "matmul": _matmul,
+    "leaky_relu": _leaky_relu,
+}
+
+
+def gate(name: str, inputs, upstream, *params) -> tuple[Conditioning, ...]:
+    """(output, grad of each input) for one gate, as in ``reference.gate``; params: the op's constants."""
+    if name not in GATE_RULES:
+        raise ValueError(f"no conditioning for gate {name!r}")
+    return GATE_RULES[name]([_f64(x) for x in inputs], upstream, *params)
 
 
 def _sigmoid_backward(s: torch.Tensor) -> torch.Tensor:
@@ -175,18 +224,38 @@ def graph(name: str, inputs: dict, upstream) -> tuple[Conditioning, dict[str, Co
         grads = {"x": g * local * y.abs(), "y": g * local * x.abs(), "z": g * local}
         value = Conditioning.of(s + ds * w_mag, ELEMENTARY + 4)
         return value, {n: Conditioning.of(grads[n], ELEMENTARY + 8) for n in names}
-    expressions = {
-        "add_mul": lambda x, y, z: (x + y) * z,
-        "chain_square": lambda x: (3 * x + 1) ** 2,
-        "two_paths": lambda x: (x + 1) * (2 * x),
-        "shared_input": lambda a, b, c: (a + b) * (b + c),
-    }
-    value = expressions[name](*leaves)
+    value = EXPRESSIONS[name](*leaves)
     g = torch.broadcast_to(_f64(upstream), value.shape).abs()
     grads = torch.autograd.grad(value, leaves, grad_outputs=g)
     return (
         Conditioning.of(value, 4),
         {n: Conditioning.of(gr, 8) for n, gr in zip(names, grads, strict=True)},
+    )
+
+
+def _output(z2: torch.Tensor, Mz2: torch.Tensor, y: torch.Tensor):
+    """(p, M_p, M of the loss terms) of the sigmoid output and its BCE-with-logits loss terms."""
+    p = torch.sigmoid(z2)
+    Mp = p * (1 - p) * Mz2 + p
+    # loss terms max(z, 0) - z y + log1p(exp(-|z|)): their magnitudes, and the error of z2 through
+    # dl/dz = p - y
+    Mterms = (p - y).abs() * Mz2 + torch.relu(z2) + (z2 * y).abs() + torch.log1p(torch.exp(-z2.abs()))
+    return p, Mp, Mterms
+
+
+def _at_kink(z: torch.Tensor, Mz: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """Where a ReLU pre-activation lies within rounding distance of 0 (see KINK_WINDOW)."""
+    return (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
+
+
+def _weight_and_bias(Mdz, a_in: torch.Tensor, jump, depth: int) -> tuple[Conditioning, Conditioning]:
+    """dW = dz a_in^T and db = sum(dz) of a layer whose input a_in is exact (the data)."""
+    aT = a_in.abs().transpose(-1, -2)
+    return (
+        Conditioning.of(Mdz @ aT, depth, None if jump is None else jump @ aT),
+        Conditioning.of(
+            Mdz.sum(dim=-1, keepdim=True), depth, None if jump is None else jump.sum(dim=-1, keepdim=True)
+        ),
     )
 
 
@@ -204,6 +273,7 @@ def network(
     z2 = W2 @ h + b2
     Mz2 = W2.abs() @ Mh + b2.abs()
     p, Mp, Mterms = _output(z2, Mz2, y)
+    Mloss = Mterms.sum(dim=(-2, -1)) / N
     dz2 = (p - y) / N
     Mdz2 = (Mp + (p - y).abs()) / N
     dh = W2.transpose(-1, -2) @ dz2
@@ -216,33 +286,15 @@ def network(
         Mdz1 = Mdh * dact + dh.abs() * 2 * h.abs() * (dact * Mz1 + h.abs())
     forward = n_in + h_units + 2 * ELEMENTARY + 4
     backward = forward + n_out + m + 8
-    Xt = X.abs().transpose(-1, -2)
+    dW1, db1 = _weight_and_bias(Mdz1, X, jump_dz1, backward)
     return {
         "p": Conditioning.of(Mp, forward),
-        "loss": Conditioning.of(Mterms.sum(dim=(-2, -1)) / N, forward + N + ELEMENTARY + 3),
-        "dW1": Conditioning.of(Mdz1 @ Xt, backward, None if jump_dz1 is None else jump_dz1 @ Xt),
-        "db1": Conditioning.of(
-            Mdz1.sum(dim=-1, keepdim=True),
-            backward,
-            None if jump_dz1 is None else jump_dz1.sum(dim=-1, keepdim=True),
-        ),
+        "loss": Conditioning.of(Mloss, forward + N + ELEMENTARY + 3),
+        "dW1": dW1,
+        "db1": db1,
         "dW2": Conditioning.of(Mdz2 @ h.abs().transpose(-1, -2) + dz2.abs() @ Mh.transpose(-1, -2), backward),
         "db2": Conditioning.of(Mdz2.sum(dim=-1, keepdim=True), backward),
     }
-
-
-def _output(z: torch.Tensor, Mz: torch.Tensor, y: torch.Tensor):
-    """(p, M_p, the loss terms' magnitudes) of the sigmoid output with BCE-with-logits: the loss terms are
-    max(z, 0) - z y + log1p(exp(-|z|)), and the error of z reaches them through dl/dz = p - y."""
-    p = torch.sigmoid(z)
-    Mp = p * (1 - p) * Mz + p
-    Mterms = (p - y).abs() * Mz + torch.relu(z) + (z * y).abs() + torch.log1p(torch.exp(-z.abs()))
-    return p, Mp, Mterms
-
-
-def _at_kink(z: torch.Tensor, Mz: torch.Tensor, fan_in: int) -> torch.Tensor:
-    """The ReLU units whose pre-activation lies within rounding distance of 0 (KINK_WINDOW)."""
-    return (z.abs() <= KINK_WINDOW * (fan_in + 1) * FLOAT32_UNIT_ROUNDOFF * Mz) & (Mz > 0)
 
 
 def clip(grads: list, total_norm: torch.Tensor, coef: torch.Tensor, norm_type: float) -> dict[str, object]:
@@ -280,23 +332,41 @@ def _activation(name: str, z: torch.Tensor, Mz: torch.Tensor):
     raise ValueError(f"no conditioning for activation {name!r}")
 
 
-def deep_network(
-    params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
-) -> dict[str, Conditioning]:
-    """p, loss and dW1, db1, ..., dW<k>, db<k> of the deep network (L = k - 1 hidden layers, sigmoid output,
-    mean BCE-with-logits): ``network``'s analysis repeated per layer, a ReLU kink's jump carried down the
-    chain."""
-    ps = [_f64(t) for t in params]
-    Ws, bs = ps[0::2], ps[1::2]
-    X, y = _f64(X), _f64(y)
-    m, N = X.shape[-1], y.numel()
+def _deep_forward(Ws, bs, X, activations):
+    """(per hidden layer: z, M_z, a, act'(z), M_a, d act'/da, activation, fan-in), the output's z and M_z."""
     a, Ma = X, X.abs()
-    layers = []  # per hidden layer: z, Mz, its output a, act'(z), M_a, d act'/da, activation, fan-in
+    layers = []
     for W, b, name in zip(Ws[:-1], bs[:-1], activations, strict=True):
         z, Mz = W @ a + b, W.abs() @ Ma + b.abs()
         a, dact, Ma, ddact = _activation(name, z, Mz)
         layers.append((z, Mz, a, dact, Ma, ddact, name, W.shape[-1]))
-    z2, Mz2 = Ws[-1] @ a + bs[-1], Ws[-1].abs() @ Ma + bs[-1].abs()
+    return layers, Ws[-1] @ a + bs[-1], Ws[-1].abs() @ Ma + bs[-1].abs()
+
+
+def _deep_backward_step(W, layer, dz, Mdz, Jdz):
+    """dz, M_dz and the kink jump of the hidden layer below ``W``, from those of the layer above."""
+    z, Mz, _, dact, Mact, ddact, name, fan_in = layer
+    dh, Mdh, Jdh = (
+        W.transpose(-1, -2) @ dz,
+        W.abs().transpose(-1, -2) @ Mdz,
+        W.abs().transpose(-1, -2) @ Jdz,
+    )
+    dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
+    if name == "relu":
+        Jdz = Jdz + dh.abs() * _at_kink(z, Mz, fan_in)
+    return dz, Mdz, Jdz
+
+
+def deep_network(
+    params: list[torch.Tensor], X: torch.Tensor, y: torch.Tensor, activations: list[str]
+) -> dict[str, Conditioning]:
+    """p, loss, dW1, db1, ..., dW<k>, db<k> of the deep network (k - 1 hidden layers, sigmoid output, mean
+    BCE-with-logits): ``network``'s analysis per layer, a ReLU kink's jump carried down the chain."""
+    ps = [_f64(t) for t in params]
+    Ws, bs = ps[0::2], ps[1::2]
+    X, y = _f64(X), _f64(y)
+    m, N = X.shape[-1], y.numel()
+    layers, z2, Mz2 = _deep_forward(Ws, bs, X, activations)
     p, Mp, Mterms = _output(z2, Mz2, y)
     widths = [W.shape[-1] for W in Ws] + [Ws[-1].shape[-2]]
     forward = sum(widths) + (len(Ws) + 1) * ELEMENTARY + 2 * len(Ws)
@@ -305,19 +375,12 @@ def deep_network(
         "p": Conditioning.of(Mp, forward),
         "loss": Conditioning.of(Mterms.sum() / N, forward + N + ELEMENTARY + 3),
     }
-    dz, Mdz = (p - y) / N, (Mp + (p - y).abs()) / N
-    return out | _deep_gradients(Ws, layers, X, dz, Mdz, backward)
-
-
-def _deep_gradients(Ws, layers, X, dz, Mdz, backward: int) -> dict[str, Conditioning]:
-    """dW<k>, db<k>, ..., dW1, db1 from the output's dz and its magnitude, down the chain of ``layers``."""
-    out, Jdz = {}, torch.zeros_like(dz)
+    dz, Mdz, Jdz = (p - y) / N, (Mp + (p - y).abs()) / N, torch.zeros_like(p)
     for index in range(len(Ws), 0, -1):
         if index > 1:
             a_in, Ma_in = layers[index - 2][2], layers[index - 2][4]
         else:
             a_in, Ma_in = X, torch.zeros_like(X)  # the data are exact
-        W = Ws[index - 1]
         MdW = Mdz @ a_in.abs().transpose(-1, -2) + dz.abs() @ Ma_in.transpose(-1, -2)
         jump = Jdz @ a_in.abs().transpose(-1, -2)
         any_jump = bool(Jdz.any())
@@ -325,15 +388,6 @@ def _deep_gradients(Ws, layers, X, dz, Mdz, backward: int) -> dict[str, Conditio
         out[f"db{index}"] = Conditioning.of(
             Mdz.sum(dim=-1, keepdim=True), backward, Jdz.sum(dim=-1, keepdim=True) if any_jump else None
         )
-        if index == 1:
-            break
-        z, Mz, _, dact, Mact, ddact, name, fan_in = layers[index - 2]
-        dh, Mdh, Jdh = (
-            W.transpose(-1, -2) @ dz,
-            W.abs().transpose(-1, -2) @ Mdz,
-            W.abs().transpose(-1, -2) @ Jdz,
-        )
-        dz, Mdz, Jdz = dh * dact, Mdh * dact + dh.abs() * ddact * Mact, Jdh * dact
-        if name == "relu":
-            Jdz = Jdz + dh.abs() * _at_kink(z, Mz, fan_in)
+        if index > 1:
+            dz, Mdz, Jdz = _deep_backward_step(Ws[index - 1], layers[index - 2], dz, Mdz, Jdz)
     return out

@@ -6,7 +6,7 @@ The contract (names, signatures, array layout) is docs/engine-api.md. Samples ar
 from . import graphs
 from .clip import ClipResult, clip_grad_norm, clip_grad_norm_per_run
 from .deep import HIDDEN_ACTIVATIONS, DeepNet, Layers, deep_network, deep_train
-from .gates import Add, Exp, MatMul, Multiply, Power, ReLU, Sigmoid, Tanh
+from .gates import Add, Exp, LeakyReLU, MatMul, Multiply, Power, ReLU, Sigmoid, Tanh
 from .gradcheck import (
     DirectionalCheckResult,
     GradCheckResult,
@@ -26,6 +26,7 @@ __all__ = [
     "Exp",
     "Sigmoid",
     "ReLU",
+    "LeakyReLU",
     "Tanh",
     "MatMul",
     "graphs",

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _checks, _precise
 
-__all__ = ["Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "Tanh", "MatMul"]
+__all__ = ["Add", "Multiply", "Power", "Exp", "Sigmoid", "ReLU", "LeakyReLU", "Tanh", "MatMul"]
 
 
 def _unbroadcast(grad, shape: tuple, dtype: np.dtype | None = None) -> np.ndarray:
@@ -48,7 +48,8 @@ def _unbroadcast(grad, shape: tuple, dtype: np.dtype | None = None) -> np.ndarra
 
 
 class _Gate:
-    """Bookkeeping shared by the gates: input shapes/dtypes for the gradients, output shape/dtype for upstream."""
+    """Bookkeeping shared by the gates: input shapes/dtypes for the gradients, output shape/dtype for
+    upstream."""
 
     _out_shape = None  # set by forward; None means backward has nothing to work from
 
@@ -216,8 +217,8 @@ class ReLU(_Gate):
     @_silent
     def forward(self, x) -> np.ndarray:
         x = _unary("ReLU", x)
-        # NOTE: np.where, not np.maximum(x, 0), which returns +0.0 for -0.0 (then Power(-1) gives +inf where torch
-        # gives -inf); NaN < 0 is false, so NaN propagates (np.fmax would drop it)
+        # NOTE: np.where, not np.maximum(x, 0), which returns +0.0 for -0.0 (then Power(-1) gives +inf where
+        # torch gives -inf); NaN < 0 is false, so NaN propagates (np.fmax would drop it)
         self.out = self._record(np.where(x < 0, 0, x), x)
         return self.out.copy()
 
@@ -225,6 +226,35 @@ class ReLU(_Gate):
     def backward(self, upstream) -> tuple[np.ndarray]:
         g = self._upstream(upstream)
         return self._grads(np.where(self.out <= 0, 0, g))
+
+
+class LeakyReLU(_Gate):
+    """out = x where x > 0, else negative_slope * x, as torch.nn.functional.leaky_relu. backward: g where
+    x > 0, else g * negative_slope, from the saved input (the output's sign is the slope's business).
+
+    NOTE: the derivative at exactly 0 is the slope, as torch's leaky_relu_backward (x > 0 is false there);
+    -0.0 * slope keeps its sign and NaN propagates, as in torch. The slope is rounded to the input's dtype,
+    as torch rounds it to the tensor's.
+    """
+
+    def __init__(self, negative_slope=0.01) -> None:
+        if isinstance(negative_slope, (bool, np.bool_)) or not isinstance(negative_slope, numbers.Real):
+            raise TypeError(
+                "LeakyReLU negative_slope must be an int or a float; got "
+                f"{type(negative_slope).__name__} {negative_slope!r}"
+            )
+        self.negative_slope = _checks.python_float("LeakyReLU negative_slope", negative_slope)
+
+    @_silent
+    def forward(self, x) -> np.ndarray:
+        self.x = _unary("LeakyReLU", x).copy()
+        slope = self.x.dtype.type(self.negative_slope)
+        return self._record(np.where(self.x > 0, self.x, self.x * slope), self.x)
+
+    @_silent
+    def backward(self, upstream) -> tuple[np.ndarray]:
+        g = self._upstream(upstream)
+        return self._grads(np.where(self.x > 0, g, g * g.dtype.type(self.negative_slope)))
 
 
 class Tanh(_Gate):
@@ -241,7 +271,8 @@ class Tanh(_Gate):
     def backward(self, upstream) -> tuple[np.ndarray]:
         g = self._upstream(upstream)
         # NOTE: (1 - t)(1 + t), not 1 - t*t: the latter cancels near |t| = 1 (1e-4 relative error in float32)
-        # the factor first: g * (1 - t) could overflow or round into a subnormal before the product with (1 + t)
+        # the factor first: g * (1 - t) could overflow or round into a subnormal before the product with
+        # (1 + t)
         return self._grads(g * ((1 - self.out) * (1 + self.out)))
 
 
@@ -257,8 +288,9 @@ class MatMul(_Gate):
         a = _checks.operand("MatMul input a", a)
         b = _checks.operand("MatMul input b", b)
         _checks.matmul_shapes(a, b)
-        # NOTE: the caller's arrays, not copies: matmul rounds by memory layout (BLAS for C- or F-ordered operands,
-        # its own loop for others), and a copy would change the layout. The copies only witness the values.
+        # NOTE: the caller's arrays, not copies: matmul rounds by memory layout (BLAS for C- or F-ordered
+        # operands, its own loop for others), and a copy would change the layout. The copies only witness the
+        # values.
         self.a, self.b = a, b
         self._seen = (a.copy(), b.copy())
         return self._record(a @ b, a, b)
@@ -269,9 +301,9 @@ class MatMul(_Gate):
         for name, now, seen in zip("ab", (self.a, self.b), self._seen, strict=True):
             if not _same_bits(now, seen):
                 raise RuntimeError(
-                    f"MatMul.backward(): input {name} was modified by an inplace operation after forward() (torch "
-                    "refuses this too: 'one of the variables needed for gradient computation has been modified by "
-                    "an inplace operation'); call forward() again with the new values"
+                    f"MatMul.backward(): input {name} was modified by an inplace operation after forward() "
+                    "(torch refuses this too: 'one of the variables needed for gradient computation has been "
+                    "modified by an inplace operation'); call forward() again with the new values"
                 )
         return self._grads(g @ self.b.swapaxes(-1, -2), self.a.swapaxes(-1, -2) @ g)
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from parity.clipping import ClipRecord, ClipSetting
+from parity.parametrize import DTYPES
 from parity.plugin import raise_failures
 from parity.returns import EngineProblem
+from parity.tensors import TorchRuns
 
 pytestmark = pytest.mark.parity_check
 
-DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 NORM_TYPES = [pytest.param(2.0, id="l2"), pytest.param(1.0, id="l1"), pytest.param(math.inf, id="linf")]
 SHAPES = [(4, 2), (4, 1), (1, 4), (1, 1)]  # the network's W1, b1, W2, b2 at XOR size
 
@@ -106,26 +107,19 @@ def test_clip_matches_torch(engine, torch_ref, parity, regime, norm_type, dtype,
         )
         return
 
-    ref64 = torch_ref.clip(grads, dtype=np.float64, **kwargs) if dtype == np.float32 else None
+    runs = TorchRuns(
+        torch, torch_ref.clip(grads, dtype=np.float64, **kwargs) if dtype == np.float32 else None
+    )
     tensors = {
-        "total_norm": (
-            scratch.get(lambda r: r[1]),
-            np.asarray(torch.total_norm),
-            np.asarray(ref64.total_norm) if ref64 else None,
-        ),
-        "coef": (
-            scratch.get(lambda r: r[2]),
-            np.asarray(torch.coef),
-            np.asarray(ref64.coef) if ref64 else None,
-        ),
+        "total_norm": (scratch.get(lambda r: r[1]), *runs.desired(lambda r: np.asarray(r.total_norm))),
+        "coef": (scratch.get(lambda r: r[2]), *runs.desired(lambda r: np.asarray(r.coef))),
     }
     for i, name in enumerate(("W1", "b1", "W2", "b2")):
         tensors[f"clipped_{name}"] = (
             scratch.get(lambda r, i=i: clipped(r[0], i)),
-            torch.grads[i],
-            ref64.grads[i] if ref64 else None,
+            *runs.desired(lambda r, i=i: r.grads[i]),
         )
-    results = parity.evaluate(tensors, dtype=dtype, kind=kind, conditioning=(ref64 or torch).conditioning)
+    results = parity.evaluate(tensors, dtype=dtype, kind=kind, conditioning=runs.conditioning)
     scalars = dict(
         total_norm=_scalar(scratch.get(lambda r: r[1])),
         torch_total_norm=float(torch.total_norm),

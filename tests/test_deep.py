@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from parity.datasets import deep_init
+from parity.parametrize import DTYPES
 from parity.returns import EngineProblem, as_result
 from parity.tensors import network_tensors
 from parity.trajectory import Final, Run, Side, TrajectoryRecord, first_nonfinite, judge_diverging, judge_run
 
 pytestmark = pytest.mark.parity_check
 
-DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 ACTS = ("relu", "tanh", "sigmoid")
 N_IN, M = 6, 64
 # hidden widths, taken in turn: 1 and 256 included; a ReLU never gets a width-1 layer (it would be dead for
@@ -55,11 +55,11 @@ def test_deep_matches_torch(engine, torch_ref, parity, case, dtype):
     params, X, y = case_data(parity.rng(), widths, acts)
     params = {k: v.astype(dtype) for k, v in params.items()}
     X, y = X.astype(dtype), y.astype(dtype)
-    ref, ref64 = parity.torch_runs(
+    torch = parity.torch_runs(
         lambda dt: torch_ref.deep_network(params, X, y, activations=acts, dtype=dt), dtype
     )
     result = engine.deep(params, X, y, acts)
-    tensors, conditioning = network_tensors(result, ref, ref64, params)
+    tensors, conditioning = network_tensors(result, torch, params)
     parity.check(
         tensors, dtype=dtype, kind="random", warnings=result.warned(result), conditioning=conditioning
     )

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import scratch_nn as sn
+from parity import catalogue
 from scratch_nn import graphs
 
 XOR_X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
@@ -76,7 +77,8 @@ BAD_Y = {
     "too-few-samples": (
         XOR_Y[:, :3],
         ValueError,
-        r"y must have shape \(n_out, m\) = \(1, 4\) to match the output of the last forward\(X\); got \(1, 3\)",
+        r"y must have shape \(n_out, m\) = \(1, 4\) to match the output of the last forward\(X\); "
+        r"got \(1, 3\)",
     ),
     "too-many-outputs": (
         np.vstack([XOR_Y, XOR_Y]),
@@ -344,14 +346,14 @@ def test_sgd_step_rejects_bad_arguments(mangle, lr, error, message):
 
 # -- gates -----------------------------------------------------------------------------------------------
 
-UNARY_GATES = {
-    "Exp": sn.Exp,
-    "Sigmoid": sn.Sigmoid,
-    "ReLU": sn.ReLU,
-    "Tanh": sn.Tanh,
-    "Power": lambda: sn.Power(2),
-}
-ALL_GATES = {**UNARY_GATES, "Add": sn.Add, "Multiply": sn.Multiply, "MatMul": sn.MatMul}
+
+def gate_maker(op: catalogue.Op):
+    """The op's engine class, built with the first value of each constant its gate tests sweep."""
+    return lambda: getattr(sn, op.engine_class)(*(p.cases[0] for p in op.params))
+
+
+ALL_GATES = {op.engine_class: gate_maker(op) for op in catalogue.GATES.values()}
+UNARY_GATES = {op.engine_class: gate_maker(op) for op in catalogue.GATES.values() if op.arity == 1}
 
 
 @pytest.mark.parametrize("make", ALL_GATES.values(), ids=ALL_GATES.keys())
@@ -483,6 +485,26 @@ def test_gate_rejects_bad_inputs(make, inputs, error, message):
 def test_power_exponent_must_be_a_real_number(exponent):
     with pytest.raises(TypeError, match=r"Power exponent must be an int or a float; got"):
         sn.Power(exponent)
+
+
+@pytest.mark.parametrize("slope", ["0.1", False, np.ones(2), None], ids=["str", "bool", "array", "none"])
+def test_leaky_relu_slope_must_be_a_real_number(slope):
+    with pytest.raises(TypeError, match=r"LeakyReLU negative_slope must be an int or a float; got"):
+        sn.LeakyReLU(slope)
+
+
+def test_leaky_relu_slope_beyond_float64_is_refused_and_its_default_is_torchs():
+    with pytest.raises(ValueError, match=r"LeakyReLU negative_slope must be a number within float64's range"):
+        sn.LeakyReLU(10**400)
+    assert sn.LeakyReLU().negative_slope == 0.01 and type(sn.LeakyReLU(1).negative_slope) is float
+
+
+def test_leaky_relu_backward_reads_its_own_copy_of_the_input():
+    x = np.array([-2.0, 3.0])
+    gate = sn.LeakyReLU(0.5)
+    gate.forward(x)
+    x *= -1  # the caller's array changes after forward
+    np.testing.assert_array_equal(gate.backward(np.ones(2))[0], [0.5, 1.0])
 
 
 def test_graph_upstream_must_match_output():

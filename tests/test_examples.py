@@ -1,5 +1,6 @@
-"""The notebook-style example engine (examples/notebook_engine), validated through the seam as any user's engine
-is: `--parity-engine=<path to its adapter>`, in a pytest subprocess, then its verdicts read from the reports.
+"""The notebook-style example engine (examples/notebook_engine), validated through the seam as any user's
+engine is: `--parity-engine=<path to its adapter>`, in a pytest subprocess, then its verdicts read from the
+reports.
 
 It computes the notebook's epsilon loss, `-mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))`, whose gradient
 is not the `p - y` its backward uses, and its clipping rule scales only when `max_norm / (total + 1e-6) < 1`.
@@ -112,7 +113,13 @@ def test_what_it_does_not_provide_is_reported_not_silently_green(notebook_run):
     proc, tables = notebook_run
     caps = tables["summary"][tables["summary"]["suite"] == "(engine)"].set_index("capability")["provided"]
     assert list(caps.index) == list(CAPABILITIES)
-    for capability in ("network tanh", "clipping l1", "clipping linf", "clipping error_if_nonfinite"):
+    for capability in (
+        "gate LeakyReLU",
+        "network tanh",
+        "clipping l1",
+        "clipping linf",
+        "clipping error_if_nonfinite",
+    ):
         assert caps[capability].startswith("not provided"), capability
         assert f"{capability}: not provided" in proc.stdout
     assert caps["graphs"].startswith("composed") and caps["stacked training"].startswith("one run at a time")

@@ -1,151 +1,78 @@
-"""Every gate against torch.autograd: random inputs of several shapes with a random upstream gradient, and named
-edge cases, in float32 and float64. Scratch is ACTUAL, torch DESIRED; the tolerance comes from the policy."""
+"""Every gate of the catalogue (parity/catalogue.py) against torch.autograd: random inputs of several shapes
+with a random upstream gradient, and named edge cases, in float32 and float64. Scratch is ACTUAL, torch
+DESIRED; the tolerance comes from the policy."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from parity import catalogue
+from parity.parametrize import DTYPES
 from parity.seam import Attempt
+from parity.tensors import gate_tensors
 
 pytestmark = pytest.mark.parity_check
-
-DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
-
-UNARY = ("exp", "sigmoid", "relu", "tanh")
-BINARY = ("add", "multiply")
-CLASS = {
-    "add": "Add",
-    "multiply": "Multiply",
-    "power": "Power",
-    "exp": "Exp",
-    "sigmoid": "Sigmoid",
-    "relu": "ReLU",
-    "tanh": "Tanh",
-    "matmul": "MatMul",
-}
 
 
 @dataclass(frozen=True)
 class GateCase:
-    gate: str
+    op: catalogue.Op
     name: str
     kind: str
     make: Callable[[np.random.Generator], list[np.ndarray]]  # float64 inputs, cast to the case's dtype later
-    exponent: float | None = None
-    input_names: tuple[str, ...] = field(default=("x",))
+    params: tuple = ()
 
     @property
     def id(self) -> str:
-        return f"{self.gate}-{self.name}"
+        return f"{self.op.name}-{self.name}"
+
+    @property
+    def kwargs(self) -> dict:
+        return {p.name: v for p, v in zip(self.op.params, self.params, strict=True)}
 
 
-def fixed(*values):
-    return lambda rng: [np.array(v, dtype=np.float64) for v in values]
+def draw(shapes, scale: float, lowest: float | None):
+    """Standard normal inputs times ``scale``; where the op needs inputs >= 0, |normal| + 0.1."""
+    if lowest is None:
+        return lambda rng: [rng.standard_normal(s) * scale for s in shapes]
+    return lambda rng: [np.abs(rng.standard_normal(s)) + 0.1 for s in shapes]
 
 
-SHAPES = {"scalar": (), "vector": (7,), "matrix": (3, 4), "tall": (64, 9)}
-BROADCASTS = {  # binary gates: (a shape, b shape); the gradient of the broadcast input is summed back
-    "bias-column": ((4, 6), (4, 1)),
-    "row": ((4, 6), (6,)),
-    "scalar-matrix": ((), (3, 5)),
-    "both": ((3, 1), (1, 5)),
-}
-
-
-def cases() -> list[GateCase]:
-    out = []
-    for gate in UNARY:
-        for name, shape in SHAPES.items():
-            out.append(GateCase(gate, name, "random", lambda rng, s=shape: [rng.standard_normal(s) * 2]))
-    for gate in BINARY:
-        for name, shape in SHAPES.items():
-            out.append(
-                GateCase(
-                    gate,
-                    name,
-                    "random",
-                    lambda rng, s=shape: [rng.standard_normal(s), rng.standard_normal(s)],
-                    None,
-                    ("a", "b"),
-                )
-            )
-        for name, (sa, sb) in BROADCASTS.items():
-            out.append(
-                GateCase(
-                    gate,
-                    f"broadcast-{name}",
-                    "random",
-                    lambda rng, sa=sa, sb=sb: [rng.standard_normal(sa), rng.standard_normal(sb)],
-                    None,
-                    ("a", "b"),
-                )
-            )
-    for exponent in (2, 3, -1, 0.5, 1.7, 0, 1):
-        positive = lambda rng: [np.abs(rng.standard_normal((3, 4))) + 0.1]  # noqa: E731
-        signed = lambda rng: [rng.standard_normal((3, 4))]  # noqa: E731
-        out.append(
-            GateCase(
-                "power",
-                f"n{exponent}-matrix",
-                "random",
-                signed if float(exponent).is_integer() else positive,
-                exponent,
-            )
-        )
-    matmuls = {
-        "2d": ((3, 4), (4, 5)),
-        "vector-out": ((1, 6), (6, 1)),
-        "stacked": ((2, 3, 4), (4, 5)),
-        "stacked-both": ((2, 3, 4), (2, 4, 5)),
-    }
-    for name, (sa, sb) in matmuls.items():
-        out.append(
-            GateCase(
-                "matmul",
-                name,
-                "random",
-                lambda rng, sa=sa, sb=sb: [rng.standard_normal(sa), rng.standard_normal(sb)],
-                None,
-                ("a", "b"),
-            )
-        )
-    # named edge cases: kinks, saturation, overflow bounds
-    out += [
-        GateCase("relu", "at-zero", "edge", fixed([-1.0, -0.0, 0.0, 1e-300, -1e-300, 2.0])),
-        GateCase("sigmoid", "pm40", "edge", fixed([-40.0, 40.0, -36.0, 36.0, 0.0])),
-        GateCase("sigmoid", "pm800", "edge", fixed([-800.0, 800.0, -1000.0, 1000.0])),
-        GateCase("tanh", "pm20", "edge", fixed([-20.0, 20.0, -9.0, 9.0, 0.0])),
-        GateCase("exp", "near-overflow-f32", "edge", fixed([88.0, 88.7, 89.0, -103.0, -88.0])),
-        GateCase("exp", "near-overflow-f64", "edge", fixed([709.0, 709.78, 710.0, -745.0, -708.0])),
-        GateCase("power", "n2-zero-negative", "edge", fixed([-3.0, -1.5, 0.0, -0.0, 2.0]), 2),
-        GateCase("power", "n3-zero-negative", "edge", fixed([-3.0, -1.5, 0.0, 2.0]), 3),
-        GateCase("power", "n0-zero-negative", "edge", fixed([-3.0, 0.0, 2.0]), 0),
-        GateCase("power", "n-1-zero", "edge", fixed([0.0, -2.0, 0.5]), -1),
-        GateCase("power", "n0.5-zero", "edge", fixed([0.0, 4.0, 1e-8]), 0.5),
-        GateCase(
-            "multiply",
-            "zeros-and-infs",
-            "edge",
-            fixed([0.0, 1.0, -2.0, np.inf], [3.0, 0.0, 1e30, 0.0]),
-            None,
-            ("a", "b"),
-        ),
-        GateCase(
-            "add", "opposite", "edge", fixed([1e16, -1.0, 1e-300], [-1e16, 1.0, 1e-300]), None, ("a", "b")
-        ),
+def random_cases(op: catalogue.Op) -> list[GateCase]:
+    """One case per named shape, for each value of the op's parameter if it has one (``n2-matrix``)."""
+    sweeps = [((), "")]
+    if op.params:
+        (param,) = op.params
+        sweeps = [((v,), f"{param.tag}{v}-") for v in param.cases]
+    return [
+        GateCase(op, f"{prefix}{name}", "random", draw(shapes, op.scale, op.lowest(*params)), params)
+        for params, prefix in sweeps
+        for name, shapes in op.shapes.items()
     ]
-    return out
 
 
-CASES = cases()
+def edge_cases(op: catalogue.Op) -> list[GateCase]:
+    return [
+        GateCase(
+            op,
+            name,
+            "edge",
+            lambda rng, e=edge: [np.array(v, dtype=np.float64) for v in e.values],
+            edge.params,
+        )
+        for name, edge in op.edges.items()
+    ]
+
+
+CASES = [case for op in catalogue.GATES.values() for case in (*random_cases(op), *edge_cases(op))]
 
 
 def output_shape(case: GateCase, inputs: list[np.ndarray]) -> tuple[int, ...]:
-    if case.gate == "matmul":
+    if case.op.shape == "matmul":
         return np.matmul(*inputs).shape
     return np.broadcast_shapes(*(x.shape for x in inputs))
 
@@ -153,27 +80,20 @@ def output_shape(case: GateCase, inputs: list[np.ndarray]) -> tuple[int, ...]:
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_gate_matches_torch(engine, torch_ref, parity, case: GateCase, dtype):
-    engine.require(f"gate {CLASS[case.gate]}")
+    engine.require(case.op.capability)
     rng = parity.rng()
     inputs = [np.asarray(x, dtype=dtype) for x in case.make(rng)]
     upstream = rng.standard_normal(output_shape(case, inputs)).astype(
         dtype
     )  # never ones: backward must use it
-    ref, ref64 = parity.torch_runs(
-        lambda dt: torch_ref.gate(case.gate, inputs, upstream, exponent=case.exponent, dtype=dt), dtype
+    torch = parity.torch_runs(
+        lambda dt: torch_ref.gate(case.op.name, inputs, upstream, dtype=dt, **case.kwargs), dtype
     )
-    forward, backward = engine.gate(CLASS[case.gate], inputs, upstream, exponent=case.exponent)
-    tensors = {"out": (forward.get(), ref.output, ref64.output if ref64 else None)}
-    for i, name in enumerate(case.input_names):
-        tensors[f"grad_{name}"] = (
-            backward.get(lambda g, i=i: g[i]),
-            ref.grads[i],
-            ref64.grads[i] if ref64 else None,
-        )
+    forward, backward = engine.gate(case.op.name, inputs, upstream, **case.kwargs)
     parity.check(
-        tensors,
+        gate_tensors(forward, backward, torch, case.op.input_names),
         dtype=dtype,
         kind=case.kind,
         warnings=Attempt.warned(forward, backward),
-        conditioning=(ref64 or ref).conditioning,
+        conditioning=torch.conditioning,
     )

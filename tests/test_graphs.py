@@ -1,23 +1,19 @@
-"""The notebook's worked graphs, built from the engine's gates, against the same expressions in torch.autograd:
-gradients that accumulate over several paths, at the notebook's values and on random arrays, with a random
-upstream gradient. (The hand-computed values of the notebook are checked in test_engine_graphs.py.)"""
+"""The notebook's worked graphs (parity/catalogue.py), built from the engine's gates, against the same
+expressions in torch.autograd: gradients that accumulate over several paths, at the notebook's values and on
+random arrays, with a random upstream gradient. (The hand-computed values of the notebook are checked in
+test_engine_graphs.py.)"""
 
 import numpy as np
 import pytest
 
+from parity import catalogue
+from parity.parametrize import DTYPES
 from parity.returns import EngineProblem
+from parity.tensors import graph_tensors
 
 pytestmark = pytest.mark.parity_check
 
-DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 
-GRAPHS = {  # name -> (input names, the notebook's values)
-    "add_mul": (("x", "y", "z"), (2.0, 3.0, 4.0)),
-    "sigmoid_mul_add": (("x", "y", "z"), (2.0, -3.0, 1.0)),
-    "chain_square": (("x",), (0.5,)),
-    "two_paths": (("x",), (3.0,)),
-    "shared_input": (("a", "b", "c"), (1.0, 2.0, 3.0)),
-}
 INPUTS = {
     "notebook": ("edge", lambda rng, values: [np.array(v) for v in values]),
     "random-scalar": ("random", lambda rng, values: [np.array(rng.standard_normal()) for _ in values]),
@@ -27,30 +23,23 @@ INPUTS = {
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("inputs", list(INPUTS))
-@pytest.mark.parametrize("graph", list(GRAPHS))
+@pytest.mark.parametrize("graph", list(catalogue.GRAPHS))
 def test_graph_matches_torch(engine, torch_ref, parity, graph, inputs, dtype):
     engine.require("graphs")
-    names, values = GRAPHS[graph]
+    names = catalogue.GRAPHS[graph].inputs
     kind, make = INPUTS[inputs]
     rng = parity.rng()
-    arrays = [x.astype(dtype) for x in make(rng, values)]
+    arrays = [x.astype(dtype) for x in make(rng, catalogue.GRAPHS[graph].notebook_values)]
     upstream = rng.standard_normal(arrays[0].shape).astype(dtype)
     named = dict(zip(names, arrays, strict=True))
-    ref, ref64 = parity.torch_runs(lambda dt: torch_ref.graph(graph, named, upstream, dtype=dt), dtype)
+    torch = parity.torch_runs(lambda dt: torch_ref.graph(graph, named, upstream, dtype=dt), dtype)
     result = engine.graph(graph, arrays, upstream, names)
-    tensors = {"value": (result.get(lambda r: r[0]), ref.value, ref64.value if ref64 else None)}
-    for name in names:
-        tensors[f"grad_{name}"] = (
-            result.get(lambda r, name=name: grad_of(r[1], name)),
-            ref.grads[name],
-            ref64.grads[name] if ref64 else None,
-        )
     parity.check(
-        tensors,
+        graph_tensors(result, torch, names, grad_of),
         dtype=dtype,
         kind=kind,
         warnings=result.warned(result),
-        conditioning=(ref64 or ref).conditioning,
+        conditioning=torch.conditioning,
     )
 
 

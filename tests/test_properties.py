@@ -1,14 +1,14 @@
-"""Property-based parity: every gate and the network on hypothesis-drawn examples (dtypes, shapes with scalars,
-size-1 and broadcast axes, values across every order of magnitude, random upstream gradients) against
+"""Property-based parity: every gate and the network on hypothesis-drawn examples (dtypes, shapes with
+scalars, size-1 and broadcast axes, values across every order of magnitude, random upstream gradients) against
 torch.autograd, by the one tolerance policy (kind "property"). Scratch is ACTUAL, torch DESIRED; float32 is
 judged against torch float64 on the same float32 inputs, as in test_gates.py.
 
 A failure is shrunk by hypothesis to a minimal example, printed ("Failing test case") as Python that rebuilds
 it (paste it into an ``@example``), and recorded in reports/gradients.csv with the example in the ``inputs``
-column. A passing test records only its example closest to the tolerance (``PropertyRecorder``). Ill-conditioned
-examples are drawn (the bound scales with each result's conditioning); only inputs where parity is undecidable
-for another reason (a ReLU branch chosen by rounding, torch's own underflow, overflow) are not:
-parity/strategies.py says which and why.
+column. A passing test records only its example closest to the tolerance (``PropertyRecorder``).
+Ill-conditioned examples are drawn (the bound scales with each result's conditioning); only inputs where
+parity is undecidable for another reason (a ReLU branch chosen by rounding, torch's own underflow, overflow)
+are not: parity/strategies.py says which and why.
 """
 
 from __future__ import annotations
@@ -16,23 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from parity import catalogue
 from parity import strategies as hs
 from parity.property_harness import PropertyRecorder
-from parity.tensors import network_tensors
+from parity.tensors import gate_tensors, network_tensors
 
 pytestmark = pytest.mark.parity_check
-
-CLASS = {
-    "add": "Add",
-    "multiply": "Multiply",
-    "power": "Power",
-    "exp": "Exp",
-    "sigmoid": "Sigmoid",
-    "relu": "ReLU",
-    "tanh": "Tanh",
-    "matmul": "MatMul",
-}
 
 # The recorder (and the `parity` fixture under it) lives for the whole test on purpose: it sees every example
 # and keeps the rows of the one to report. The profile's own suppressions are kept.
@@ -45,8 +36,8 @@ def f32(value) -> np.ndarray:
     return np.array(value, dtype=np.float32)
 
 
-# Engine bugs these properties found, each the minimal example and the reason; all fixed in the engine, they
-# stay as explicit @examples so that a regression is found on the first example.
+# What these properties found, each the minimal example and the reason; all fixed (in the engine, or in the
+# tolerance policy for the last), each is replayed on its own by test_found_example_still_matches_torch.
 FOUND_BUGS = {
     "power-backward-float32-exponent": (
         hs.GateExample(
@@ -54,12 +45,14 @@ FOUND_BUGS = {
             dtype="float32",
             inputs=(f32(1e38),),
             upstream=f32(1.0),
-            exponent=0.10000000149011612,
+            params={"exponent": 0.10000000149011612},
         ),
         "float32 x ** (n - 1) rounds n - 1 to float32: relative error 2e-6, torch 4e-8",
     ),
     "power-forward-float32-exponent": (
-        hs.GateExample(gate="power", dtype="float32", inputs=(f32(1e30),), upstream=f32(1.0), exponent=0.3),
+        hs.GateExample(
+            gate="power", dtype="float32", inputs=(f32(1e30),), upstream=f32(1.0), params={"exponent": 0.3}
+        ),
         "float32 x ** 0.3 rounds the exponent to float32: relative error 8e-7, torch 5e-9",
     ),
     "tanh-backward-overflow-float32": (
@@ -74,12 +67,19 @@ FOUND_BUGS = {
         hs.GateExample(gate="tanh", dtype="float64", inputs=(np.array(-20.0),), upstream=np.array(1e308)),
         "g * (1 - t) * (1 + t) is inf * 0 = nan at t = -1 where torch gives 0",
     ),
+    # found by the conditioned bound's first CI run: x**-1.5 underflows to a subnormal, then * 8.5 multiplies
+    # its absolute rounding error (the underflow allowance counts that amplification)
+    "power-underflow-amplified-float32": (
+        hs.GateExample(
+            gate="power",
+            dtype="float32",
+            inputs=(f32(1.2845988e27),),
+            upstream=f32(17.0),
+            params={"exponent": -0.5},
+        ),
+        "the underflow allowance must count the amplification by the upstream and the exponent",
+    ),
 }
-
-
-def regression(name: str):
-    ex, reason = FOUND_BUGS[name]
-    return example(example=ex)  # fixed in the engine: kept as a regression example
 
 
 @pytest.fixture
@@ -90,99 +90,46 @@ def prop(parity):
 
 
 def check_gate(engine, torch_ref, prop, ex: hs.GateExample) -> None:
-    engine.require(f"gate {CLASS[ex.gate]}")
+    op = catalogue.GATES[ex.gate]
+    engine.require(op.capability)
     dtype = np.dtype(ex.dtype)
-    ref, ref64 = prop.torch_runs(
-        lambda dt: torch_ref.gate(ex.gate, list(ex.inputs), ex.upstream, exponent=ex.exponent, dtype=dt),
-        dtype,
+    inputs = list(ex.inputs)
+    torch = prop.torch_runs(
+        lambda dt: torch_ref.gate(ex.gate, inputs, ex.upstream, dtype=dt, **ex.params), dtype
     )
-    forward, backward = engine.gate(CLASS[ex.gate], list(ex.inputs), ex.upstream, exponent=ex.exponent)
-    tensors = {"out": (forward.get(), ref.output, ref64.output if ref64 else None)}
-    for i, name in enumerate(ex.input_names):
-        tensors[f"grad_{name}"] = (
-            backward.get(lambda g, i=i: g[i]),
-            ref.grads[i],
-            ref64.grads[i] if ref64 else None,
-        )
+    forward, backward = engine.gate(ex.gate, inputs, ex.upstream, **ex.params)
     prop.check(
-        tensors,
+        gate_tensors(forward, backward, torch, op.input_names),
         dtype=dtype,
         case=ex.case,
         inputs=ex.summary(),
         record=True,
-        conditioning=(ref64 or ref).conditioning,
+        conditioning=torch.conditioning,
     )
 
 
 def check_network(engine, torch_ref, prop, ex: hs.NetworkExample) -> None:
     engine.require(f"network {ex.activation}")
     dtype = np.dtype(ex.dtype)
-    ref, ref64 = prop.torch_runs(
+    torch = prop.torch_runs(
         lambda dt: torch_ref.network(ex.params, ex.X, ex.y, activation=ex.activation, dtype=dt), dtype
     )
     result = engine.network(ex.params, ex.X, ex.y, ex.activation)
-    tensors, conditioning = network_tensors(result, ref, ref64, ("W1", "b1", "W2", "b2"))
+    tensors, conditioning = network_tensors(result, torch, ("W1", "b1", "W2", "b2"))
     prop.check(tensors, dtype=dtype, case=ex.case, inputs=ex.summary(), conditioning=conditioning)
 
 
 @PROPERTY
-@given(example=hs.gate_examples("add"))
-def test_add_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
+@pytest.mark.parametrize("gate", list(catalogue.GATES))
+@given(data=st.data())
+def test_gate_matches_torch(engine, torch_ref, prop, gate, data):
+    check_gate(engine, torch_ref, prop, data.draw(hs.gate_examples(gate), label="example"))
 
 
-@PROPERTY
-@given(example=hs.gate_examples("multiply"))
-def test_multiply_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
-
-
-@PROPERTY
-@given(example=hs.gate_examples("power"))
-# found by the conditioned bound's first CI run: x**-1.5 underflows to a subnormal, then * 8.5 multiplies its
-# absolute rounding error (the underflow allowance counts that amplification)
-@example(
-    example=hs.GateExample(
-        gate="power", dtype="float32", inputs=(f32(1.2845988e27),), upstream=f32(17.0), exponent=-0.5
-    )
-)
-@regression("power-backward-float32-exponent")
-@regression("power-forward-float32-exponent")
-def test_power_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
-
-
-@PROPERTY
-@given(example=hs.gate_examples("exp"))
-def test_exp_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
-
-
-@PROPERTY
-@given(example=hs.gate_examples("sigmoid"))
-def test_sigmoid_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
-
-
-@PROPERTY
-@given(example=hs.gate_examples("relu"))
-def test_relu_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
-
-
-@PROPERTY
-@given(example=hs.gate_examples("tanh"))
-@regression("tanh-backward-overflow-float32")
-@regression("tanh-backward-subnormal-float32")
-@regression("tanh-backward-nan-float64")
-def test_tanh_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
-
-
-@PROPERTY
-@given(example=hs.gate_examples("matmul"))
-def test_matmul_matches_torch(engine, torch_ref, prop, example):
-    check_gate(engine, torch_ref, prop, example)
+@pytest.mark.parametrize("name", list(FOUND_BUGS))
+def test_found_example_still_matches_torch(engine, torch_ref, prop, name):
+    """Each found example (fixed), replayed first: a regression fails here on its own example."""
+    check_gate(engine, torch_ref, prop, FOUND_BUGS[name][0])
 
 
 def network(activation, dtype, **arrays):
@@ -191,7 +138,8 @@ def network(activation, dtype, **arrays):
     )
 
 
-# Drawn-and-filtered before the bound scaled with conditioning: correct engines "failed" these by rounding alone.
+# Drawn-and-filtered before the bound scaled with conditioning: correct engines "failed" these by rounding
+# alone.
 ILL_CONDITIONED_NETWORKS = {
     # float32: dW1 sums three terms that cancel 11-fold (scratch 5.9e-7 from the float64 run, torch 6.8e-9)
     "float32-cancelling-dW1": network(

@@ -1,5 +1,5 @@
-"""The seam: what --parity-engine accepts, how an unusable target is refused (one usage error, exit 4), what an
-engine provides, and that whatever an engine does wrong (raises, warns, returns the wrong thing) becomes a
+"""The seam: what --parity-engine accepts, how an unusable target is refused (one usage error, exit 4), what
+an engine provides, and that whatever an engine does wrong (raises, warns, returns the wrong thing) becomes a
 report row rather than a crash."""
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def test_a_module_name_a_file_and_a_package_directory_load(tmp_path):
         engine = load_engine(target)
         assert engine.provided == {"gate Add": "engine"}, target
         assert engine.missing["gate Multiply"] == "no class Multiply"
+        assert engine.missing["gate LeakyReLU"] == "no class LeakyReLU"
     assert set(load_engine("scratch_nn").provided) == set(CAPABILITIES)
     assert set(load_engine("scratch_nn").provided.values()) == {"engine"}
 
@@ -69,7 +70,10 @@ def torch_ref():
     reference.set_threads(1)
     return reference
 """
-INI = "[pytest]\nfilterwarnings =\n    error\n    ignore::DeprecationWarning:torch.*\n    ignore::UserWarning:torch.*\n"
+INI = (
+    "[pytest]\nfilterwarnings =\n    error\n    ignore::DeprecationWarning:torch.*\n"
+    "    ignore::UserWarning:torch.*\n"
+)
 SUITE = """
 import pytest
 
@@ -108,6 +112,29 @@ def test_a_foreign_engine_runs_only_the_parity_checks(pytester):
     status = summary[summary["suite"] == "(engine)"].set_index("capability")["provided"]
     assert status["gate Add"] == "engine" and status["gate Tanh"] == "not provided: no class Tanh"
     result.stdout.fnmatch_lines(["*mine: gate Tanh: not provided: no class Tanh*"])
+
+
+SLOPED = """
+import numpy as np
+
+class LeakyReLU:
+    def __init__(self, negative_slope):
+        self.slope = negative_slope
+    def forward(self, x):
+        self.x = x
+        return np.where(x > 0, x, self.slope * x)
+    def backward(self, g):
+        return np.where(self.x > 0, g, self.slope * g)
+"""
+
+
+def test_a_gate_gets_its_constants_positionally_in_catalogue_order(tmp_path):
+    (tmp_path / "sloped.py").write_text(SLOPED)
+    engine = load_engine(str(tmp_path / "sloped.py"))
+    forward, backward = engine.gate("leaky_relu", [np.array([-2.0, 3.0])], np.ones(2), negative_slope=0.25)
+    assert forward.ok and backward.ok
+    np.testing.assert_array_equal(forward.value, [-0.5, 3.0])
+    np.testing.assert_array_equal(backward.value[0], [0.25, 1.0])
 
 
 BROKEN = """

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import Phase, find, given, settings
 
+from parity import catalogue
 from parity import strategies as hs
 
 # find() the first example that has a property, without shrinking it: these tests ask "is it ever drawn?"
@@ -37,17 +38,22 @@ def assert_representable(ex) -> None:
 def test_gate_examples_hold_normal_values_of_their_dtype_in_broadcast_compatible_shapes(gate):
     @given(hs.gate_examples(gate))
     def check(ex):
-        assert ex.gate == gate and ex.dtype in hs.DTYPES
+        assert ex.gate == gate and ex.dtype in catalogue.DTYPES
         assert_representable(ex)
         shapes = [np.shape(x) for x in ex.inputs]
-        if gate == "matmul":
+        op = catalogue.GATES[gate]
+        if op.shape == "matmul":
             assert len(shapes[0]) >= 2 and len(shapes[1]) >= 2 and shapes[0][-1] == shapes[1][-2]
             out = (*np.broadcast_shapes(shapes[0][:-2], shapes[1][:-2]), shapes[0][-2], shapes[1][-1])
         else:
             out = np.broadcast_shapes(*shapes)
         assert ex.upstream.shape == out and len(ex.input_names) == len(ex.inputs)
-        if gate == "power" and not float(ex.exponent).is_integer():
-            assert (np.asarray(ex.inputs[0]) >= 0).all(), "negative base with a non-integer exponent"
+        assert set(ex.params) == {p.name for p in op.params}
+        for p in op.params:
+            assert p.low <= ex.params[p.name] <= p.high, p.name
+        lowest = op.lowest(*ex.params.values())
+        if lowest is not None:  # a negative base with a non-integer exponent
+            assert (np.asarray(ex.inputs[0]) >= lowest).all(), f"an input below {lowest} for {ex.params}"
 
     check()
 
@@ -79,8 +85,10 @@ def test_gate_examples_hold_normal_values_of_their_dtype_in_broadcast_compatible
             "exp",
             lambda ex: ex.dtype == "float32" and (np.asarray(ex.inputs[0]) > 89).any(),
         ),
-        ("a non-integer exponent", "power", lambda ex: not float(ex.exponent).is_integer()),
-        ("a negative exponent", "power", lambda ex: ex.exponent < 0),
+        ("a non-integer exponent", "power", lambda ex: not float(ex.params["exponent"]).is_integer()),
+        ("a negative exponent", "power", lambda ex: ex.params["exponent"] < 0),
+        ("a negative input", "leaky_relu", lambda ex: (np.asarray(ex.inputs[0]) < 0).any()),
+        ("a slope strictly inside (0, 1)", "leaky_relu", lambda ex: 0 < ex.params["negative_slope"] < 1),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
@@ -185,6 +193,6 @@ PLAIN_NETWORKS = {
 
 
 @pytest.mark.parametrize("activation", hs.ACTIVATIONS)
-@pytest.mark.parametrize("dtype", hs.DTYPES)
+@pytest.mark.parametrize("dtype", catalogue.DTYPES)
 def test_plain_networks_are_drawn(activation, dtype):
     assert hs.network_well_posed(network(activation, dtype, **PLAIN_NETWORKS[dtype]))

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from parity.datasets import he_init
+from parity.parametrize import DTYPES
 from parity.returns import EngineProblem, as_result
 from parity.trajectory import (
     Final,
@@ -35,7 +36,6 @@ pytestmark = pytest.mark.parity_check
 NAMES = ("W1", "b1", "W2", "b2")
 X_XOR = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
 Y_XOR = np.array([[0.0, 1.0, 1.0, 0.0]])
-DTYPES = [pytest.param(np.float32, id="float32"), pytest.param(np.float64, id="float64")]
 CONVERGED_LOSS = 0.1
 
 
