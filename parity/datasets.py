@@ -1,4 +1,5 @@
-"""The numbers every engine is fed: the harness's own initial parameters, so that no engine's init is trusted."""
+"""The numbers every engine is fed: the harness's own initial parameters, so that no engine's init is
+trusted."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ def deep_init(
     """Initial parameters (float64) of a network of any depth: W1, b1, ..., W<k>, b<k> for ``widths``
     (n_0, n_1, ..., n_k). Each W_l is drawn from ``rng`` in layer order, N(0, 1) times ``scale`` times the
     scale its layer's activation calls for: He, sqrt(2 / fan_in), before a ReLU; Xavier, sqrt(2 / (fan_in +
-    fan_out)), before tanh or sigmoid (and for the output layer, before its sigmoid). ``activations``: one name
-    or one per hidden layer. Biases are ``bias`` times N(0, 1) draws (taken after all weights), zero when 0."""
+    fan_out)), before tanh or sigmoid (and for the output layer, before its sigmoid). ``activations``: one
+    name or one per hidden layer. Biases are ``bias`` times N(0, 1) draws (taken after all weights), zero when
+    0."""
     widths = list(widths)
     acts = [activations] * (len(widths) - 2) if isinstance(activations, str) else list(activations)
     params = {}

@@ -58,7 +58,8 @@ def blas_libraries() -> str:
     from threadpoolctl import threadpool_info
 
     return "; ".join(
-        f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture', '-')}, {i.get('num_threads')} threads)"
+        f"{i.get('internal_api')} {i.get('version')} "
+        f"({i.get('architecture', '-')}, {i.get('num_threads')} threads)"
         for i in threadpool_info()
     )
 
@@ -81,8 +82,8 @@ def environment_rows(
     run_id: str = "",
     blas: str | None = None,
 ) -> list[tuple[str, str]]:
-    """The key/value rows of environment.csv. ``blas``: the BLAS of the processes that ran the tests (the xdist
-    workers, as they reported it); None: this process's own (``-n 0``)."""
+    """The key/value rows of environment.csv. ``blas``: the BLAS of the processes that ran the tests (the
+    xdist workers, as they reported it); None: this process's own (``-n 0``)."""
     return [
         ("run_id", run_id),
         ("python", sys.version.split()[0]),

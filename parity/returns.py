@@ -40,8 +40,8 @@ def unpack(result, names: tuple[str, ...], what: str) -> tuple:
 
 
 def as_param_dict(grads, what: str) -> dict:
-    """W1, b1, W2, b2 from a mapping (``W1`` or ``dW1`` keys), an object with those attributes, or a 4-sequence.
-    A missing one becomes a problem of that tensor only (None in the dict)."""
+    """W1, b1, W2, b2 from a mapping (``W1`` or ``dW1`` keys), an object with those attributes, or a
+    4-sequence. A missing one becomes a problem of that tensor only (None in the dict)."""
     if hasattr(grads, "as_dict"):
         grads = grads.as_dict()
     if isinstance(grads, Mapping):
@@ -80,7 +80,8 @@ def gradient_tuple(grads, n_inputs: int, what: str) -> tuple:
 
 def as_result(value, dtype, what: str) -> np.ndarray:
     """An engine's returned value as an array to compare. A Python number is taken at the case's dtype (a
-    float32 loss returned as a Python float is exact in float32); anything else must be an array-like of numbers."""
+    float32 loss returned as a Python float is exact in float32); anything else must be an array-like of
+    numbers."""
     if value is None:
         raise EngineProblem(f"{what}: missing (None)")
     if isinstance(value, (bool, np.bool_)):

@@ -1,5 +1,5 @@
-"""Shared by the engine's own tests (scratch against hand values, central differences, or itself): not a parity
-comparison, so not judged by parity.tolerance, which bounds scratch against torch."""
+"""Shared by the engine's own tests (scratch against hand values, central differences, or itself): not a
+parity comparison, so not judged by parity.tolerance, which bounds scratch against torch."""
 
 from __future__ import annotations
 

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
 def this_checkout_first(monkeypatch):
-    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is installed."""
+    """pytest subprocesses import ``parity`` from this checkout, not from wherever the package is
+    installed."""
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     )
@@ -101,8 +102,8 @@ def run_row(pytester, directory="reports"):
 
 
 def test_a_worker_crash_under_the_default_options_ends_the_run_and_is_reported(pytester):
-    """kill -9 of a worker, under the project's options, in a suite with a module that does not collect: the run
-    ends within a bound, fails, and writes one set of files (umask respected) that counts all of it."""
+    """kill -9 of a worker, under the project's options, in a suite with a module that does not collect: the
+    run ends within a bound, fails, and writes one set of files (umask respected) that counts all of it."""
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_grouped=GROUPED.format(crash=CRASH), test_broken=BROKEN)
     old = os.umask(0o022)

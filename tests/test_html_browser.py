@@ -5,7 +5,8 @@ The run: a planted bug (the missing 1/m of the mean loss) through the engine sea
 over a small selection (two network cases, two clipping cases, two short training runs), as the self-test runs
 its variants. Its page must show the FAILED verdict and every failing comparison, with no console error, and
 every plot must render with a non-zero size. A screenshot of the whole page is saved in this session's
-report dir as ``page-red-run.png``, for people to look at. Without a browser the browser test skips and says why; the page's content is still checked.
+report dir as ``page-red-run.png``, for people to look at. Without a browser the browser test skips and says
+why; the page's content is still checked.
 """
 
 from __future__ import annotations

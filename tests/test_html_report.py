@@ -1,6 +1,6 @@
-"""The run's page (reports/index.html): built from the CSV files, tolerant of missing tables and extra columns,
-self-contained; built by the plugin at the end of a run, switched off by --parity-html=off, and a failure to
-build it is one line, never a traceback or a changed verdict.
+"""The run's page (reports/index.html): built from the CSV files, tolerant of missing tables and extra
+columns, self-contained; built by the plugin at the end of a run, switched off by --parity-html=off, and a
+failure to build it is one line, never a traceback or a changed verdict.
 
 The browser half (a real run's page opened in headless Chromium) is in tests/test_html_browser.py.
 """
@@ -21,7 +21,7 @@ nodeid,suite,case,dtype,kind,seed,checked_error,tolerance,passed,tensor,shape,ma
 t.py::net[a],network,a,float64,random,7,0.5,1e-12,False,dW1,"(2, 3)",0.1,0.5,0.5,99,"(0, 1)",0.2000000000000001,0.1,nan,float64 rounding level (1e-12),,,main,r-42
 t.py::net[a],network,a,float64,random,7,0.0,1e-12,True,db1,"(2, 1)",0,0,0,0,"(0, 0)",0.1,0.1,nan,float64 rounding level (1e-12),,,main,r-42
 t.py::net[b],network,b,float32,random,8,1e-08,4.7e-07,True,dW1,"(2, 3)",0,1e-8,1e-8,1,"(0, 0)",0.5,0.5,1e-8,floor,,,main,r-42
-"""
+"""  # noqa: E501  (CSV rows as written)
 SUMMARY = """
 suite,dtype,comparisons,failed,worst_error,worst_error_case,worst_ratio,worst_ratio_case,tests,tests_failed,missing_tests,crashed_workers,run_id
 network,float32,1,0,1e-08,b (seed 8),0.02,b (seed 8),,,,,r-42
@@ -47,7 +47,8 @@ t.py::tr[x],training,x-run01,float64,xor,6,2e-13,1e-12,True,tanh,xor,2,4,4,10,1.
 CURVES = (
     "nodeid,suite,case,dtype,kind,seed,activation,dataset,max_norm,epoch,loss,torch_loss,abs_diff,is_worst,worker\n"
     + "".join(
-        f"t.py::tr[x],training,x-run0{r},float64,xor,5,relu,xor,,{e},{0.7 / (e + 1)},{0.7 / (e + 1) + d},{d},False,main\n"
+        f"t.py::tr[x],training,x-run0{r},float64,xor,5,relu,xor,,{e},"
+        f"{0.7 / (e + 1)},{0.7 / (e + 1) + d},{d},False,main\n"
         for r in (0, 1)
         for e, d in ((0, 0.0), (1, 1e-16), (3, 2e-13 * r), (9, 1e-15))
     )
@@ -158,7 +159,7 @@ def test_the_command_rebuilds_the_page_from_a_directory(tmp_path, capsys):
     assert capsys.readouterr().out.startswith(f"page: {(d / 'index.html').resolve().as_uri()} (")
 
 
-# -- the plugin: built at the end of a run, or not --------------------------------------------------------------
+# -- the plugin: built at the end of a run, or not -----------------------------------------------------------
 
 DEMO = """
 import numpy as np
@@ -214,8 +215,8 @@ def test_a_page_that_cannot_be_built_is_one_line_and_leaves_a_green_run_green(de
 
 
 def test_runs_without_curves_or_with_no_positive_difference_still_draw(tmp_path):
-    """A stacked-vs-one-run row has no curve rows, and a run may agree exactly at every epoch: neither may break
-    a log axis (a real run's page once failed on 'Data cannot be log-scaled')."""
+    """A stacked-vs-one-run row has no curve rows, and a run may agree exactly at every epoch: neither may
+    break a log axis (a real run's page once failed on 'Data cannot be log-scaled')."""
     extra = (
         "t.py::one[x],training,one-run-vs-stacked-scratch-relu-run0,float64,xor,5,0.0,1e-12,True,relu,xor,"
         ",,,1000,1.0,,0.0,0,,,,,,,,,,,r,,,main\n"

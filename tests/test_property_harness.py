@@ -35,8 +35,8 @@ def test_profiles_extend_hypothesis_ci_and_load_by_environment():
 
 
 def test_a_property_check_fails_on_a_planted_wrong_gradient(engine, torch_ref, parity):
-    """Over drawn multiply examples, a grad_b scaled by 1.001 is caught (a check that cannot fail is worthless),
-    and the error names the tensor and says how to replay the run."""
+    """Over drawn multiply examples, a grad_b scaled by 1.001 is caught (a check that cannot fail is
+    worthless), and the error names the tensor and says how to replay the run."""
     recorder = ph.PropertyRecorder(parity)
 
     @settings(max_examples=50, database=None, deadline=None, derandomize=True, phases=[Phase.generate])

@@ -1,4 +1,5 @@
-"""The tolerance policy: a bound from the conditioning and depth of a result, the same rule for both dtypes."""
+"""The tolerance policy: a bound from the conditioning and depth of a result, the same rule for both
+dtypes."""
 
 import math
 

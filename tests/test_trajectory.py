@@ -1,5 +1,6 @@
 """The trajectory judge: identical runs pass, and a planted difference in the losses, the final parameters or
-the pre-clip norms fails, at the epoch where it was planted; float32 is calibrated on torch's own deviation."""
+the pre-clip norms fails, at the epoch where it was planted; float32 is calibrated on torch's own
+deviation."""
 
 import numpy as np
 import pytest

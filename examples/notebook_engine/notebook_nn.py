@@ -4,9 +4,9 @@ Gate classes with forward and backward, a NeuralNetwork class (ReLU hidden layer
 notebook's epsilon loss, and the notebook's gradient clipping rule. Samples are columns: X is (n_in, m).
 
 It is deliberately the notebook's code style, not scratch_nn's: it is the kind of engine the parity suite is
-meant to judge from outside (see adapter.py beside it, and README "Validate your own engine"). Where it follows
-the notebook's inexact math (the loss's 1e-7 inside the logs, clipping only when the factor is below 1), the
-suite says so.
+meant to judge from outside (see adapter.py beside it, and README "Validate your own engine"). Where it
+follows the notebook's inexact math (the loss's 1e-7 inside the logs, clipping only when the factor is below
+1), the suite says so.
 """
 
 import numpy as np
