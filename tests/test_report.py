@@ -325,3 +325,25 @@ def test_records_are_read_back_as_they_were_written(tmp_path):
             same = value == after.row()[name] or (value != value and after.row()[name] != after.row()[name])
             assert same, (name, value, after.row()[name])
         assert type(after.seed) is int and type(after.passed) is bool and after.problem == before.problem
+
+
+def test_the_run_rows_worst_ratio_leaves_out_the_selftest_whose_errors_are_bugs_caught():
+    def row(suite, error, tol, passed):
+        return dict(
+            nodeid="t.py::x",
+            suite=suite,
+            case="c",
+            dtype="float64",
+            kind="k",
+            seed=1,
+            checked_error=error,
+            tolerance=tol,
+            passed=passed,
+        )
+
+    rows = {
+        "gradients": [row("network", 1e-15, 1e-12, True)],
+        "selftest": [row("selftest", 0.5, 0.0, True)],
+    }
+    run = report.run_row({}, "r-1", rows_by_table=rows)
+    assert run["comparisons"] == 1 and run["worst_ratio"] == pytest.approx(1e-3)
