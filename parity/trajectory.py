@@ -67,7 +67,7 @@ class TrajectoryRecord:
     seed: int | None
     checked_error: float  # the loss error the tolerance judges (float32: against the float64 run)
     tolerance: float
-    passed: bool  # float32: the case's verdict (judge_float32_case)
+    passed: bool  # the case's verdict (judge_case)
     activation: str
     dataset: str
     n_in: int | None
@@ -159,7 +159,7 @@ class RunVerdict:
     final_param_tolerance: float
     norm_diff: float  # nan without clipping
     norm_tolerance: float
-    # float64: the run's verdict; float32: this run is not a scratch outlier (see judge_float32_case)
+    # this run is not an outlier (see judge_case)
     passed: bool
     torch_outlier: bool = False  # float32: torch deviates TRAJECTORY_FLOAT32_FACTOR times more than scratch
 
@@ -201,7 +201,7 @@ class RunVerdict:
         problem: str = "",
         warnings: str = "",
     ) -> TrajectoryRecord:
-        """This run's trajectories row. case_verdict: the float32 case's, which the row's ``passed`` is.
+        """This run's trajectories row. case_verdict: the case's (judge_case), which the row's ``passed`` is.
         alone: a run judged by itself, not among the runs of a case (no outlier columns). problem: what
         fails the run besides its tensors."""
         return TrajectoryRecord(
@@ -315,8 +315,8 @@ def judge_diverging(
 
 @dataclass(frozen=True)
 class CaseVerdict:
-    """float32 runs of one case judged together: chaos makes single float32 runs diverge at random, on both
-    sides."""
+    """The runs of one case judged together: chaos makes single runs diverge at random, on both sides (float32
+    often, float64 rarely)."""
 
     passed: bool
     runs: int
@@ -328,9 +328,16 @@ class CaseVerdict:
     p_outliers: float = 1.0  # P(Binomial(runs, TRAJECTORY_OUTLIER_RATE) >= outliers)
     p_gross: float = 1.0  # P(Binomial(runs, TRAJECTORY_GROSS_RATE) >= gross)
     p_worse: float = 1.0  # P(Binomial(runs, 1/2) >= worse)
+    dtype: str = "float32"
 
     def describe(self) -> str:
         t = tolerance
+        if self.dtype == "float64":
+            return (
+                f"float64 case verdict (fails below p = {t.TRAJECTORY_ALPHA:g}): {self.outliers} of "
+                f"{self.runs} runs beyond the rounding-level bounds, p = {self.p_outliers:.2g} at chance "
+                f"rate {t.TRAJECTORY_FLOAT64_OUTLIER_RATE:g} (a chaotic run amplifies roundings)"
+            )
         return (
             f"float32 case verdict (fails below p = {t.TRAJECTORY_ALPHA:g}): scratch is the "
             f"{t.TRAJECTORY_FLOAT32_FACTOR:g}x outlier in {self.outliers} of {self.runs} runs (torch in "
@@ -347,6 +354,24 @@ def binomial_tail(n: int, k: int, q: float) -> float:
     if k <= 0:
         return 1.0
     return float(min(1.0, sum(math.comb(n, j) * q**j * (1 - q) ** (n - j) for j in range(k, n + 1))))
+
+
+def judge_case(dtype, verdicts: list[RunVerdict]) -> CaseVerdict:
+    """The runs of one case together: float32 by judge_float32_case; float64 fails when more runs are beyond
+    the rounding-level bounds than chance allows a correct engine (TRAJECTORY_FLOAT64_OUTLIER_RATE)."""
+    if np.dtype(dtype) == np.float32:
+        return judge_float32_case(verdicts)
+    n, outliers = len(verdicts), sum(not v.passed for v in verdicts)
+    p = binomial_tail(n, outliers, tolerance.TRAJECTORY_FLOAT64_OUTLIER_RATE)
+    return CaseVerdict(
+        passed=bool(p >= tolerance.TRAJECTORY_ALPHA),
+        runs=n,
+        outliers=outliers,
+        torch_outliers=0,
+        median_ratio=float(np.median([v.checked_error / v.tolerance for v in verdicts])),
+        p_outliers=p,
+        dtype="float64",
+    )
 
 
 def judge_float32_case(verdicts: list[RunVerdict]) -> CaseVerdict:

@@ -26,7 +26,7 @@ from parity.trajectory import (
     Side,
     TrajectoryRecord,
     curve_points,
-    judge_float32_case,
+    judge_case,
     judge_run,
     losses_agree,
 )
@@ -130,7 +130,7 @@ class Setting:
                 ),
             ]
             verdicts.append(judge_run(dtype, sides[0], sides[1], sides[2] if dtype == np.float32 else None))
-        case_verdict = judge_float32_case(verdicts) if dtype == np.float32 else None
+        case_verdict = judge_case(dtype, verdicts)
         failures = []
         for r, (seed, verdict) in enumerate(zip(self.seeds, verdicts, strict=True)):
             case = parity.case(kind, f"{self.dataset}-{self.activation}-{dtype.name}-run{r:02d}", seed)
@@ -144,16 +144,10 @@ class Setting:
             if not verdict.passed:
                 e = verdict.worst_epoch
                 failures.append(verdict.describe(case.case, seed, float(mine[e, r]), float(t.losses[e, r])))
-        if case_verdict is not None:
-            assert case_verdict.passed, (
-                f"{case_verdict.describe()}\nscratch outlier runs (scratch ACTUAL, torch DESIRED):\n"
-                + "\n".join(failures)
-                + f"\nrerun: {parity.rerun}"
-            )
-            return
-        assert not failures, (
-            f"{len(failures)} of {len(self.seeds)} training runs differ from torch "
-            "(scratch ACTUAL, torch DESIRED):\n" + "\n".join(failures) + f"\nrerun: {parity.rerun}"
+        assert case_verdict.passed, (
+            f"{case_verdict.describe()}\nscratch outlier runs (scratch ACTUAL, torch DESIRED):\n"
+            + "\n".join(failures)
+            + f"\nrerun: {parity.rerun}"
         )
 
     @property

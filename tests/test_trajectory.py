@@ -14,6 +14,7 @@ from parity.trajectory import (
     Side,
     binomial_tail,
     curve_epochs,
+    judge_case,
     judge_float32_case,
     judge_run,
 )
@@ -106,3 +107,27 @@ def test_float32_case_fails_when_scratch_is_typically_worse():
 def test_binomial_tail():
     assert binomial_tail(4, 0, 0.3) == 1.0 and binomial_tail(4, 4, 0.5) == pytest.approx(1 / 16)
     assert binomial_tail(3, 2, 0.1) == pytest.approx(3 * 0.01 * 0.9 + 0.001)
+
+
+def _f64(deviation):
+    return judge_run(np.float64, side(LOSSES + deviation), side())
+
+
+def test_float64_case_tolerates_a_chaotic_run_but_not_a_wrong_engine():
+    """A chaotic run beyond the rounding bound (seen about 1 run in 250, at 2e-11) is chance; a case fails at
+    6 of 32 outliers or 3 of 4, and a wrong engine (lr rounded to float32: 1e-8 off) is beyond it in all."""
+    good, chaotic = _f64(1e-15), _f64(2e-11)
+    assert judge_case(np.float64, [good] * 31 + [chaotic]).passed
+    assert judge_case(np.float64, [good] * 27 + [chaotic] * 5).passed
+    six = judge_case(np.float64, [good] * 26 + [chaotic] * 6)
+    assert not six.passed and six.outliers == 6 and six.p_outliers < TRAJECTORY_ALPHA
+    assert "6 of 32 runs beyond the rounding-level bounds" in six.describe()
+    assert judge_case(np.float64, [good] * 2 + [chaotic] * 2).passed
+    assert not judge_case(np.float64, [good] + [chaotic] * 3).passed
+    assert not judge_case(np.float64, [_f64(1e-8)] * 4).passed
+    assert not judge_case(np.float64, [_f64(np.nan)] * 4).passed  # sgd-wrong-sign: the loss overflows
+
+
+def test_the_case_judge_of_float32_is_judge_float32_case():
+    runs = [_f32(1e-7, 1e-7)] * 30 + [_f32(1e-1, 1e-7)] * 2
+    assert judge_case(np.float32, runs) == judge_float32_case(runs)
