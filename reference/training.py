@@ -72,7 +72,7 @@ def train(
         (loss.sum() if stacked else loss).backward()
         if norms is not None:
             if stacked:
-                norms.append(_clip_per_run(ps, max_norm, norm_type))
+                norms.append(clip_per_run(ps, max_norm, norm_type))
             else:
                 norms.append(torch.nn.utils.clip_grad_norm_(ps, max_norm, norm_type=norm_type))
         opt.step()
@@ -91,7 +91,7 @@ def _stack(values: list[torch.Tensor], shape: tuple[int, ...], dtype: torch.dtyp
 
 
 @torch.no_grad()
-def _clip_per_run(ps: list[torch.nn.Parameter], max_norm: float, norm_type: float) -> torch.Tensor:
+def clip_per_run(ps: list[torch.nn.Parameter], max_norm: float, norm_type: float) -> torch.Tensor:
     """Clip each run's gradients by that run's own global norm, in place; returns the (R,) pre-clip totals.
 
     The totals come from torch.nn.utils.get_total_norm on each run's (contiguous) gradient views, the very

@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["exp", "tanh", "power", "into"]
+__all__ = ["exp", "tanh", "log1p", "power", "into"]
 
 
 def into(fn: np.ufunc, dtype: np.dtype):
@@ -44,6 +44,10 @@ def exp(x: np.ndarray) -> np.ndarray:
 
 def tanh(x: np.ndarray) -> np.ndarray:
     return _via_float64(np.tanh, x)
+
+
+def log1p(x: np.ndarray) -> np.ndarray:
+    return _via_float64(np.log1p, x)
 
 
 def power(x: np.ndarray, exponent) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["ClipResult", "clip_grad_norm", "clip_grad_norm_per_run"]
+__all__ = ["ClipResult", "clip_grad_norm", "clip_grad_norm_per_run", "clip_in_place"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _norm(a: np.ndarray, p: float, axis) -> np.ndarray:
     return np.add.reduce(np.abs(a) ** p, axis=axis) ** (1 / p)
 
 
-def _clip_in_place(
+def clip_in_place(
     grads: list[np.ndarray],
     max_norm: float,
     norm_type: float,
@@ -99,7 +99,7 @@ def _clip(grads, max_norm, norm_type, error_if_nonfinite, per_run: bool) -> Clip
     clipped = [g.copy() for g in grads]
     # NOTE: silent like torch: a non-finite norm propagates as the semantics above say, it is not an error
     with np.errstate(all="ignore"):
-        total, coef = _clip_in_place(clipped, max_norm, norm_type, per_run, error_if_nonfinite)
+        total, coef = clip_in_place(clipped, max_norm, norm_type, per_run, error_if_nonfinite)
     return ClipResult(clipped, total, coef)
 
 

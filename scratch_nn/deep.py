@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks, _precise
-from .clip import _clip_in_place
-from .network import History
+from .clip import clip_in_place
+from .deep_kernel import DeepStep
+from .params import History
 
 __all__ = ["HIDDEN_ACTIVATIONS", "DeepNet", "Layers", "deep_network", "deep_train"]
 
@@ -164,6 +165,11 @@ def _sigmoid_and_log(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p, log_p
 
 
+def _n_averaged(y: np.ndarray) -> np.ndarray:
+    """N, the number of loss terms averaged per run, as a 0-d array of y's dtype (exact)."""
+    return np.array(y.shape[-2] * y.shape[-1], y.dtype)
+
+
 @dataclass(frozen=True)
 class DeepCache:
     """What a forward pass leaves for loss and backward: X (R?, n_0, m) C-contiguous; hidden, a_1 .. a_L;
@@ -233,8 +239,7 @@ class DeepNet:
 
     @staticmethod
     def _loss(cache: DeepCache, y: np.ndarray) -> np.ndarray:
-        n = np.array(y.shape[-2] * y.shape[-1], cache.z.dtype)
-        return np.add.reduce((1 - y) * cache.z - cache.log_p, axis=(-2, -1)) / n
+        return np.add.reduce((1 - y) * cache.z - cache.log_p, axis=(-2, -1)) / _n_averaged(y)
 
     def backward(self, y: np.ndarray) -> Layers:
         """Gradients of the mean loss of the last forward with respect to every parameter, as Layers."""
@@ -244,20 +249,16 @@ class DeepNet:
             return self._backward(cache, y)
 
     def _backward(self, cache: DeepCache, y: np.ndarray) -> Layers:
-        W, below = (
-            self._params.weights,
-            [cache.X, *cache.hidden],
-        )  # below[l - 1] = a_(l-1), the input of layer l
+        W, below = self._params.weights, [cache.X, *cache.hidden]  # below[i]: a_i, the input of layer i + 1
         dW, db = [None] * len(W), [None] * len(W)
-        # NOTE: divide by N, not multiply by 1/N, as torch's binary_cross_entropy_with_logits_backward
-        dz = (cache.p - y) / np.array(y.shape[-2] * y.shape[-1], y.dtype)
-        for l in reversed(range(len(W))):  # l = layer - 1
-            a = below[l]
-            dW[l] = np.matmul(dz, a.swapaxes(-1, -2))
-            db[l] = np.add.reduce(dz, axis=-1, keepdims=True)
-            if l > 0:
-                da = np.matmul(W[l].swapaxes(-1, -2), dz)
-                dz = da * _derivative(self.activations[l - 1], a)
+        dz = (cache.p - y) / _n_averaged(y)  # dz_(L+1); divided, not multiplied by 1/N: torch's rounding
+        for i in reversed(range(len(W))):  # layer i + 1, from the output down
+            a = below[i]
+            dW[i] = np.matmul(dz, a.swapaxes(-1, -2))
+            db[i] = np.add.reduce(dz, axis=-1, keepdims=True)
+            if i > 0:
+                da = np.matmul(W[i].swapaxes(-1, -2), dz)
+                dz = da * _derivative(self.activations[i - 1], a)
         return Layers(dW, db)
 
     def sgd_step(self, grads: Layers, lr: float) -> None:
@@ -312,15 +313,20 @@ class DeepNet:
             max_norm = _checks.positive("max_norm", max_norm)
         losses = np.empty((epochs, *lead), layout.dtype)
         total_norms = None if max_norm is None else np.empty_like(losses)
+        # the kernel: deep.py's step, op for op, in buffers allocated once (tests/test_engine_kernels.py)
+        step = DeepStep(self._params.weights, self._params.biases, self.activations, X)
+        one_minus_y, n, lr_ = 1 - y, _n_averaged(y), np.array(lr, layout.dtype)
         with np.errstate(all="ignore"):
             for epoch in range(epochs):
-                cache = self._forward(X)
-                losses[epoch] = self._loss(cache, y)
-                grads = self._backward(cache, y)
+                step.forward()
+                losses[epoch] = step.loss_sums(one_minus_y)
+                step.backward(y, n)
                 if max_norm is not None:
-                    total_norms[epoch], _ = _clip_in_place(list(grads), max_norm, norm_type, bool(lead))
-                self._update(grads, lr)
-        self.cache = cache
+                    grads = [a for pair in zip(step.dW, step.db, strict=True) for a in pair]
+                    total_norms[epoch], _ = clip_in_place(grads, max_norm, norm_type, bool(lead))
+                step.update(lr_)
+            losses /= n  # each epoch's sum divided by N, as loss() divides
+        self.cache = DeepCache(X, step.hidden, step.z, step.p, step.log_p)  # before the last update
         return History(losses, total_norms)
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from .network import Params, TwoLayerNet
+from .network import TwoLayerNet
+from .params import Params
 
 __all__ = [
     "TensorCheck",

@@ -262,7 +262,7 @@ def test_taylor_judges_only_steps_strictly_above_the_margin():
     steps = taylor.STEPS[:5]
     floor = 1e-20
     remainders = np.array([*steps[:3] ** 2, taylor.MARGIN * floor, 1e-19])
-    judged, _, _, verdict = taylor._slope(steps, remainders, floor)
+    judged, _, _, verdict = taylor.fit_slope(steps, remainders, floor)
     assert judged.tolist() == [True, True, True, False, False] and verdict == "correct"
 
 
@@ -279,7 +279,7 @@ def test_taylor_verdict_from_the_fitted_slope(slope, judged, verdict):
     steps = taylor.STEPS
     remainders = steps**slope
     floor = float(remainders[judged - 1]) / taylor.MARGIN * 0.999  # exactly `judged` steps clear the floor
-    got_judged, fitted, fitted_slope, got = taylor._slope(steps, remainders, floor)
+    got_judged, fitted, fitted_slope, got = taylor.fit_slope(steps, remainders, floor)
     assert got == verdict and got_judged.sum() == judged
     if verdict != "noisy":
         assert fitted_slope == pytest.approx(slope, abs=1e-9) and fitted.sum() == min(

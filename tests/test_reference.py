@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import reference
-from reference.training import _clip_per_run
+from reference.training import clip_per_run
 
 # One computation against a hand formula (float64 formula, result in the named dtype): (rtol, atol).
 ROUNDING = {"float32": (1.3e-6, 1e-6), "float64": (1e-13, 1e-13)}
@@ -329,7 +329,7 @@ def test_per_run_clipping_is_bitwise_clip_grad_norm_per_run(dtype):
     ps = [torch.nn.Parameter(torch.zeros(g.shape, dtype=tdtype)) for g in grads.values()]
     for p, g in zip(ps, grads.values(), strict=True):
         p.grad = torch.from_numpy(g.copy()).to(tdtype)
-    totals = _clip_per_run(ps, 2.0, 2.0)
+    totals = clip_per_run(ps, 2.0, 2.0)
     for r in range(6):
         one = reference.clip([g[r] for g in grads.values()], 2.0, dtype=dtype)
         assert totals[r].item() == one.total_norm
