@@ -116,7 +116,7 @@ TRAIN_CASE = "random-5x8x16-relu-clip-none or random-5x8x16-tanh-clip-none"
 DEEP = "tests/test_deep.py"
 # four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers differ
 DEEP_CASE = "d4-square-w32 and float64"
-DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
+DEEP_BACKWARD_MATMUL = "da = np.matmul(W[i].swapaxes(-1, -2), dz)"
 
 CATALOGUE: tuple[Bug, ...] = (
     # -- gates -----------------------------------------------------------------------------------------------
@@ -285,8 +285,8 @@ CATALOGUE: tuple[Bug, ...] = (
         "the top hidden layer's gradient misses its activation derivative (dz = W^T dz, no act')",
         Edit(
             "deep.py",
-            "dz = da * _derivative(self.activations[l - 1], a)",
-            "dz = da if l == len(W) - 1 else da * _derivative(self.activations[l - 1], a)",
+            "dz = da * _derivative(self.activations[i - 1], a)",
+            "dz = da if i == len(W) - 1 else da * _derivative(self.activations[i - 1], a)",
         ),
         ("dW1", "db1", "dW2", "db2", "dW3", "db3", "dW4", "db4"),
         (DEEP, "-k", DEEP_CASE),
@@ -294,7 +294,7 @@ CATALOGUE: tuple[Bug, ...] = (
     _bug(
         "deep-skipped-layer",
         "the backward chain skips layer 3: its W^T is never applied, dz passes through",
-        Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if l == 2 else np.matmul(W[l].swapaxes(-1, -2), dz)"),
+        Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if i == 2 else np.matmul(W[i].swapaxes(-1, -2), dz)"),
         ("dW1", "db1", "dW2", "db2"),
         (DEEP, "-k", DEEP_CASE),
     ),
@@ -302,7 +302,7 @@ CATALOGUE: tuple[Bug, ...] = (
         "deep-transposed-middle-weight",
         "layer 3's backward multiplies by W instead of W^T (a square W runs)",
         Edit(
-            "deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[l] if l == 2 else W[l].swapaxes(-1, -2), dz)"
+            "deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[i] if i == 2 else W[i].swapaxes(-1, -2), dz)"
         ),
         ("dW1", "db1", "dW2", "db2"),
         (DEEP, "-k", DEEP_CASE),

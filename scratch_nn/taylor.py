@@ -155,6 +155,14 @@ def _tensors(tensors) -> tuple[str, ...]:
     return tensors
 
 
+def _direction(theta: Params, tensors: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
+    """A random direction of unit 2-norm in the flat parameter space, spanning the named tensors only."""
+    v = np.concatenate(
+        [rng.standard_normal(a.size) * (name in tensors) for name, a in zip(Params.NAMES, theta, strict=True)]
+    )
+    return v / np.linalg.norm(v)
+
+
 def _flat_loss(probe: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
     """The summed loss of probe's network at a flat parameter vector (probe's parameters are overwritten)."""
     shapes = [a.shape for a in probe.params]
@@ -204,11 +212,10 @@ def taylor_check(
 
     theta = net.params.copy()
     flat_theta = np.concatenate([a.ravel() for a in theta])
-    flat_g = np.concatenate([a.ravel() for a in grads])  # float64: check_grads holds them to the params' dtype
-    v = np.concatenate(
-        [rng.standard_normal(a.size) * (name in tensors) for name, a in zip(Params.NAMES, theta, strict=True)]
-    )
-    v /= np.linalg.norm(v)
+    flat_g = np.concatenate(
+        [a.ravel() for a in grads]
+    )  # float64: check_grads holds them to the params' dtype
+    v = _direction(theta, tensors, rng)
     loss = _flat_loss(TwoLayerNet(theta, net.activation), X, y)
     remainders, floor = taylor_remainders(loss, flat_theta, flat_g, v, steps)
     judged, fitted, slope, verdict = fit_slope(steps, remainders, floor)

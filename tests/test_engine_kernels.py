@@ -36,7 +36,9 @@ BLOCKS = {"whole": None, "3-row-blocks": 3}
 def case(shape, dtype, seed=11):
     n_in, n_hidden, m, n_out, n_runs, per_run = shape
     rng = np.random.default_rng(seed)
-    params = sn.TwoLayerNet.init(n_in, n_hidden, n_out, activation="relu", rng=rng, n_runs=n_runs).params.copy()
+    params = sn.TwoLayerNet.init(
+        n_in, n_hidden, n_out, activation="relu", rng=rng, n_runs=n_runs
+    ).params.copy()
     params.b1 = rng.standard_normal(params.b1.shape) * 0.5
     params.b2 = rng.standard_normal(params.b2.shape) * 0.5
     lead = (n_runs,) if per_run else ()
