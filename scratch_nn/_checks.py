@@ -172,15 +172,16 @@ def activation(value) -> str:
 def generator(name: str, value) -> np.random.Generator:
     if not isinstance(value, np.random.Generator):
         raise TypeError(
-            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {describe(value)}"
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got "
+            f"{describe(value)}"
         )
     return value
 
 
 def float_dtype(name: str, value) -> np.dtype:
     """np.dtype float32 or float64 from its name, its NumPy type or its dtype; anything else (None, a typo,
-    "float", Python's float, "f8", another dtype) is a TypeError: np.dtype(None) and np.dtype(float) are float64,
-    "float" is float32 in torch, and a typo must not pass for the default."""
+    "float", Python's float, "f8", another dtype) is a TypeError: np.dtype(None) and np.dtype(float) are
+    float64, "float" is float32 in torch, and a typo must not pass for the default."""
     # NOTE: `np.dtype(value) in FLOAT_DTYPES` let None and typos through: a NumPy dtype compares equal to None
     # (np.dtype(None) is float64). Each kind of spelling is compared on its own.
     if isinstance(value, str):
@@ -270,7 +271,8 @@ def inputs(X, layout: Layout) -> np.ndarray:
 
 
 def targets(y, out_shape: tuple, layout: Layout) -> np.ndarray:
-    """y: labels shaped like the output (n_out, m); for a stacked network (R, n_out, m) or shared (n_out, m)."""
+    """y: labels shaped like the output (n_out, m); for a stacked network (R, n_out, m) or shared
+    (n_out, m)."""
     y = float_array("y", y)
     if y.shape != out_shape and y.shape != out_shape[-2:]:
         want = f"(n_out, m) = {out_shape[-2:]}"

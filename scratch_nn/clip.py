@@ -19,7 +19,8 @@ __all__ = ["ClipResult", "clip_grad_norm", "clip_grad_norm_per_run", "clip_in_pl
 
 @dataclass(frozen=True)
 class ClipResult:
-    """grads: the clipped gradients (new arrays); total_norm: the norm before clipping; coef: the factor applied.
+    """grads: the clipped gradients (new arrays); total_norm: the norm before clipping; coef: the factor
+    applied.
 
     total_norm and coef are 0-d for clip_grad_norm and (R,) for clip_grad_norm_per_run.
     """
@@ -57,8 +58,8 @@ def clip_in_place(
     if error_if_nonfinite and not np.isfinite(total).all():
         which = f" of run {int(np.argmin(np.isfinite(total)))}" if per_run else ""
         raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients{which} is non-finite ({total}), so it cannot be "
-            "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
+            f"The total norm of order {norm_type} for gradients{which} is non-finite ({total}), so it cannot "
+            "be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
             "error_if_nonfinite=False"
         )
     coef = np.minimum(max_norm / (total + 1e-6), 1.0)  # np.minimum propagates NaN, as torch.clamp
@@ -82,8 +83,9 @@ def _grad_list(grads, per_run: bool) -> list[np.ndarray]:
         for i, g in enumerate(grads):
             if g.ndim == 0 or g.shape[0] != grads[0].shape[0]:
                 raise ValueError(
-                    f"grads[{i}] must have the leading run axis R = {grads[0].shape[0] if grads[0].ndim else '?'} "
-                    f"of grads[0] {grads[0].shape}; got {g.shape}"
+                    f"grads[{i}] must have the leading run axis R = "
+                    f"{grads[0].shape[0] if grads[0].ndim else '?'} of grads[0] {grads[0].shape}; "
+                    f"got {g.shape}"
                 )
     return grads
 
@@ -116,7 +118,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) -> 
 def clip_grad_norm_per_run(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) -> ClipResult:
     """clip_grad_norm for R independent runs stacked on axis 0 (a stacked network's gradients).
 
-    grads: list of float arrays (R, ...) of one dtype; run r is clipped by the norm over grads[i][r] for all i,
-    exactly as clip_grad_norm on that run's slices would. Returns total_norm and coef of shape (R,).
+    grads: list of float arrays (R, ...) of one dtype; run r is clipped by the norm over grads[i][r] for all
+    i, exactly as clip_grad_norm on that run's slices would. Returns total_norm and coef of shape (R,).
     """
     return _clip(grads, max_norm, norm_type, error_if_nonfinite, per_run=True)

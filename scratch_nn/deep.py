@@ -1,4 +1,5 @@
-"""A network of any depth, trained by SGD on mean binary cross-entropy: the notebook's chain rule, layer by layer.
+"""A network of any depth, trained by SGD on mean binary cross-entropy: the notebook's chain rule, layer by
+layer.
 
 Layout (docs/engine-api.md), samples are columns. L hidden layers (L >= 1), layer l = 1 .. L + 1:
 
@@ -14,10 +15,10 @@ X and y shared (2-D) or per run (3-D).
                                     dz_(l-1) = (W_l^T @ dz_l) * act'_(l-1)(a_(l-1))   (while l > 1)
               act' from the saved output a:  relu (a > 0);  tanh (1 - a)(1 + a);  sigmoid (1 - a) a
 
-Every line is one operation of the derivation; no gate objects and no autograd machinery. With one hidden layer
-this is TwoLayerNet's computation, operation for operation: tests/test_engine_deep.py proves the two equal bit
-for bit. As TwoLayerNet, the arithmetic is silent IEEE (a diverging run shows inf/NaN), inputs are validated,
-and float32 transcendentals are evaluated in float64 and rounded once (``_precise``).
+Every line is one operation of the derivation; no gate objects and no autograd machinery. With one hidden
+layer this is TwoLayerNet's computation, operation for operation: tests/test_engine_deep.py proves the two
+equal bit for bit. As TwoLayerNet, the arithmetic is silent IEEE (a diverging run shows inf/NaN), inputs are
+validated, and float32 transcendentals are evaluated in float64 and rounded once (``_precise``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ class Layers:
 
     @classmethod
     def from_dict(cls, params: Mapping[str, np.ndarray]) -> Layers:
-        """From W1, b1, ..., W<k>, b<k> (k >= 2): the contract's dict form; ValueError names what is missing."""
+        """From W1, b1, ..., W<k>, b<k> (k >= 2): the contract's dict form; ValueError names what is
+        missing."""
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a mapping W1, b1, W2, b2, ...; got {type(params).__name__}")
         k = sum(1 for name in params if name.startswith("W"))
@@ -92,7 +94,8 @@ def _activations(activations, n_hidden: int) -> tuple[str, ...]:
 
 
 def _layout(params: Layers) -> _checks.Layout:
-    """Check every layer's shapes and dtype against its neighbours; the network's sizes as TwoLayerNet's Layout."""
+    """Check every layer's shapes and dtype against its neighbours; the network's sizes as TwoLayerNet's
+    Layout."""
     if not isinstance(params, Layers):
         raise TypeError(f"params must be a scratch_nn.Layers; got {type(params).__name__}")
     weights, biases = list(params.weights), list(params.biases)
@@ -128,7 +131,7 @@ def _layout(params: Layers) -> _checks.Layout:
     return _checks.Layout(lead[0] if lead else None, W1.shape[-1], weights[-1].shape[-2], W1.dtype, W1.shape)
 
 
-# -- the operations, each as torch computes it -------------------------------------------------------------------
+# -- the operations, each as torch computes it ---------------------------------------------------------------
 
 
 def _relu(z):
@@ -136,9 +139,8 @@ def _relu(z):
 
 
 def _sigmoid(z):
-    # NOTE: the Sigmoid gate's stable form (exp(-|z|) is in (0, 1]: nothing overflows for a finite z), all of it
-    # in float64 for a float32 z and rounded once, as torch's float32 sigmoid is about correctly rounded; with
-    # its two float32 roundings the error of a sigmoid layer grew along a deep chain to 1.3 times the bound.
+    # the Sigmoid gate's stable form, in float64 for a float32 z and rounded once, as torch's (README: "Deep
+    # networks"); exp(-|z|) is in (0, 1]: nothing overflows for a finite z
     x = z.astype(np.float64) if z.dtype == np.float32 else z
     return (np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))).astype(z.dtype, copy=False)
 
@@ -151,14 +153,13 @@ def _derivative(activation: str, a: np.ndarray) -> np.ndarray:
     if activation == "relu":
         return a > 0  # 0 at exactly 0, as torch; a bool array multiplies as 1 and 0
     if activation == "tanh":
-        return (1 - a) * (
-            1 + a
-        )  # NOTE: 1 - a*a cancels near |a| = 1; this form is exact there (TwoLayerNet's)
+        return (1 - a) * (1 + a)  # 1 - a*a would cancel near |a| = 1; this form is exact there
     return (1 - a) * a  # torch's sigmoid_backward order
 
 
 def _sigmoid_and_log(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """p = sigmoid(z) and log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)), sharing exp(-|z|): TwoLayerNet's ops."""
+    """p = sigmoid(z) and log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)), sharing exp(-|z|): TwoLayerNet's
+    ops."""
     e = _precise.exp(-np.abs(z))
     p = _precise.exp(np.minimum(z, 0)) / (e + 1)
     log_p = np.minimum(z, 0) - _precise.into(np.log1p, z.dtype)(e, out=e)
@@ -183,7 +184,8 @@ class DeepCache:
 
 
 class DeepNet:
-    """X -> [W_l a + b_l -> act_l] for l = 1 .. L -> W_(L+1) a + b_(L+1) -> sigmoid, mean binary cross-entropy.
+    """X -> [W_l a + b_l -> act_l] for l = 1 .. L -> W_(L+1) a + b_(L+1) -> sigmoid, mean binary
+    cross-entropy.
 
     params: a Layers (float32 or float64, one dtype), copied in; read trained values from net.params.
     activations: one of HIDDEN_ACTIVATIONS for every hidden layer, or a sequence of L of them.
@@ -293,7 +295,7 @@ class DeepNet:
             )
         return self.cache
 
-    # -- training ----------------------------------------------------------------------------------------------
+    # -- training --------------------------------------------------------------------------------------------
 
     def train(self, X, y, epochs, lr, *, max_norm=None, norm_type=2.0) -> History:
         """Full-batch SGD: `epochs` steps of forward, loss, backward, optional clipping, update.
@@ -330,7 +332,7 @@ class DeepNet:
         return History(losses, total_norms)
 
 
-# -- the contract's function form (docs/engine-api.md, "Deep networks") ---------------------------------------
+# -- the contract's function form (docs/engine-api.md, "Deep networks") --------------------------------------
 
 
 def deep_network(params: Mapping[str, np.ndarray], X, y, *, activations):

@@ -1,5 +1,5 @@
-"""DeepNet's fast kernel for train(): the readable chain rule of deep.py, op for op, with every array allocated
-once per train() and every elementwise operation written into its own buffer.
+"""DeepNet's fast kernel for train(): the readable chain rule of deep.py, op for op, with every array
+allocated once per train() and every elementwise operation written into its own buffer.
 
 deep.py is the readable version; this module computes the same operations in the same order, so the two give
 the same bits (tests/test_engine_kernels.py proves it). Nothing here validates: DeepNet checks every argument
@@ -32,11 +32,22 @@ class DeepStep:
         self.zero, self.one, self.minus_one = _CONSTANTS[dtype]
         self.tanh, self.exp, self.log1p = (_precise.into(fn, dtype) for fn in (np.tanh, np.exp, np.log1p))
         self.hidden = [np.empty((*W.shape[:-1], m), dtype) for W in weights[:-1]]
-        self.dz = [np.empty_like(a) for a in self.hidden]  # dz_1 .. dz_L
-        self.dact = [np.empty_like(a) for a in self.hidden]  # act'(a_l), then its product with dz_l
-        # a sigmoid layer is evaluated in float64 (x and exp(min(x, 0))) and rounded once; tanh' takes (1 + a)
+        # working arrays shared by the layers of one shape: dz_l alternates between two (dz_(l-1) is computed
+        # from dz_l), act'(a_l) takes one; a sigmoid layer is evaluated in float64 (x and exp(min(x, 0))) and
+        # rounded once; tanh' takes (1 + a) in one more
+        shared: dict = {}
+
+        def buffer(*key) -> np.ndarray:
+            shape, buffer_dtype = key[0], key[1]
+            return shared.setdefault(key, np.empty(shape, buffer_dtype))
+
+        self.dz = [buffer(a.shape, dtype, "dz", i % 2) for i, a in enumerate(self.hidden)]  # dz_1 .. dz_L
+        self.dact = [buffer(a.shape, dtype, "dact") for a in self.hidden]
         wide = {"relu": (), "tanh": (dtype,), "sigmoid": (np.float64, np.float64)}
-        self.scratch = [[np.empty(a.shape, w) for w in wide[act]] for a, act in zip(self.hidden, activations, strict=True)]
+        self.scratch = [
+            [buffer(a.shape, w, "scratch", j) for j, w in enumerate(wide[act])]
+            for a, act in zip(self.hidden, activations, strict=True)
+        ]
         self.z = np.empty((*weights[-1].shape[:-1], m), dtype)
         # the output's two exponentials in one call: exponents = (-|z|, min(z, 0) -> log_p), exps = (e, p)
         self.exponents, self.exps = np.empty((2, *self.z.shape), dtype), np.empty((2, *self.z.shape), dtype)

@@ -2,7 +2,8 @@
 
 Layout (docs/engine-api.md), samples are columns:
 
-    X: (n_in, m)   y: (n_out, m)   W1: (n_hidden, n_in)   b1: (n_hidden, 1)   W2: (n_out, n_hidden)   b2: (n_out, 1)
+    X: (n_in, m)   y: (n_out, m)   W1: (n_hidden, n_in)   b1: (n_hidden, 1)   W2: (n_out, n_hidden)
+    b2: (n_out, 1)
 
 A stacked network puts a leading run axis R on every parameter (W1: (R, n_hidden, n_in), ...): R independent
 networks in one computation, with X and y shared (2-D) or per run (3-D). Every formula below is written once
@@ -10,15 +11,16 @@ for both cases: np.matmul, ``swapaxes(-1, -2)`` for a transpose (NumPy 1.26 has 
 ``axis=-1``, the loss summed over the last two axes.
 
 forward, loss and backward are the derivation, an operation per line. TwoLayerNet runs them for its one-off
-calls (forward, loss, backward, predict); its train() runs network_kernel.Step, the same operations in the same
-order with every array allocated once, and tests/test_engine_kernels.py proves the two equal bit for bit.
+calls (forward, loss, backward, predict); its train() runs network_kernel.Step, the same operations in the
+same order with every array allocated once, and tests/test_engine_kernels.py proves the two equal bit for bit.
 
 Like torch and the gates, the arithmetic follows IEEE silently: a diverging run shows inf/NaN in its losses,
 with no floating-point warnings (the methods run under np.errstate(all="ignore")). Inputs are validated.
 
-No gradient is computed from values other than those its forward saw (torch's version counters refuse the same):
-net.params and net.cache are read-only views, forward keeps its own copy of X and returns a copy of p, and
-loss() and backward() refuse a forward made before the parameters last changed (sgd_step, train, net.params = ...).
+No gradient is computed from values other than those its forward saw (torch's version counters refuse the
+same): net.params and net.cache are read-only views, forward keeps its own copy of X and returns a copy of p,
+and loss() and backward() refuse a forward made before the parameters last changed (sgd_step, train,
+net.params = ...).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ __all__ = ["Params", "TwoLayerNet", "History", "ForwardCache", "forward", "loss"
 
 
 def forward(P: Params, activation: str, X: np.ndarray) -> ForwardCache:
-    """z1 = W1 @ X + b1,  h = act(z1),  z2 = W2 @ h + b2,  p = sigmoid(z2); and log_sigmoid(z2) for the loss."""
+    """z1 = W1 @ X + b1,  h = act(z1),  z2 = W2 @ h + b2,  p = sigmoid(z2); and log_sigmoid(z2) for the
+    loss."""
     z1 = np.matmul(P.W1, X) + P.b1
     h = np.maximum(z1, 0) if activation == "relu" else _precise.tanh(z1)  # maximum: NaN propagates, as torch
     z2 = np.matmul(P.W2, h) + P.b2
@@ -90,9 +93,9 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 class NetworkParams(Params):
     """A network's own parameters as net.params gives them: read-only views of its buffer, fields fixed.
 
-    Writing into them (net.params.W2 *= 3) or replacing one (net.params.W1 = a) would change what the last forward
-    pass computed from, or leave the network with an array it does not own; net.params = Params(...) is the way.
-    copy() and astype() give a plain, writable Params.
+    Writing into them (net.params.W2 *= 3) or replacing one (net.params.W1 = a) would change what the last
+    forward pass computed from, or leave the network with an array it does not own; net.params = Params(...)
+    is the way. copy() and astype() give a plain, writable Params.
     """
 
     __slots__ = ()
@@ -103,7 +106,8 @@ class NetworkParams(Params):
 
     def __setattr__(self, name, value) -> None:
         raise AttributeError(
-            f"net.params.{name} cannot be replaced: net.params holds read-only views of the network's own buffer. "
+            f"net.params.{name} cannot be replaced: net.params holds read-only views of the network's own "
+            "buffer. "
             f"Assign a whole Params instead (net.params = Params(...), checked and copied in), e.g. "
             f"p = net.params.copy(); p.{name} = ...; net.params = p"
         )
@@ -182,9 +186,10 @@ class TwoLayerNet:
 
     @contextlib.contextmanager
     def preserved(self) -> Iterator[TwoLayerNet]:
-        """with net.preserved(): ... -- inside, set net.params and run passes freely; on leaving, the parameters
-        are as before bit for bit (copied back into the same arrays) and so is the last forward pass (still usable
-        by loss and backward if it was). What the gradient checkers probe a network with."""
+        """with net.preserved(): ... -- inside, set net.params and run passes freely; on leaving, the
+        parameters are as before bit for bit (copied back into the same arrays) and so is the last forward
+        pass (still usable by loss and backward if it was). What the gradient checkers probe a network
+        with."""
         saved, state = self._params_view.copy(), (self._cache, self._cache_version)
         version = self._version
         try:
@@ -199,7 +204,8 @@ class TwoLayerNet:
 
     @property
     def activation(self) -> str:
-        """ "relu" or "tanh". Setting it is checked, and makes the last forward pass stale (another function)."""
+        """ "relu" or "tanh". Setting it is checked, and makes the last forward pass stale (another
+        function)."""
         return self._activation
 
     @activation.setter
@@ -301,7 +307,8 @@ class TwoLayerNet:
             )
         if self._cache_version != self._version:
             raise RuntimeError(
-                f"{caller}() needs the forward pass of the current parameters, but they were modified by an inplace "
+                f"{caller}() needs the forward pass of the current parameters, but they were modified by an "
+                "inplace "
                 "operation (sgd_step, train, or a new activation) after the last forward(X): its values are "
                 "those of the old parameters; call forward(X) again"
             )

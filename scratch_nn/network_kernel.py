@@ -44,9 +44,9 @@ def _block_rows(hidden_shape: tuple, dtype: np.dtype) -> int:
 def blocks(*arrays: np.ndarray | None) -> Sequence[tuple[np.ndarray | None, ...]]:
     """Cut arrays (R?, n_hidden, ·) by hidden unit (axis -2) into blocks of rows, a tuple of views per block.
 
-    The first array sets the block size. An array with fewer rows than the first (a scratch buffer of one block)
-    gives every block its first rows; None (an unused buffer) stays None. One block (a small network): (arrays,).
-    Elementwise operations and per-row sums give the same bits whatever the block size.
+    The first array sets the block size. An array with fewer rows than the first (a scratch buffer of one
+    block) gives every block its first rows; None (an unused buffer) stays None. One block (a small network):
+    (arrays,). Elementwise operations and per-row sums give the same bits whatever the block size.
     """
     if arrays[0].nbytes <= BLOCK_BYTES:
         return (arrays,)
@@ -84,8 +84,9 @@ def _product(W1: np.ndarray, W2: np.ndarray, m: int):
 
 
 class Step:
-    """One step of a network on a batch: the arrays it writes, allocated once, and every view it reads through,
-    derived once; running it allocates no array of its own (NumPy still takes buffers for casts and reductions).
+    """One step of a network on a batch: the arrays it writes, allocated once, and every view it reads
+    through, derived once; running it allocates no array of its own (NumPy still takes buffers for casts and
+    reductions).
 
     P: the parameters, read at every run (train() updates them in place); relu: the activation is ReLU (else
     tanh); X: the inputs. grads: a Params the backward writes into, or None for a step that only runs forward
@@ -116,11 +117,13 @@ class Step:
     def _forward_arrays(self, cache: ForwardCache | None) -> None:
         dtype, out_shape = self.P.W1.dtype, self.out_shape
         if cache is None:
-            # the sigmoid's two exponentials run as one call over a stacked pair: exponents = (-|z2|, min(z2, 0),
-            # which becomes log_p), exps = (e = exp(-|z2|), exp(min(z2, 0)) = p)
+            # the sigmoid's two exponentials in one call over a stacked pair:
+            # exponents = (-|z2|, min(z2, 0) -> log_p), exps = (e = exp(-|z2|), exp(min(z2, 0)) = p)
             self.exponents, self.exps = np.empty((2, *out_shape), dtype), np.empty((2, *out_shape), dtype)
             (self.neg_abs, log_p), (self.e, p) = self.exponents, self.exps
-            cache = ForwardCache(self.X, np.empty(self.hidden_shape, dtype), np.empty(out_shape, dtype), p, log_p)
+            cache = ForwardCache(
+                self.X, np.empty(self.hidden_shape, dtype), np.empty(out_shape, dtype), p, log_p
+            )
         self.cache = cache
         _, self.h, self.z2, self.p, self.log_p = cache
         self.denominator, self.terms = np.empty(out_shape, dtype), np.empty(out_shape, dtype)
@@ -132,10 +135,16 @@ class Step:
         dtype, one_block = self.P.W1.dtype, block_shape(self.hidden_shape, self.P.W1.dtype)
         self.grads = grads
         self.dz2, self.dz1 = np.empty(self.out_shape, dtype), np.empty(self.hidden_shape, dtype)
-        self.hT, self.XT, self.W2T = self.h.swapaxes(-1, -2), self.X.swapaxes(-1, -2), self.P.W2.swapaxes(-1, -2)
+        self.hT, self.XT, self.W2T = (
+            self.h.swapaxes(-1, -2),
+            self.X.swapaxes(-1, -2),
+            self.P.W2.swapaxes(-1, -2),
+        )
         self.one_output = self.out_shape[-2] == 1
         factor = None if self.relu else np.empty(one_block, dtype)
-        self.backward_blocks = blocks(self.dz1, self.h, self.W2T, grads.b1, np.empty(one_block, dtype), factor)
+        self.backward_blocks = blocks(
+            self.dz1, self.h, self.W2T, grads.b1, np.empty(one_block, dtype), factor
+        )
 
     def forward(self) -> None:
         P, h, z2, e, p, log_p = self.P, self.h, self.z2, self.e, self.p, self.log_p
@@ -176,7 +185,8 @@ class Step:
             if self.relu:
                 np.greater(h, self.zero, out=dact)  # 0 at h == 0, as torch; a multiply beats a masked copy
             else:
-                np.subtract(self.one, h, out=dact)  # (1 - h)(1 + h): exact near |h| = 1, where 1 - h*h cancels
+                # (1 - h)(1 + h): exact near |h| = 1, where 1 - h*h cancels
+                np.subtract(self.one, h, out=dact)
                 dact *= np.add(self.one, h, out=factor)
             dz1 *= dact
             np.add.reduce(dz1, axis=-1, keepdims=True, out=db1)

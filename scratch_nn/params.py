@@ -60,7 +60,8 @@ class ForwardCache(NamedTuple):
 @dataclass(frozen=True)
 class History:
     """losses: (epochs,) or (epochs, R), losses[e] the loss before epoch e's update.
-    total_norms: same shape, the pre-clip global gradient norm of each step; None when training without max_norm.
+    total_norms: same shape, the pre-clip global gradient norm of each step; None when training without
+    max_norm.
     """
 
     losses: np.ndarray
@@ -96,7 +97,8 @@ def check_layout(params) -> _checks.Layout:
     ):
         if a.shape != want:
             raise ValueError(
-                f"{name} must have shape {form}{wanted_form} = {want} to match W1 {W1.shape} and W2 {W2.shape}; "
+                f"{name} must have shape {form}{wanted_form} = {want} to match W1 {W1.shape} and W2 "
+                f"{W2.shape}; "
                 f"got {a.shape}"
             )
     for name, a in (("b1", b1), ("W2", W2), ("b2", b2)):

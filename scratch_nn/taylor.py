@@ -12,7 +12,7 @@ negligible), and fits the slope over the smallest such steps:
 
     "correct"         slope within 0.3 of 2
     "wrong gradient"  slope within 0.3 of 1
-    "noisy"           fewer than 3 steps clear of the noise: the remainder is at rounding level, nothing to judge
+    "noisy"           fewer than 3 steps clear of the noise: the remainder is at rounding level
     "inconclusive"    any other slope (a kink of ReLU between the steps, an exactly quadratic direction, ...)
 
 Use it beside central differences (gradcheck.py): when those fail only by rounding noise (a loss large beside
@@ -72,9 +72,9 @@ def taylor_remainders(
 ) -> tuple[np.ndarray, float]:
     """r(h) = |f(x + h v) - f(x) - <g, x + h v - x>| for every h in steps, and the rounding floor of r.
 
-    f: f(x) -> float for a float64 array x (not modified). g, v: arrays shaped like x. The linear term uses the
-    step actually taken, (x + h v) - x as stored, so the rounding of x + h v is no error of g's. The floor is
-    the largest remainder at NOISE_PROBES, at least one rounding of f(x).
+    f: f(x) -> float for a float64 array x (not modified). g, v: arrays shaped like x. The linear term uses
+    the step actually taken, (x + h v) - x as stored, so the rounding of x + h v is no error of g's. The floor
+    is the largest remainder at NOISE_PROBES, at least one rounding of f(x).
     """
     x = np.asarray(x, dtype=np.float64)
     f0 = float(f(x))
@@ -187,8 +187,8 @@ def taylor_check(
     tensors=None,
     steps=STEPS,
 ) -> TaylorResult:
-    """The Taylor test of a network's gradient (net.backward(y) after net.forward(X), unless ``grads`` is given)
-    along one random direction v drawn from rng, of unit 2-norm over the chosen tensors.
+    """The Taylor test of a network's gradient (net.backward(y) after net.forward(X), unless ``grads`` is
+    given) along one random direction v drawn from rng, of unit 2-norm over the chosen tensors.
 
     net: a float64 TwoLayerNet (a stacked one is judged on the sum of its runs' losses). X, y: as for forward
     and loss. tensors: names from Params.NAMES that v spans (default all four), to tell which one is wrong.
