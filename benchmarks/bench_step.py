@@ -11,8 +11,8 @@ the whole benchmark also runs once more in a subprocess of its own with both uns
 OpenBLAS picks for the CPU: both sets of rows are written (``blas_override`` says which), and the targets are
 judged on the rows of the best kernel (``judged``). Tests and CI keep the environment as it is.
 
-Per size (n_in, n_hidden, batch) and dtype, ReLU hidden layer, one output, full batch, lr 0.01; size "deep" is a
-DeepNet of 10 ReLU hidden layers 256 wide on 1024 samples (``depth`` says how many hidden layers a row has):
+Per size (n_in, n_hidden, batch) and dtype, ReLU hidden layer, one output, full batch, lr 0.01; size "deep" is
+a DeepNet of 10 ReLU hidden layers 256 wide on 1024 samples (``depth`` says how many hidden layers a row has):
 
 - engine: ``TwoLayerNet.train(X, y, epochs=k, lr) / k``: forward, loss, backward and SGD update of k steps;
   train()'s per-call input checks and workspace allocation are included, spread over k >= 20 steps (up to
@@ -21,8 +21,8 @@ DeepNet of 10 ReLU hidden layers 256 wide on 1024 samples (``depth`` says how ma
   ``binary_cross_entropy_with_logits``, ``backward()``, ``torch.optim.SGD.step()``.
 - floor:  k turns of the engine's own matrix products at the same shapes and dtype, into preallocated ``out=``
   arrays, with the engine's routine (np.dot, as a single network's): ``W1 @ X``, ``W2 @ h``, ``dz2 @ h^T``,
-  ``dz1 @ X^T``. (With one output, ``W2^T dz2`` is an outer product, which the engine computes with a broadcast
-  multiply, not a matmul.) The engine cannot be faster.
+  ``dz1 @ X^T``. (With one output, ``W2^T dz2`` is an outer product, which the engine computes with a
+  broadcast multiply, not a matmul.) The engine cannot be faster.
 
 Timing on a shared machine: both sides pinned to the same thread count (the BLAS/OpenMP environment variables
 are set before numpy and torch load; threadpoolctl and torch.set_num_threads after); a warm-up block per side,
@@ -32,11 +32,11 @@ the median over the repeats of (block time / k), and a ratio (engine / torch, en
 two medians: the targets are judged on these. Also recorded: each side's fastest block (``*_min_ms``, timeit's
 figure: the run least disturbed by the rest of the machine), and ratio_paired, the median over the repeats of
 each repeat's own engine / torch ratio, whose blocks ran back to back, with its spread (IQR / median).
-Parameters are reset before every block, so every block trains from the same point. The load average is recorded, and so is numpy_call_ns, the time of one ``np.add`` of two 4-element
-arrays, probed after every repeat (the median): about 450 ns on the quiet project machine. A slow spell of a
-shared machine raises it (to 1100 ns and more on the project machine): it slows NumPy's per-call overhead,
-most of the engine's time at XOR size, more than torch's step. XOR-size ratios measured in such
-a spell are high, and should be rerun.
+Parameters are reset before every block, so every block trains from the same point. The load average is
+recorded, and so is numpy_call_ns, the time of one ``np.add`` of two 4-element arrays, probed after every
+repeat (the median): about 450 ns on the quiet project machine. A slow spell of a shared machine raises it (to
+1100 ns and more on the project machine): it slows NumPy's per-call overhead, most of the engine's time at XOR
+size, more than torch's step. XOR-size ratios measured in such a spell are high, and should be rerun.
 
 Memory (the peak of one step above what the step started with: parameters, data and nothing else):
 - alloc: array and tensor buffers, counted by each library's own allocator accounting. Engine: tracemalloc,
@@ -137,7 +137,7 @@ import numpy as np  # noqa: E402
 
 import scratch_nn as sn  # noqa: E402
 
-# -- the problem ----------------------------------------------------------------------------------------------
+# -- the problem ---------------------------------------------------------------------------------------------
 
 
 def problem(size: str, dtype: str):
@@ -252,8 +252,8 @@ class DeepTorch(Torch):
 
 
 class DeepFloor:
-    """DeepNet's matrix products alone (np.matmul, its routine), into preallocated arrays: per layer W a in the
-    forward, dz a^T and (above the first layer) W^T dz in the backward; random dz stand in."""
+    """DeepNet's matrix products alone (np.matmul, its routine), into preallocated arrays: per layer W a in
+    the forward, dz a^T and (above the first layer) W^T dz in the backward; random dz stand in."""
 
     def __init__(self, X, y, params):
         rng = np.random.default_rng(SEED + 1)
@@ -294,7 +294,7 @@ def side_classes(size: str) -> dict:
     return {"engine": Engine, "torch": Torch, "floor": Floor}
 
 
-# -- timing ---------------------------------------------------------------------------------------------------
+# -- timing --------------------------------------------------------------------------------------------------
 
 
 def numpy_call_ns(repeats: int = 7, calls: int = 20_000) -> float:
@@ -356,12 +356,13 @@ def time_sides(sides: dict, repeats: int, min_block: float, min_steps: dict) -> 
 
 
 def paired_ratio(t: dict, a: str, b: str) -> tuple[float, float]:
-    """The median over repeats of side a's time / side b's time in the same repeat, and its spread (IQR / median)."""
+    """The median over repeats of side a's time / side b's time in the same repeat, and its spread (IQR /
+    median)."""
     q25, median, q75 = np.percentile(t[a]["times"] / t[b]["times"], [25, 50, 75])
     return float(median), float((q75 - q25) / median)
 
 
-# -- memory ---------------------------------------------------------------------------------------------------
+# -- memory --------------------------------------------------------------------------------------------------
 
 
 def engine_peak_alloc(X, y, params) -> int:
@@ -445,7 +446,7 @@ def peak_rss(side: str, size: str, dtype: str, threads: int) -> float:
     return json.loads(done.stdout.strip().splitlines()[-1])["bytes"]
 
 
-# -- the run --------------------------------------------------------------------------------------------------
+# -- the run -------------------------------------------------------------------------------------------------
 
 
 def pin_threads(threads: int, *, with_torch: bool = True):
@@ -623,9 +624,11 @@ def format_row(row: dict) -> str:
     size += f" d{row['depth']}" if row["depth"] > 1 else ""
     peaks = f"{row['engine_peak_alloc_mib']:.3g}/{row['torch_peak_alloc_mib']:.3g}"
     return (
-        f"{size:>16} {row['dtype']:>7} {row['engine_ms']:>10.4g} {row['torch_ms']:>10.4g} {row['ratio']:>6.3f} "
+        f"{size:>16} {row['dtype']:>7} {row['engine_ms']:>10.4g} {row['torch_ms']:>10.4g} "
+        f"{row['ratio']:>6.3f} "
         f"{row['floor_ms']:>10.4g} {row['engine_over_floor']:>6.3f} {peaks:>19} "
-        f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f} {row['numpy_call_ns']:>7.0f}"
+        f"{'met' if row['target_met'] else 'MISSED':>6} {row['load_1min_after']:>5.1f} "
+        f"{row['numpy_call_ns']:>7.0f}"
     )
 
 

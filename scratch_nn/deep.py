@@ -1,5 +1,4 @@
-"""A network of any depth, trained by SGD on mean binary cross-entropy: the notebook's chain rule, layer by
-layer.
+"""A network of any depth, trained by SGD on mean binary cross-entropy: the notebook's chain rule per layer.
 
 Layout (docs/engine-api.md), samples are columns. L hidden layers (L >= 1), layer l = 1 .. L + 1:
 
@@ -19,6 +18,10 @@ Every line is one operation of the derivation; no gate objects and no autograd m
 layer this is TwoLayerNet's computation, operation for operation: tests/test_engine_deep.py proves the two
 equal bit for bit. As TwoLayerNet, the arithmetic is silent IEEE (a diverging run shows inf/NaN), inputs are
 validated, and float32 transcendentals are evaluated in float64 and rounded once (``_precise``).
+
+DeepNet runs this readable code for its one-off calls (forward, loss, backward, predict); its train() runs
+deep_kernel.DeepStep, the same operations in the same order in buffers allocated once, and
+tests/test_engine_kernels.py proves the two equal bit for bit.
 """
 
 from __future__ import annotations

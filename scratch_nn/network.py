@@ -2,8 +2,8 @@
 
 Layout (docs/engine-api.md), samples are columns:
 
-    X: (n_in, m)   y: (n_out, m)   W1: (n_hidden, n_in)   b1: (n_hidden, 1)   W2: (n_out, n_hidden)
-    b2: (n_out, 1)
+    X: (n_in, m)    W1: (n_hidden, n_in)    b1: (n_hidden, 1)
+    y: (n_out, m)   W2: (n_out, n_hidden)   b2: (n_out, 1)
 
 A stacked network puts a leading run axis R on every parameter (W1: (R, n_hidden, n_in), ...): R independent
 networks in one computation, with X and y shared (2-D) or per run (3-D). Every formula below is written once
@@ -42,14 +42,13 @@ __all__ = ["Params", "TwoLayerNet", "History", "ForwardCache", "forward", "loss"
 
 
 def forward(P: Params, activation: str, X: np.ndarray) -> ForwardCache:
-    """z1 = W1 @ X + b1,  h = act(z1),  z2 = W2 @ h + b2,  p = sigmoid(z2); and log_sigmoid(z2) for the
-    loss."""
+    """The forward pass: z1 = W1 @ X + b1,  h = act(z1),  z2 = W2 @ h + b2,  p = sigmoid(z2)."""
     z1 = np.matmul(P.W1, X) + P.b1
     h = np.maximum(z1, 0) if activation == "relu" else _precise.tanh(z1)  # maximum: NaN propagates, as torch
     z2 = np.matmul(P.W2, h) + P.b2
     e = _precise.exp(-np.abs(z2))  # in (0, 1]: sigmoid and log_sigmoid share it, and nothing overflows
     p = _precise.exp(np.minimum(z2, 0)) / (e + 1)
-    log_p = np.minimum(z2, 0) - _precise.log1p(e)
+    log_p = np.minimum(z2, 0) - _precise.log1p(e)  # log_sigmoid(z2), for the loss
     return ForwardCache(X, h, z2, p, log_p)
 
 

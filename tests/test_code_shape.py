@@ -98,7 +98,8 @@ def test_scratch_nn_imports_go_one_way():
 
 
 def private_names_reached(tree: ast.Module, package: str) -> list[str]:
-    """`from package[.module] import _name` and `module._name` for a module of the package imported by name."""
+    """`from package[.module] import _name` and `module._name` for a module of the package imported by
+    name."""
     aliases, reached = set(), []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package:

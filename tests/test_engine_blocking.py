@@ -1,5 +1,5 @@
-"""The network's blocked elementwise passes (network_kernel.blocks) give the same bits as one block, and keep train()'s
-working memory at two hidden-sized arrays.
+"""The network's blocked elementwise passes (network_kernel.blocks) give the same bits as one block, and keep
+train()'s working memory at two hidden-sized arrays.
 
 Small networks fit one block, so the other engine tests never cut one: here the block size is forced down (or
 the hidden layer made large), and every result is compared bit for bit with the one-block run.
@@ -113,8 +113,8 @@ def test_train_holds_two_hidden_sized_arrays_and_two_blocks(activation):
 def test_train_allocates_each_output_sized_array_once(activation, dtype):
     """Every array of a step is allocated once per train(), none per epoch: with many outputs and few hidden
     units the output-sized arrays dominate, and train() holds exactly 9 of them (1 - y; z2, the exponents
-    -|z2| and min(z2, 0) -> log_p, their exponentials e and p, the sigmoid's denominator, the loss terms, dz2).
-    A temporary in the loop, say an `out=` dropped, is a 10th."""
+    -|z2| and min(z2, 0) -> log_p, their exponentials e and p, the sigmoid's denominator, the loss terms,
+    dz2). A temporary in the loop, say an `out=` dropped, is a 10th."""
     params, X, y = problem(activation, dtype, n_in=2, n_hidden=2, m=2048, n_out=64)
     peak = train_peak_bytes(sn.TwoLayerNet(params, activation), X, y, epochs=5)
     out_bytes = y.nbytes  # 512 KiB in float32

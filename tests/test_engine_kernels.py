@@ -8,6 +8,8 @@ as whole. Bytes are compared, so a zero's sign counts.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -16,8 +18,9 @@ from scratch_nn import network, network_kernel
 
 ONE_BLOCK = 1 << 40  # bytes: every array fits one block
 
-# (n_in, n_hidden, m, n_out, n_runs, per-run data): the layouts of test_engine_network and test_engine_blocking,
-# and the sizes of test_engine_deep (XOR's, a 1 x 1 x 1 product, two outputs, one past the blocking)
+# (n_in, n_hidden, m, n_out, n_runs, per-run data): the layouts of test_engine_network and
+# test_engine_blocking, and the sizes of test_engine_deep (XOR's, a 1 x 1 x 1 product, two outputs, one past
+# the blocking)
 SHAPES = {
     "2x4x4": (2, 4, 4, 1, None, False),
     "1x1x1": (1, 1, 1, 1, None, False),
@@ -112,7 +115,7 @@ DEEP = {
 def deep_case(widths, n_runs, per_run, dtype, seed=13):
     rng = np.random.default_rng(seed)
     lead = () if n_runs is None else (n_runs,)
-    weights = [rng.standard_normal((*lead, o, i)) * np.sqrt(2 / i) for i, o in zip(widths, widths[1:])]
+    weights = [rng.standard_normal((*lead, o, i)) * np.sqrt(2 / i) for i, o in itertools.pairwise(widths)]
     biases = [rng.standard_normal((*lead, o, 1)) * 0.5 for o in widths[1:]]
     data_lead = lead if per_run else ()
     X, y = rng.standard_normal((*data_lead, widths[0], 9)), rng.random((*data_lead, widths[-1], 9))
@@ -124,8 +127,8 @@ def deep_case(widths, n_runs, per_run, dtype, seed=13):
 @pytest.mark.parametrize("max_norm", [None, 0.3], ids=["unclipped", "clipped"])
 @pytest.mark.parametrize("deep", DEEP.values(), ids=DEEP)
 def test_deep_kernel_training_is_the_readable_step_repeated(deep, max_norm, dtype):
-    """DeepNet.train (deep_kernel) against forward, loss, backward, clipping and sgd_step (deep.py) one by one:
-    every loss, pre-clip norm and trained parameter, and the cache train() leaves."""
+    """DeepNet.train (deep_kernel) against forward, loss, backward, clipping and sgd_step (deep.py) one by
+    one: every loss, pre-clip norm and trained parameter, and the cache train() leaves."""
     widths, activations, n_runs, per_run = deep
     layers, X, y = deep_case(widths, n_runs, per_run, dtype)
     net = sn.DeepNet(layers, activations)
