@@ -39,7 +39,9 @@ class DeepStep:
 
         def buffer(*key) -> np.ndarray:
             shape, buffer_dtype = key[0], key[1]
-            return shared.setdefault(key, np.empty(shape, buffer_dtype))
+            if key not in shared:
+                shared[key] = np.empty(shape, buffer_dtype)
+            return shared[key]
 
         self.dz = [buffer(a.shape, dtype, "dz", i % 2) for i, a in enumerate(self.hidden)]  # dz_1 .. dz_L
         self.dact = [buffer(a.shape, dtype, "dact") for a in self.hidden]
