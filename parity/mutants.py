@@ -139,7 +139,7 @@ DEEP = "tests/test_deep.py"
 # four square 32-wide hidden layers (tanh, sigmoid, relu, tanh): a wrong chain still runs, only its numbers
 # differ
 DEEP_CASE = "d4-square-w32 and float64"
-DEEP_BACKWARD_MATMUL = "da = np.matmul(W[l].swapaxes(-1, -2), dz)"
+DEEP_BACKWARD_MATMUL = "da = np.matmul(W[i].swapaxes(-1, -2), dz)"
 
 CATALOGUE: tuple[Bug, ...] = (
     # -- gates -----------------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ CATALOGUE: tuple[Bug, ...] = (
     _bug(
         "missing-1-over-m",
         "backward forgets the 1/m of the mean loss",
-        Edit("network.py", "dz2 /= n", "", line=True),
+        Edit("network.py", "dz2 = (cache.p - y) / n_averaged(y)", "dz2 = cache.p - y"),
         ("dW1", "db1", "dW2", "db2"),
         (NETWORK, "-k", NET_CASES),
         quick=True,
@@ -249,21 +249,21 @@ CATALOGUE: tuple[Bug, ...] = (
     _bug(
         "dz2-sign-flip",
         "backward starts from y - p instead of p - y",
-        Edit("network.py", "np.subtract(self.p, y, out=self.dz2)", "np.subtract(y, self.p, out=self.dz2)"),
+        Edit("network.py", "dz2 = (cache.p - y)", "dz2 = (y - cache.p)"),
         ("dW1", "db1", "dW2", "db2"),
         (NETWORK, "-k", NET_CASES),
     ),
     _bug(
         "net-relu-mask-ge",
         "the network's ReLU derivative is 1 at h == 0 (mask h >= 0 instead of h > 0)",
-        Edit("network.py", "np.greater(h, self.zero", "np.greater_equal(h, self.zero"),
+        Edit("network.py", "dz1 = dh * (h > 0)", "dz1 = dh * (h >= 0)"),
         ("dW1", "db1"),
         (NETWORK, "-k", "3x5x7 and relu"),
     ),
     _bug(
         "net-tanh-derivative-1-minus-h",
         "the network's tanh derivative is 1 - h instead of 1 - h**2",
-        Edit("network.py", "dact *= np.add(self.one, h, out=factor)", "", line=True),  # drops the (1 + h)
+        Edit("network.py", "dz1 = dh * ((1 - h) * (1 + h))", "dz1 = dh * (1 - h)"),
         ("dW1", "db1"),
         (NETWORK, "-k", "3x5x7 and tanh"),
     ),
@@ -272,8 +272,8 @@ CATALOGUE: tuple[Bug, ...] = (
         "dW1 is the transpose (X @ dz1^T), reshaped into W1's non-square shape (a square W1 takes it as is)",
         Edit(
             "network.py",
-            "out=G.W1)",
-            "{line}\nG.W1[...] = G.W1.swapaxes(-1, -2).reshape(G.W1.shape).copy()",
+            "dW1 = np.matmul(dz1, X.swapaxes(-1, -2))",
+            "{line}\ndW1 = dW1.swapaxes(-1, -2).reshape(dW1.shape).copy()",
             line=True,
         ),
         ("dW1",),
@@ -284,8 +284,8 @@ CATALOGUE: tuple[Bug, ...] = (
         "db1 summed over the hidden axis as well as the samples (np.sum(dz1) in every element)",
         Edit(
             "network.py",
-            "out=G.W1)",
-            "{line}\nG.b1[...] = np.add.reduce(G.b1, axis=-2, keepdims=True)",
+            "db1 = np.add.reduce(dz1, axis=-1, keepdims=True)",
+            "{line}\ndb1[...] = np.add.reduce(db1, axis=-2, keepdims=True)",
             line=True,
         ),
         ("db1",),
@@ -294,7 +294,7 @@ CATALOGUE: tuple[Bug, ...] = (
     _bug(
         "forward-drops-b2",
         "forward forgets the output layer's bias",
-        Edit("network.py", "z2 += self.b2", "", line=True),
+        Edit("network.py", "z2 = np.matmul(P.W2, h) + P.b2", "z2 = np.matmul(P.W2, h)"),
         ("p", "loss", "dW1", "db1", "dW2", "db2"),
         (NETWORK, "-k", NET_CASES),
     ),
@@ -303,10 +303,8 @@ CATALOGUE: tuple[Bug, ...] = (
         "the notebook's loss -mean(y log(p + 1e-7) + (1 - y) log(1 - p + 1e-7))",
         Edit(
             "network.py",
-            "terms -= self.log_p",
-            "terms[...] = -((1 - one_minus_y) * np.log(self.p + 1e-7)"
-            " + one_minus_y * np.log(1 - self.p + 1e-7))",
-            line=True,
+            "terms = (1 - y) * cache.z2 - cache.log_p",
+            "terms = -(y * np.log(cache.p + 1e-7) + (1 - y) * np.log(1 - cache.p + 1e-7))",
         ),
         ("loss",),
         (NETWORK, "-k", NET_CASES),
@@ -317,8 +315,8 @@ CATALOGUE: tuple[Bug, ...] = (
         "the top hidden layer's gradient misses its activation derivative (dz = W^T dz, no act')",
         Edit(
             "deep.py",
-            "dz = da * _derivative(self.activations[l - 1], a)",
-            "dz = da if l == len(W) - 1 else da * _derivative(self.activations[l - 1], a)",
+            "dz = da * _derivative(self.activations[i - 1], a)",
+            "dz = da if i == len(W) - 1 else da * _derivative(self.activations[i - 1], a)",
         ),
         ("dW1", "db1", "dW2", "db2", "dW3", "db3", "dW4", "db4"),
         (DEEP, "-k", DEEP_CASE),
@@ -326,7 +324,7 @@ CATALOGUE: tuple[Bug, ...] = (
     _bug(
         "deep-skipped-layer",
         "the backward chain skips layer 3: its W^T is never applied, dz passes through",
-        Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if l == 2 else np.matmul(W[l].swapaxes(-1, -2), dz)"),
+        Edit("deep.py", DEEP_BACKWARD_MATMUL, "da = dz if i == 2 else np.matmul(W[i].swapaxes(-1, -2), dz)"),
         ("dW1", "db1", "dW2", "db2"),
         (DEEP, "-k", DEEP_CASE),
     ),
@@ -334,7 +332,7 @@ CATALOGUE: tuple[Bug, ...] = (
         "deep-transposed-middle-weight",
         "layer 3's backward multiplies by W instead of W^T (a square W runs)",
         Edit(
-            "deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[l] if l == 2 else W[l].swapaxes(-1, -2), dz)"
+            "deep.py", DEEP_BACKWARD_MATMUL, "da = np.matmul(W[i] if i == 2 else W[i].swapaxes(-1, -2), dz)"
         ),
         ("dW1", "db1", "dW2", "db2"),
         (DEEP, "-k", DEEP_CASE),

@@ -1,5 +1,19 @@
 """Full-batch SGD training in torch (``reference.sgd``: torch.optim.SGD's step), the reference trajectory
-for the engine's `train`."""
+for the engine's `train`.
+
+Shapes as in `reference.network`: params W1 (h, n_in), b1 (h, 1), W2 (n_out, h), b2 (n_out, 1); X (n_in, m),
+y (n_out, m). Stacked params (leading run axis R, X/y shared or per run) train the R networks in one
+computation: the loss minimised is the sum of the per-run means, so every run gets its own gradient and SGD,
+being elementwise, updates it as per-run training would. With max_norm, each run is clipped by its own total
+norm: torch.nn.utils.get_total_norm on that run's views, then the coefficient of `clip_coef` (bitwise what
+clip_grad_norm_ does to that run alone).
+
+Stacked equals per-run training to rounding, not bitwise: torch's CPU sigmoid can round an element
+differently inside a longer tensor, and a per-run mean over a count that is not a power of two is scaled by
+1/N where the unstacked BCE mean divides by N. Cost per epoch, XOR, float32, 1 thread: one run 62 us (92 us
+through torch.optim), 32 stacked runs 109 us (152 us); per-run clipping adds ~0.75 ms at R=32 (a
+get_total_norm per run).
+"""
 
 from __future__ import annotations
 
@@ -39,22 +53,10 @@ def train(
     norm_type: float = 2.0,
     optimizer: str = "inline",
 ) -> TrainResult:
-    """Train from a copy of `params` (never mutated) for `epochs` full-batch SGD steps in torch.
-
-    Each epoch: zero_grad, forward, mean BCE-with-logits loss (recorded), backward, optional
+    """Train from a copy of `params` (never mutated) for `epochs` full-batch SGD steps in torch: per epoch,
+    grads cleared, forward, mean BCE-with-logits loss (recorded), backward, optional
     clip_grad_norm_(max_norm, norm_type) (its pre-clip total recorded), SGD(lr) step (``reference.sgd``:
-    `optimizer` "inline" or "torch.optim", bitwise equal).
-    Shapes as in `reference.network`: params W1 (h, n_in), b1 (h, 1), W2 (n_out, h), b2 (n_out, 1);
-    X (n_in, m), y (n_out, m). Stacked params (leading run axis R, X/y shared or per run) train the R
-    networks in one computation: the loss minimised is the sum of the per-run means, so every run gets
-    its own gradient and SGD, being elementwise, updates it as per-run training would. With max_norm, each
-    run is clipped by its own total norm: torch.nn.utils.get_total_norm on that run's views, then the
-    coefficient of `clip_coef` (bitwise what clip_grad_norm_ does to that run alone).
-    NOTE: stacked equals per-run training to rounding, not bitwise: torch's CPU sigmoid can round an
-    element differently inside a longer tensor, and a per-run mean over a count that is not a power of two
-    is scaled by 1/N where the unstacked BCE mean divides by N. Cost per epoch, XOR, float32, 1 thread: one
-    run 62 us (92 us through torch.optim), 32 stacked runs 109 us (152 us); per-run clipping adds ~0.75 ms at
-    R=32 (a get_total_norm per run).
+    `optimizer` "inline" or "torch.optim", bitwise equal). Stacked runs as in the module docstring.
     """
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
@@ -75,14 +77,8 @@ def train(
             return clip_per_run(params, max_norm, norm_type)
         return torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
 
-    losses, norms = sgd.run(
-        ps,
-        epochs=epochs,
-        lr=lr,
-        loss_of=loss_of,
-        clip=None if max_norm is None else clip,
-        optimizer=optimizer,
-    )
+    clip = None if max_norm is None else clip
+    losses, norms = sgd.run(ps, epochs=epochs, lr=lr, loss_of=loss_of, clip=clip, optimizer=optimizer)
     return TrainResult(
         losses=_stack(losses, (epochs, *runs), tdtype),
         total_norms=None if norms is None else _stack(norms, (epochs, *runs), tdtype),

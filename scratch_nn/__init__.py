@@ -16,7 +16,8 @@ from .gradcheck import (
     numerical_gradient,
 )
 from .graphs import GraphResult
-from .network import History, Params, TwoLayerNet
+from .network import TwoLayerNet
+from .params import History, Params
 from .taylor import TaylorResult, taylor_check
 
 __all__ = [

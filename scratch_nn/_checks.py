@@ -172,15 +172,16 @@ def activation(value) -> str:
 def generator(name: str, value) -> np.random.Generator:
     if not isinstance(value, np.random.Generator):
         raise TypeError(
-            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got {describe(value)}"
+            f"{name} must be a numpy.random.Generator (e.g. np.random.default_rng(seed)); got "
+            f"{describe(value)}"
         )
     return value
 
 
 def float_dtype(name: str, value) -> np.dtype:
     """np.dtype float32 or float64 from its name, its NumPy type or its dtype; anything else (None, a typo,
-    "float", Python's float, "f8", another dtype) is a TypeError: np.dtype(None) and np.dtype(float) are float64,
-    "float" is float32 in torch, and a typo must not pass for the default."""
+    "float", Python's float, "f8", another dtype) is a TypeError: np.dtype(None) and np.dtype(float) are
+    float64, "float" is float32 in torch, and a typo must not pass for the default."""
     # NOTE: `np.dtype(value) in FLOAT_DTYPES` let None and typos through: a NumPy dtype compares equal to None
     # (np.dtype(None) is float64). Each kind of spelling is compared on its own.
     if isinstance(value, str):
@@ -242,7 +243,7 @@ def matmul_shapes(a: np.ndarray, b: np.ndarray) -> None:
     broadcastable("MatMul batch axes", {"a": a.shape[:-2], "b": b.shape[:-2]})
 
 
-# -- the two-layer network's layout (docs/engine-api.md) --------------------------------------------------
+# -- a network's layout (docs/engine-api.md); params.layout checks a Params against it ----------------------
 
 
 class Layout(NamedTuple):
@@ -251,45 +252,6 @@ class Layout(NamedTuple):
     n_out: int
     dtype: np.dtype
     W1_shape: tuple
-
-
-def _shape(*parts) -> str:
-    return "(" + ", ".join(str(p) for p in parts) + ")"
-
-
-def params_layout(params) -> Layout:
-    """Check a Params against the layout in docs/engine-api.md and return its sizes."""
-    from .network import Params  # local: network imports this module
-
-    if not isinstance(params, Params):
-        raise TypeError(f"params must be a scratch_nn.Params; got {describe(params)}")
-    W1, b1, W2, b2 = (float_array(n, a) for n, a in zip(Params.NAMES, params, strict=True))
-    if W1.ndim not in (2, 3) or 0 in W1.shape:
-        raise ValueError(
-            f"W1 must have shape (n_hidden, n_in), or (R, n_hidden, n_in) when stacked, with every size > 0; "
-            f"got {W1.shape}"
-        )
-    lead = W1.shape[:-2]
-    form = "(R, ...) " if lead else ""
-    n_hidden, n_in = W1.shape[-2:]
-    if W2.ndim != W1.ndim or W2.shape[:-2] != lead or W2.shape[-1] != n_hidden or W2.shape[-2] == 0:
-        raise ValueError(
-            f"W2 must have shape {form}(n_out, n_hidden) = {_shape(*lead, 'n_out', n_hidden)} with n_out > 0 "
-            f"to match W1 of shape {W1.shape}; got {W2.shape}"
-        )
-    n_out = W2.shape[-2]
-    for name, a, want, wanted_form in (
-        ("b1", b1, (*lead, n_hidden, 1), "(n_hidden, 1)"),
-        ("b2", b2, (*lead, n_out, 1), "(n_out, 1)"),
-    ):
-        if a.shape != want:
-            raise ValueError(
-                f"{name} must have shape {form}{wanted_form} = {want} to match W1 {W1.shape} and W2 {W2.shape}; "
-                f"got {a.shape}"
-            )
-    for name, a in (("b1", b1), ("W2", W2), ("b2", b2)):
-        same_dtype(name, a, W1.dtype, "W1 has")
-    return Layout(lead[0] if lead else None, n_in, n_out, W1.dtype, W1.shape)
 
 
 def inputs(X, layout: Layout) -> np.ndarray:
@@ -309,7 +271,8 @@ def inputs(X, layout: Layout) -> np.ndarray:
 
 
 def targets(y, out_shape: tuple, layout: Layout) -> np.ndarray:
-    """y: labels shaped like the output (n_out, m); for a stacked network (R, n_out, m) or shared (n_out, m)."""
+    """y: labels shaped like the output (n_out, m); for a stacked network (R, n_out, m) or shared
+    (n_out, m)."""
     y = float_array("y", y)
     if y.shape != out_shape and y.shape != out_shape[-2:]:
         want = f"(n_out, m) = {out_shape[-2:]}"
@@ -322,16 +285,3 @@ def targets(y, out_shape: tuple, layout: Layout) -> np.ndarray:
     finite("y", y)
     labels("y", y)
     return y
-
-
-def grads_like(grads, params) -> None:
-    """Gradients for sgd_step: a Params whose arrays match the parameters' shapes and dtype."""
-    from .network import Params
-
-    if not isinstance(grads, Params):
-        raise TypeError(f"grads must be a scratch_nn.Params (as returned by backward); got {describe(grads)}")
-    for name, g, p in zip(Params.NAMES, grads, params, strict=True):
-        float_array(f"grads.{name}", g)
-        if g.shape != p.shape:
-            raise ValueError(f"grads.{name} must have the shape of {name} {p.shape}; got {g.shape}")
-        same_dtype(f"grads.{name}", g, p.dtype, f"{name} has")

@@ -8,8 +8,8 @@ float64 trajectory than torch float32's. Evaluating float32 inputs in float64 an
 correctly rounded results (but for rare double-rounding ties). float64 goes straight to NumPy. The network's
 log-sigmoid takes its log1p the same way (``into``).
 
-``power`` likewise: with a float32 base NumPy 2 also rounds a Python-float exponent to float32 (a weak scalar),
-losing |ln x| * ulp(exponent), where torch keeps the exponent in double.
+``power`` likewise: with a float32 base NumPy 2 also rounds a Python-float exponent to float32 (a weak
+scalar), losing |ln x| * ulp(exponent), where torch keeps the exponent in double.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["exp", "tanh", "power", "into"]
+__all__ = ["exp", "tanh", "log1p", "power", "into"]
 
 
 def into(fn: np.ufunc, dtype: np.dtype):
@@ -44,6 +44,10 @@ def exp(x: np.ndarray) -> np.ndarray:
 
 def tanh(x: np.ndarray) -> np.ndarray:
     return _via_float64(np.tanh, x)
+
+
+def log1p(x: np.ndarray) -> np.ndarray:
+    return _via_float64(np.log1p, x)
 
 
 def power(x: np.ndarray, exponent) -> np.ndarray:

@@ -14,12 +14,13 @@ import numpy as np
 
 from . import _checks
 
-__all__ = ["ClipResult", "clip_grad_norm", "clip_grad_norm_per_run"]
+__all__ = ["ClipResult", "clip_grad_norm", "clip_grad_norm_per_run", "clip_in_place"]
 
 
 @dataclass(frozen=True)
 class ClipResult:
-    """grads: the clipped gradients (new arrays); total_norm: the norm before clipping; coef: the factor applied.
+    """grads: the clipped gradients (new arrays); total_norm: the norm before clipping; coef: the factor
+    applied.
 
     total_norm and coef are 0-d for clip_grad_norm and (R,) for clip_grad_norm_per_run.
     """
@@ -40,7 +41,7 @@ def _norm(a: np.ndarray, p: float, axis) -> np.ndarray:
     return np.add.reduce(np.abs(a) ** p, axis=axis) ** (1 / p)
 
 
-def _clip_in_place(
+def clip_in_place(
     grads: list[np.ndarray],
     max_norm: float,
     norm_type: float,
@@ -57,8 +58,8 @@ def _clip_in_place(
     if error_if_nonfinite and not np.isfinite(total).all():
         which = f" of run {int(np.argmin(np.isfinite(total)))}" if per_run else ""
         raise RuntimeError(
-            f"The total norm of order {norm_type} for gradients{which} is non-finite ({total}), so it cannot be "
-            "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
+            f"The total norm of order {norm_type} for gradients{which} is non-finite ({total}), so it cannot "
+            "be clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
             "error_if_nonfinite=False"
         )
     coef = np.minimum(max_norm / (total + 1e-6), 1.0)  # np.minimum propagates NaN, as torch.clamp
@@ -82,8 +83,9 @@ def _grad_list(grads, per_run: bool) -> list[np.ndarray]:
         for i, g in enumerate(grads):
             if g.ndim == 0 or g.shape[0] != grads[0].shape[0]:
                 raise ValueError(
-                    f"grads[{i}] must have the leading run axis R = {grads[0].shape[0] if grads[0].ndim else '?'} "
-                    f"of grads[0] {grads[0].shape}; got {g.shape}"
+                    f"grads[{i}] must have the leading run axis R = "
+                    f"{grads[0].shape[0] if grads[0].ndim else '?'} of grads[0] {grads[0].shape}; "
+                    f"got {g.shape}"
                 )
     return grads
 
@@ -99,7 +101,7 @@ def _clip(grads, max_norm, norm_type, error_if_nonfinite, per_run: bool) -> Clip
     clipped = [g.copy() for g in grads]
     # NOTE: silent like torch: a non-finite norm propagates as the semantics above say, it is not an error
     with np.errstate(all="ignore"):
-        total, coef = _clip_in_place(clipped, max_norm, norm_type, per_run, error_if_nonfinite)
+        total, coef = clip_in_place(clipped, max_norm, norm_type, per_run, error_if_nonfinite)
     return ClipResult(clipped, total, coef)
 
 
@@ -116,7 +118,7 @@ def clip_grad_norm(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) -> 
 def clip_grad_norm_per_run(grads, max_norm, norm_type=2.0, error_if_nonfinite=False) -> ClipResult:
     """clip_grad_norm for R independent runs stacked on axis 0 (a stacked network's gradients).
 
-    grads: list of float arrays (R, ...) of one dtype; run r is clipped by the norm over grads[i][r] for all i,
-    exactly as clip_grad_norm on that run's slices would. Returns total_norm and coef of shape (R,).
+    grads: list of float arrays (R, ...) of one dtype; run r is clipped by the norm over grads[i][r] for all
+    i, exactly as clip_grad_norm on that run's slices would. Returns total_norm and coef of shape (R,).
     """
     return _clip(grads, max_norm, norm_type, error_if_nonfinite, per_run=True)

@@ -1,4 +1,4 @@
-"""A network of any depth, trained by SGD on mean binary cross-entropy: the notebook's chain rule, layer by layer.
+"""A network of any depth, trained by SGD on mean binary cross-entropy: the notebook's chain rule per layer.
 
 Layout (docs/engine-api.md), samples are columns. L hidden layers (L >= 1), layer l = 1 .. L + 1:
 
@@ -14,10 +14,14 @@ X and y shared (2-D) or per run (3-D).
                                     dz_(l-1) = (W_l^T @ dz_l) * act'_(l-1)(a_(l-1))   (while l > 1)
               act' from the saved output a:  relu (a > 0);  tanh (1 - a)(1 + a);  sigmoid (1 - a) a
 
-Every line is one operation of the derivation; no gate objects and no autograd machinery. With one hidden layer
-this is TwoLayerNet's computation, operation for operation: tests/test_engine_deep.py proves the two equal bit
-for bit. As TwoLayerNet, the arithmetic is silent IEEE (a diverging run shows inf/NaN), inputs are validated,
-and float32 transcendentals are evaluated in float64 and rounded once (``_precise``).
+Every line is one operation of the derivation; no gate objects and no autograd machinery. With one hidden
+layer this is TwoLayerNet's computation, operation for operation: tests/test_engine_deep.py proves the two
+equal bit for bit. As TwoLayerNet, the arithmetic is silent IEEE (a diverging run shows inf/NaN), inputs are
+validated, and float32 transcendentals are evaluated in float64 and rounded once (``_precise``).
+
+DeepNet runs this readable code for its one-off calls (forward, loss, backward, predict); its train() runs
+deep_kernel.DeepStep, the same operations in the same order in buffers allocated once, and
+tests/test_engine_kernels.py proves the two equal bit for bit.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks, _precise
-from .clip import _clip_in_place
-from .network import History
+from .clip import clip_in_place
+from .deep_kernel import DeepStep
+from .params import History
 
 __all__ = ["HIDDEN_ACTIVATIONS", "DeepNet", "Layers", "deep_network", "deep_train"]
 
@@ -63,7 +68,8 @@ class Layers:
 
     @classmethod
     def from_dict(cls, params: Mapping[str, np.ndarray]) -> Layers:
-        """From W1, b1, ..., W<k>, b<k> (k >= 2): the contract's dict form; ValueError names what is missing."""
+        """From W1, b1, ..., W<k>, b<k> (k >= 2): the contract's dict form; ValueError names what is
+        missing."""
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a mapping W1, b1, W2, b2, ...; got {type(params).__name__}")
         k = sum(1 for name in params if name.startswith("W"))
@@ -91,7 +97,8 @@ def _activations(activations, n_hidden: int) -> tuple[str, ...]:
 
 
 def _layout(params: Layers) -> _checks.Layout:
-    """Check every layer's shapes and dtype against its neighbours; the network's sizes as TwoLayerNet's Layout."""
+    """Check every layer's shapes and dtype against its neighbours; the network's sizes as TwoLayerNet's
+    Layout."""
     if not isinstance(params, Layers):
         raise TypeError(f"params must be a scratch_nn.Layers; got {type(params).__name__}")
     weights, biases = list(params.weights), list(params.biases)
@@ -127,7 +134,7 @@ def _layout(params: Layers) -> _checks.Layout:
     return _checks.Layout(lead[0] if lead else None, W1.shape[-1], weights[-1].shape[-2], W1.dtype, W1.shape)
 
 
-# -- the operations, each as torch computes it -------------------------------------------------------------------
+# -- the operations, each as torch computes it ---------------------------------------------------------------
 
 
 def _relu(z):
@@ -135,9 +142,8 @@ def _relu(z):
 
 
 def _sigmoid(z):
-    # NOTE: the Sigmoid gate's stable form (exp(-|z|) is in (0, 1]: nothing overflows for a finite z), all of it
-    # in float64 for a float32 z and rounded once, as torch's float32 sigmoid is about correctly rounded; with
-    # its two float32 roundings the error of a sigmoid layer grew along a deep chain to 1.3 times the bound.
+    # the Sigmoid gate's stable form, in float64 for a float32 z and rounded once, as torch's (README: "Deep
+    # networks"); exp(-|z|) is in (0, 1]: nothing overflows for a finite z
     x = z.astype(np.float64) if z.dtype == np.float32 else z
     return (np.exp(np.minimum(x, 0)) / (1 + np.exp(-np.abs(x)))).astype(z.dtype, copy=False)
 
@@ -150,18 +156,22 @@ def _derivative(activation: str, a: np.ndarray) -> np.ndarray:
     if activation == "relu":
         return a > 0  # 0 at exactly 0, as torch; a bool array multiplies as 1 and 0
     if activation == "tanh":
-        return (1 - a) * (
-            1 + a
-        )  # NOTE: 1 - a*a cancels near |a| = 1; this form is exact there (TwoLayerNet's)
+        return (1 - a) * (1 + a)  # 1 - a*a would cancel near |a| = 1; this form is exact there
     return (1 - a) * a  # torch's sigmoid_backward order
 
 
 def _sigmoid_and_log(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """p = sigmoid(z) and log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)), sharing exp(-|z|): TwoLayerNet's ops."""
+    """p = sigmoid(z) and log_sigmoid(z) = min(z, 0) - log1p(exp(-|z|)), sharing exp(-|z|): TwoLayerNet's
+    ops."""
     e = _precise.exp(-np.abs(z))
     p = _precise.exp(np.minimum(z, 0)) / (e + 1)
     log_p = np.minimum(z, 0) - _precise.into(np.log1p, z.dtype)(e, out=e)
     return p, log_p
+
+
+def _n_averaged(y: np.ndarray) -> np.ndarray:
+    """N, the number of loss terms averaged per run, as a 0-d array of y's dtype (exact)."""
+    return np.array(y.shape[-2] * y.shape[-1], y.dtype)
 
 
 @dataclass(frozen=True)
@@ -177,7 +187,8 @@ class DeepCache:
 
 
 class DeepNet:
-    """X -> [W_l a + b_l -> act_l] for l = 1 .. L -> W_(L+1) a + b_(L+1) -> sigmoid, mean binary cross-entropy.
+    """X -> [W_l a + b_l -> act_l] for l = 1 .. L -> W_(L+1) a + b_(L+1) -> sigmoid, mean binary
+    cross-entropy.
 
     params: a Layers (float32 or float64, one dtype), copied in; read trained values from net.params.
     activations: one of HIDDEN_ACTIVATIONS for every hidden layer, or a sequence of L of them.
@@ -233,8 +244,7 @@ class DeepNet:
 
     @staticmethod
     def _loss(cache: DeepCache, y: np.ndarray) -> np.ndarray:
-        n = np.array(y.shape[-2] * y.shape[-1], cache.z.dtype)
-        return np.add.reduce((1 - y) * cache.z - cache.log_p, axis=(-2, -1)) / n
+        return np.add.reduce((1 - y) * cache.z - cache.log_p, axis=(-2, -1)) / _n_averaged(y)
 
     def backward(self, y: np.ndarray) -> Layers:
         """Gradients of the mean loss of the last forward with respect to every parameter, as Layers."""
@@ -244,20 +254,16 @@ class DeepNet:
             return self._backward(cache, y)
 
     def _backward(self, cache: DeepCache, y: np.ndarray) -> Layers:
-        W, below = (
-            self._params.weights,
-            [cache.X, *cache.hidden],
-        )  # below[l - 1] = a_(l-1), the input of layer l
+        W, below = self._params.weights, [cache.X, *cache.hidden]  # below[i]: a_i, the input of layer i + 1
         dW, db = [None] * len(W), [None] * len(W)
-        # NOTE: divide by N, not multiply by 1/N, as torch's binary_cross_entropy_with_logits_backward
-        dz = (cache.p - y) / np.array(y.shape[-2] * y.shape[-1], y.dtype)
-        for l in reversed(range(len(W))):  # l = layer - 1
-            a = below[l]
-            dW[l] = np.matmul(dz, a.swapaxes(-1, -2))
-            db[l] = np.add.reduce(dz, axis=-1, keepdims=True)
-            if l > 0:
-                da = np.matmul(W[l].swapaxes(-1, -2), dz)
-                dz = da * _derivative(self.activations[l - 1], a)
+        dz = (cache.p - y) / _n_averaged(y)  # dz_(L+1); divided, not multiplied by 1/N: torch's rounding
+        for i in reversed(range(len(W))):  # layer i + 1, from the output down
+            a = below[i]
+            dW[i] = np.matmul(dz, a.swapaxes(-1, -2))
+            db[i] = np.add.reduce(dz, axis=-1, keepdims=True)
+            if i > 0:
+                da = np.matmul(W[i].swapaxes(-1, -2), dz)
+                dz = da * _derivative(self.activations[i - 1], a)
         return Layers(dW, db)
 
     def sgd_step(self, grads: Layers, lr: float) -> None:
@@ -292,7 +298,7 @@ class DeepNet:
             )
         return self.cache
 
-    # -- training ----------------------------------------------------------------------------------------------
+    # -- training --------------------------------------------------------------------------------------------
 
     def train(self, X, y, epochs, lr, *, max_norm=None, norm_type=2.0) -> History:
         """Full-batch SGD: `epochs` steps of forward, loss, backward, optional clipping, update.
@@ -312,19 +318,24 @@ class DeepNet:
             max_norm = _checks.positive("max_norm", max_norm)
         losses = np.empty((epochs, *lead), layout.dtype)
         total_norms = None if max_norm is None else np.empty_like(losses)
+        # the kernel: deep.py's step, op for op, in buffers allocated once (tests/test_engine_kernels.py)
+        step = DeepStep(self._params.weights, self._params.biases, self.activations, X)
+        one_minus_y, n, lr_ = 1 - y, _n_averaged(y), np.array(lr, layout.dtype)
         with np.errstate(all="ignore"):
             for epoch in range(epochs):
-                cache = self._forward(X)
-                losses[epoch] = self._loss(cache, y)
-                grads = self._backward(cache, y)
+                step.forward()
+                losses[epoch] = step.loss_sums(one_minus_y)
+                step.backward(y, n)
                 if max_norm is not None:
-                    total_norms[epoch], _ = _clip_in_place(list(grads), max_norm, norm_type, bool(lead))
-                self._update(grads, lr)
-        self.cache = cache
+                    grads = [a for pair in zip(step.dW, step.db, strict=True) for a in pair]
+                    total_norms[epoch], _ = clip_in_place(grads, max_norm, norm_type, bool(lead))
+                step.update(lr_)
+            losses /= n  # each epoch's sum divided by N, as loss() divides
+        self.cache = DeepCache(X, step.hidden, step.z, step.p, step.log_p)  # before the last update
         return History(losses, total_norms)
 
 
-# -- the contract's function form (docs/engine-api.md, "Deep networks") ---------------------------------------
+# -- the contract's function form (docs/engine-api.md, "Deep networks") --------------------------------------
 
 
 def deep_network(params: Mapping[str, np.ndarray], X, y, *, activations):

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from .network import Params, TwoLayerNet
+from .network import TwoLayerNet
+from .params import Params
 
 __all__ = [
     "TensorCheck",
@@ -119,8 +120,9 @@ def gradient_check(net: TwoLayerNet, X: np.ndarray, y: np.ndarray, eps: float = 
     eps = _checks.finite_positive("eps", eps)
     if net.dtype != np.float64:
         raise TypeError(
-            f"gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); got {net.dtype}: "
-            "cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y with .astype(np.float64)"
+            f"gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); got "
+            f"{net.dtype}: cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y "
+            "with .astype(np.float64)"
         )
     with net.preserved():
         return _gradient_check(net, X, y, eps)
@@ -167,10 +169,10 @@ class DirectionalCheckResult:
     analytic: (n,) the backprop gradient's directional derivative <grad, u>; numeric: (n,) the central
     difference (L(theta + eps u) - L(theta - eps u)) / (2 eps); both over the step actually stored (see
     directional_gradient_check). rounding: (n,) what rounding alone can make of the numeric value, 8 ulp of
-    the loss over the step: a difference below it says nothing. kinks: (n,) for a ReLU network, how many hidden
-    pre-activations change sign between the two probes (0 for tanh): the loss has a kink inside that step, and
-    a central difference across a kink can miss by far more than rounding, so a failure with kinks > 0 is not
-    evidence against the gradient (retry with a smaller eps). eps: the step.
+    the loss over the step: a difference below it says nothing. kinks: (n,) for a ReLU network, how many
+    hidden pre-activations change sign between the two probes (0 for tanh): the loss has a kink inside that
+    step, and a central difference across a kink can miss by far more than rounding, so a failure with kinks >
+    0 is not evidence against the gradient (retry with a smaller eps). eps: the step.
     """
 
     analytic: np.ndarray
@@ -213,8 +215,8 @@ def directional_gradient_check(
     The net must be float64 (refused otherwise); X, y as for net.forward and net.loss. A stacked network is
     checked on the sum of its runs' losses (whose gradient is every run's own gradient). Like
     numerical_gradient, the step is the one actually stored: theta +- eps u rounded to float64 moves the
-    parameters by d = theta_plus - theta_minus, and the result compares (L(theta_plus) - L(theta_minus)) / (2 eps)
-    with <grad, d> / (2 eps). The parameters and the net's forward cache are as before when this returns.
+    parameters by d = theta_plus - theta_minus, and the result compares (L(theta_plus) - L(theta_minus)) / (2
+    eps) with <grad, d> / (2 eps). The parameters and the net's forward cache are as before when this returns.
 
     NOTE: with ReLU and many samples a step of 1e-6 can move a pre-activation across 0 (at (784, 1024) and
     m = 4096, for about one draw in three): see DirectionalCheckResult.kinks.
@@ -226,9 +228,9 @@ def directional_gradient_check(
     eps = _checks.finite_positive("eps", eps)
     if net.dtype != np.float64:
         raise TypeError(
-            f"directional_gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); got "
-            f"{net.dtype}: cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y with "
-            ".astype(np.float64)"
+            f"directional_gradient_check needs a float64 network (float32 rounding swamps a step of {eps}); "
+            f"got {net.dtype}: cast with TwoLayerNet(net.params.astype(np.float64), net.activation) and X, y "
+            "with .astype(np.float64)"
         )
     with net.preserved():
         return _directional(net, X, y, n_directions, rng, eps)

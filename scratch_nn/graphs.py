@@ -27,7 +27,8 @@ class GraphResult:
 
 
 def _seed(value: np.ndarray, upstream) -> np.ndarray:
-    """A Python number upstream fills the output's shape and dtype; an array must match it (the gate checks)."""
+    """A Python number upstream fills the output's shape and dtype; an array must match it (the gate
+    checks)."""
     if isinstance(upstream, (int, float)) and not isinstance(upstream, bool):
         return np.full(value.shape, _checks.python_float("upstream", upstream), dtype=value.dtype)
     upstream = _checks.operand("upstream", upstream)
@@ -83,7 +84,8 @@ def chain_square(x, *, upstream=1.0) -> GraphResult:
 
 
 def two_paths(x, *, upstream=1.0) -> GraphResult:
-    """f = (x + 1) * (2x): x reaches f along two paths, so df/dx = (2x) * 1 + (x + 1) * 2. At 3: f = 24, 14."""
+    """f = (x + 1) * (2x): x reaches f along two paths, so df/dx = (2x) * 1 + (x + 1) * 2.
+    At x = 3: f = 24 and df/dx = 14."""
     (x,) = _inputs("two_paths", x=x)
     add, double, mul = Add(), Multiply(), Multiply()
     f = mul.forward(add.forward(x, 1.0), double.forward(x, 2.0))

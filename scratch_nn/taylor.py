@@ -12,7 +12,7 @@ negligible), and fits the slope over the smallest such steps:
 
     "correct"         slope within 0.3 of 2
     "wrong gradient"  slope within 0.3 of 1
-    "noisy"           fewer than 3 steps clear of the noise: the remainder is at rounding level, nothing to judge
+    "noisy"           fewer than 3 steps clear of the noise: the remainder is at rounding level
     "inconclusive"    any other slope (a kink of ReLU between the steps, an exactly quadratic direction, ...)
 
 Use it beside central differences (gradcheck.py): when those fail only by rounding noise (a loss large beside
@@ -28,9 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _checks
-from .network import Params, TwoLayerNet
+from .network import TwoLayerNet
+from .params import Params, check_grads
 
-__all__ = ["TaylorResult", "taylor_remainders", "taylor_check", "STEPS"]
+__all__ = ["TaylorResult", "taylor_remainders", "taylor_check", "fit_slope", "STEPS"]
 
 #: the steps h, from 1e-1 down to 1e-9, two a decade (v has unit 2-norm)
 STEPS = np.logspace(-1, -9, 17)
@@ -71,9 +72,9 @@ def taylor_remainders(
 ) -> tuple[np.ndarray, float]:
     """r(h) = |f(x + h v) - f(x) - <g, x + h v - x>| for every h in steps, and the rounding floor of r.
 
-    f: f(x) -> float for a float64 array x (not modified). g, v: arrays shaped like x. The linear term uses the
-    step actually taken, (x + h v) - x as stored, so the rounding of x + h v is no error of g's. The floor is
-    the largest remainder at NOISE_PROBES, at least one rounding of f(x).
+    f: f(x) -> float for a float64 array x (not modified). g, v: arrays shaped like x. The linear term uses
+    the step actually taken, (x + h v) - x as stored, so the rounding of x + h v is no error of g's. The floor
+    is the largest remainder at NOISE_PROBES, at least one rounding of f(x).
     """
     x = np.asarray(x, dtype=np.float64)
     f0 = float(f(x))
@@ -87,9 +88,11 @@ def taylor_remainders(
     return remainders, float(floor)
 
 
-def _slope(
+def fit_slope(
     steps: np.ndarray, remainders: np.ndarray, floor: float
 ) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """(judged, fitted, slope, verdict): the steps whose remainder clears MARGIN times the rounding floor, the
+    smallest FIT_POINTS of them that the log-log line is fitted to, its slope, and the verdict it gives."""
     judged = remainders > MARGIN * floor
     fitted = np.zeros_like(judged)
     if judged.sum() < MIN_POINTS:
@@ -135,6 +138,45 @@ def _steps(steps) -> np.ndarray:
     return steps
 
 
+def _tensors(tensors) -> tuple[str, ...]:
+    """The tensors argument as a tuple of names from Params.NAMES (None: all four; one name: that one)."""
+    if isinstance(tensors, str):
+        tensors = (tensors,)  # one name, not its letters
+    elif tensors is None:
+        tensors = Params.NAMES
+    elif not isinstance(tensors, (list, tuple)):
+        raise TypeError(
+            f"tensors must be a list or tuple of names from {Params.NAMES}; got {type(tensors).__name__}"
+        )
+    tensors = tuple(tensors)
+    unknown = [t for t in tensors if t not in Params.NAMES]
+    if unknown or not tensors:
+        raise ValueError(f"tensors must be names from {Params.NAMES}; got {tensors}")
+    return tensors
+
+
+def _direction(theta: Params, tensors: tuple[str, ...], rng: np.random.Generator) -> np.ndarray:
+    """A random direction of unit 2-norm in the flat parameter space, spanning the named tensors only."""
+    v = np.concatenate(
+        [rng.standard_normal(a.size) * (name in tensors) for name, a in zip(Params.NAMES, theta, strict=True)]
+    )
+    return v / np.linalg.norm(v)
+
+
+def _flat_loss(probe: TwoLayerNet, X: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The summed loss of probe's network at a flat parameter vector (probe's parameters are overwritten)."""
+    shapes = [a.shape for a in probe.params]
+    ends = np.cumsum([a.size for a in probe.params])[:-1]
+
+    def loss(flat: np.ndarray) -> float:
+        parts = np.split(flat, ends)
+        probe.params = Params(*(part.reshape(shape) for part, shape in zip(parts, shapes, strict=True)))
+        probe.forward(X)
+        return float(np.sum(probe.loss(y)))
+
+    return loss
+
+
 def taylor_check(
     net: TwoLayerNet,
     X: np.ndarray,
@@ -145,8 +187,8 @@ def taylor_check(
     tensors=None,
     steps=STEPS,
 ) -> TaylorResult:
-    """The Taylor test of a network's gradient (net.backward(y) after net.forward(X), unless ``grads`` is given)
-    along one random direction v drawn from rng, of unit 2-norm over the chosen tensors.
+    """The Taylor test of a network's gradient (net.backward(y) after net.forward(X), unless ``grads`` is
+    given) along one random direction v drawn from rng, of unit 2-norm over the chosen tensors.
 
     net: a float64 TwoLayerNet (a stacked one is judged on the sum of its runs' losses). X, y: as for forward
     and loss. tensors: names from Params.NAMES that v spans (default all four), to tell which one is wrong.
@@ -160,49 +202,23 @@ def taylor_check(
             f"taylor_check needs a float64 network (float32 rounding hides h**2); got {net.dtype}"
         )
     rng = _checks.generator("rng", rng)
-    if isinstance(tensors, str):
-        tensors = (tensors,)  # one name, not its letters
-    elif tensors is None:
-        tensors = Params.NAMES
-    elif not isinstance(tensors, (list, tuple)):
-        raise TypeError(
-            f"tensors must be a list or tuple of names from {Params.NAMES}; got {type(tensors).__name__}"
-        )
-    tensors = tuple(tensors)
-    unknown = [t for t in tensors if t not in Params.NAMES]
-    if unknown or not tensors:
-        raise ValueError(f"tensors must be names from {Params.NAMES}; got {tensors}")
-    steps = _steps(steps)
+    tensors, steps = _tensors(tensors), _steps(steps)
     if grads is None:
         with net.preserved():
             net.forward(X)
             grads = net.backward(y)
     else:
-        _checks.grads_like(grads, net.params)
+        check_grads(grads, net.params)
 
     theta = net.params.copy()
-    shapes = [a.shape for a in theta]
-    sizes = [a.size for a in theta]
     flat_theta = np.concatenate([a.ravel() for a in theta])
-    flat_g = np.concatenate([a.ravel() for a in grads])  # float64: grads_like holds them to the params' dtype
-    v = np.concatenate(
-        [rng.standard_normal(a.size) * (name in tensors) for name, a in zip(Params.NAMES, theta, strict=True)]
-    )
-    v /= np.linalg.norm(v)
-    probe = TwoLayerNet(theta, net.activation)
-
-    def loss(flat: np.ndarray) -> float:
-        probe.params = Params(
-            *(
-                part.reshape(shape)
-                for part, shape in zip(np.split(flat, np.cumsum(sizes)[:-1]), shapes, strict=True)
-            )
-        )
-        probe.forward(X)
-        return float(np.sum(probe.loss(y)))
-
+    flat_g = np.concatenate(
+        [a.ravel() for a in grads]
+    )  # float64: check_grads holds them to the params' dtype
+    v = _direction(theta, tensors, rng)
+    loss = _flat_loss(TwoLayerNet(theta, net.activation), X, y)
     remainders, floor = taylor_remainders(loss, flat_theta, flat_g, v, steps)
-    judged, fitted, slope, verdict = _slope(steps, remainders, floor)
+    judged, fitted, slope, verdict = fit_slope(steps, remainders, floor)
     return TaylorResult(
         steps, remainders, judged, fitted, floor, slope, verdict, float(np.vdot(flat_g, v)), v, tensors
     )

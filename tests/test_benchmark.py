@@ -19,6 +19,7 @@ COLUMNS = [
     "size",
     "n_in",
     "n_hidden",
+    "depth",
     "batch",
     "dtype",
     "engine_ms",
@@ -94,3 +95,23 @@ def test_quick_benchmark_writes_one_row_per_size_and_dtype_with_every_column(tmp
     assert np.allclose(rows["ratio"], rows["engine_ms"] / rows["torch_ms"])  # the table's columns divide
     assert np.allclose(rows["engine_over_floor"], rows["engine_ms"] / rows["floor_ms"])
     assert (rows["threads"] == 1).all() and (rows["mode"] == "quick").all()
+
+
+def test_quick_benchmark_of_the_deep_network_writes_its_row(tmp_path):
+    """The depth-10, width-256 DeepNet step (issue #14): one float32 row, its depth and both targets."""
+    out = tmp_path / "bench.csv"
+    cmd = [
+        *(sys.executable, str(ROOT / "benchmarks" / "bench_step.py"), "--quick", "--sizes", "deep"),
+        *("--dtypes", "float32", "--no-rss", "--no-best-kernel", "--repeats", "1", "--min-block", "0.001"),
+        *("--threads", "1", "--out", str(out)),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert [c for c in COLUMNS if c not in rows.columns] == []
+    assert rows[["size", "depth", "n_in", "n_hidden", "batch"]].values.tolist() == [
+        ["deep", 10, 256, 256, 1024]
+    ]
+    assert rows["target"].tolist() == ["ratio <= 0.5; engine_over_floor <= 1.3"]
+    assert np.allclose(rows["engine_over_floor"], rows["engine_ms"] / rows["floor_ms"])
+    assert (rows[["engine_ms", "torch_ms", "floor_ms", "floor_gflops"]] > 0).all().all()

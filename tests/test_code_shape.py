@@ -1,9 +1,5 @@
-"""The shape of the harness's code: short functions, imports that go one way, no private names across modules.
-
-Read from the source with ``ast``: no module is imported. Covers parity/ and reference/ (but reference/ops.py
-and reference/training.py, the op catalogue's and the training reference's, and the op catalogue's files in
-parity/, which keep their own rules).
-"""
+"""The shape of the code (issue #13): short functions, imports that go one way, no private names reached
+across modules. Static checks of the source (ast), no imports of it."""
 
 from __future__ import annotations
 
@@ -12,114 +8,151 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-MAX_FUNCTION_LINES = 45
-PARITY_FILES = (
-    "clipping",
-    "compare",
-    "environment",
-    "html_report",
-    "mutants",
-    "plugin",
-    "property_harness",
-    "report",
-    "returns",
-    "sweep",
-    "tables",
-    "tensors",
-    "tolerance",
-    "trajectory",
-)
-REFERENCE_EXCLUDED = ("ops.py", "training.py")
+ROOT = Path(__file__).resolve().parent.parent
+MAX_FUNCTION_LINES = 45  # def line to last line
+PACKAGES = ("scratch_nn", "reference", "parity")
 
 
-def shaped_files() -> list[Path]:
-    parity = [ROOT / "parity" / f"{name}.py" for name in PARITY_FILES]
-    reference = [p for p in sorted((ROOT / "reference").glob("*.py")) if p.name not in REFERENCE_EXCLUDED]
-    return parity + reference
+def modules(package: str) -> dict[str, ast.Module]:
+    """Every module of a package by its dotted name, parsed."""
+    return {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts): ast.parse(path.read_text(), str(path))
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def imports(path: Path) -> list[tuple[str, list[str]]]:
-    """(imported module, names taken from it) of every import in the file, at any depth (lazy ones too)."""
-    package = module_name(path).rsplit(".", 1)[0] if path.name != "__init__.py" else module_name(path)
-    out = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            out += [(alias.name, []) for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join(anchor + ([base] if base else []))
-            out.append((base, [alias.name for alias in node.names]))
-    return out
-
-
-@pytest.mark.parametrize("path", shaped_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_parity_functions_short(path):
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_function_is_longer_than_45_lines(package):
     long = [
-        f"{node.name} ({node.end_lineno - node.lineno + 1} lines, line {node.lineno})"
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        f"{name}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for name, tree in modules(package).items()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
-    assert not long, f"functions longer than {MAX_FUNCTION_LINES} lines: {', '.join(long)}"
+    assert long == []
 
 
-@pytest.mark.parametrize("path", shaped_files(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_parity_imports_no_private_names(path):
-    own = module_name(path)
-    private = [
-        f"{name} from {module}"
-        for module, names in imports(path)
-        for name in names
-        if name.startswith("_") and not name.startswith("__") and module != own
-    ]
-    assert not private, f"{own} imports private names of other modules: {', '.join(private)}"
+def imported(name: str, tree: ast.Module, package: str) -> set[str]:
+    """The package's modules that a module imports, anywhere in it (a function's local import included)."""
+    here = name.rsplit(".", 1)[0] if not name.endswith("__init__") else name.removesuffix(".__init__")
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            base = here.rsplit(".", node.level - 1)[0] if node.level else ""
+            target = ".".join(p for p in (base, node.module or "") if p)
+            found |= {target} | {f"{target}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return {t for t in found if t.split(".")[0] == package}
 
 
-def test_parity_imports_form_no_cycle():
-    """Among parity/ and reference/ (every module, lazy imports included), imports go one way."""
-    paths = sorted((ROOT / "parity").glob("*.py")) + sorted((ROOT / "reference").glob("*.py"))
-    modules = {module_name(p): p for p in paths}
-    graph = {}
-    for name, path in modules.items():
-        targets = set()
-        for module, names in imports(path):
-            submodules = {f"{module}.{n}" for n in names if f"{module}.{n}" in modules}
-            targets |= submodules
-            if module in modules and len(submodules) < max(len(names), 1):  # a name of the module itself
-                targets.add(module)
-        graph[name] = sorted(targets - {name})
-    cycle = find_cycle(graph)
-    assert cycle is None, "import cycle: " + " -> ".join(cycle)
-
-
-def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+def cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle of the graph as a list of modules (first == last), or []."""
     state: dict[str, str] = {}
-    stack: list[str] = []
 
-    def visit(node: str) -> list[str] | None:
-        state[node], _ = "open", stack.append(node)
-        for nxt in graph.get(node, ()):
+    def visit(node: str, path: list[str]) -> list[str]:
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == "open":
-                return stack[stack.index(nxt) :] + [nxt]
-            if nxt not in state and (found := visit(nxt)):
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt, [*path, nxt])):
                 return found
-        state[node], _ = "done", stack.pop()
-        return None
+        state[node] = "done"
+        return []
 
-    for node in graph:
-        if node not in state and (found := visit(node)):
+    for start in sorted(graph):
+        if start not in state and (found := visit(start, [start])):
             return found
-    return None
+    return []
 
 
-def test_the_cycle_finder_finds_a_lazy_cycle():
-    assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
-    assert find_cycle({"a": ["b"], "b": [], "c": ["a"]}) is None
+def import_graph(package: str) -> dict[str, set[str]]:
+    parsed = modules(package)
+    names = {n.removesuffix(".__init__") for n in parsed}
+    graph = {}
+    for name, tree in parsed.items():
+        node = name.removesuffix(".__init__")
+        graph[node] = {t for t in imported(name, tree, package) if t in names and t != node}
+    # the package's __init__ imports its modules; a module importing the package itself is not counted
+    return {n: {t for t in ts if t != package} for n, ts in graph.items()}
+
+
+def test_cycle_finder_finds_a_cycle():
+    assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_imports_go_one_way(package):
+    """No import cycle inside a package, a function's local (lazy) import included."""
+    assert cycle(import_graph(package)) == []
+
+
+def test_the_import_graph_sees_relative_and_lazy_imports():
+    graph = import_graph("scratch_nn")
+    assert {"scratch_nn.network", "scratch_nn.params", "scratch_nn._checks"} <= set(graph)
+    assert "scratch_nn.params" in graph["scratch_nn.network"]
+    assert "parity.mutants" in import_graph("parity")["parity.sweep"]  # imported inside a function
+
+
+def test_the_packages_import_one_way():
+    """The engine imports neither the reference nor the harness; the reference never imports the harness's
+    pytest side (its catalogue, parity.catalogue, is torch- and pytest-free)."""
+
+    def reaches(package, other):
+        return sorted(
+            name
+            for name, tree in modules(package).items()
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            and any(t.split(".")[0] == other for t in _targets(node))
+        )
+
+    assert reaches("scratch_nn", "reference") == [] and reaches("scratch_nn", "parity") == []
+    assert reaches("scratch_nn", "torch") == [] and reaches("scratch_nn", "pytest") == []
+    assert reaches("reference", "pytest") == []
+
+
+def _targets(node) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    return [node.module or ""] if not node.level else []
+
+
+def private_names_reached(tree: ast.Module, package: str) -> list[str]:
+    """`from package[.module] import _name` and `module._name` for a module of the package imported by
+    name."""
+    aliases, reached = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package:
+            for alias in node.names:
+                if alias.name.startswith("_"):
+                    reached.append(f"{node.module}.{alias.name}")
+                aliases.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            aliases |= {a.asname or a.name for a in node.names if a.name.split(".")[0] == package}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+        ):
+            reached.append(f"{node.value.id}.{node.attr}")
+    return reached
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_or_test_reaches_into_another_modules_private_name(package):
+    """``from package.module import _name`` or ``module._name``, in a test or in any module."""
+    files = sorted((ROOT / "tests").glob("test_*.py")) + [
+        p for each in PACKAGES for p in sorted((ROOT / each).rglob("*.py"))
+    ]
+    reached = {
+        str(path.relative_to(ROOT)): found
+        for path in files
+        if (found := private_names_reached(ast.parse(path.read_text()), package))
+    }
+    assert reached == {}

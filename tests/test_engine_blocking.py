@@ -1,5 +1,5 @@
-"""The network's blocked elementwise passes (network._blocks) give the same bits as one block, and keep train()'s
-working memory at two hidden-sized arrays.
+"""The network's blocked elementwise passes (network_kernel.blocks) give the same bits as one block, and keep
+train()'s working memory at two hidden-sized arrays.
 
 Small networks fit one block, so the other engine tests never cut one: here the block size is forced down (or
 the hidden layer made large), and every result is compared bit for bit with the one-block run.
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import scratch_nn as sn
-from scratch_nn import network
+from scratch_nn import network_kernel
 
 ONE_BLOCK = 1 << 40  # bytes: every array fits one block
 
@@ -63,11 +63,11 @@ ROWS = {"1-row-blocks": 1, "3-row-blocks": 3}
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_blocks_give_the_bits_of_one_block(activation, dtype, layout, rows, monkeypatch):
     params, X, y = problem(activation, dtype, **layout)
-    monkeypatch.setattr(network, "_BLOCK_BYTES", ONE_BLOCK)
+    monkeypatch.setattr(network_kernel, "BLOCK_BYTES", ONE_BLOCK)
     whole = run(params, activation, X, y)
     hidden = np.empty((*params.W1.shape[:-2], 7, X.shape[-1]), dtype)  # (R?, n_hidden, m)
-    monkeypatch.setattr(network, "_BLOCK_BYTES", rows * hidden.nbytes // 7)
-    assert len(network._blocks(hidden)) == -(-7 // rows)
+    monkeypatch.setattr(network_kernel, "BLOCK_BYTES", rows * hidden.nbytes // 7)
+    assert len(network_kernel.blocks(hidden)) == -(-7 // rows)
     blocked = run(params, activation, X, y)
     for i, (a, b) in enumerate(zip(blocked, whole, strict=True)):
         assert_same_bits(a, b, f"result {i}")
@@ -75,9 +75,9 @@ def test_blocks_give_the_bits_of_one_block(activation, dtype, layout, rows, monk
 
 def test_a_large_hidden_layer_is_cut_at_the_default_block_size(monkeypatch):
     params, X, y = problem("relu", np.float64, n_in=16, n_hidden=512, m=300)
-    assert len(network._blocks(np.empty((512, 300)))) > 1  # 1.2 MB of hidden activations
+    assert len(network_kernel.blocks(np.empty((512, 300)))) > 1  # 1.2 MB of hidden activations
     blocked = run(params, "relu", X, y)
-    monkeypatch.setattr(network, "_BLOCK_BYTES", ONE_BLOCK)
+    monkeypatch.setattr(network_kernel, "BLOCK_BYTES", ONE_BLOCK)
     for i, (a, b) in enumerate(zip(blocked, run(params, "relu", X, y), strict=True)):
         assert_same_bits(a, b, f"result {i}")
 
@@ -102,7 +102,7 @@ def test_train_holds_two_hidden_sized_arrays_and_two_blocks(activation):
     params, X, y = problem(activation, np.float64, n_in=8, n_hidden=512, m=2048)
     peak = train_peak_bytes(sn.TwoLayerNet(params, activation), X, y, epochs=2)
     hidden_bytes = 512 * 2048 * 8
-    block_bytes = math.prod(network._block_shape((512, 2048), np.dtype(np.float64))) * 8
+    block_bytes = math.prod(network_kernel.block_shape((512, 2048), np.dtype(np.float64))) * 8
     assert block_bytes < hidden_bytes / 8  # the hidden layer is cut
     expected = 2 * hidden_bytes + 2 * block_bytes + 9 * y.nbytes + sum(a.nbytes for a in params)
     assert expected <= peak < expected + block_bytes / 2, (peak - expected) / block_bytes
@@ -113,8 +113,8 @@ def test_train_holds_two_hidden_sized_arrays_and_two_blocks(activation):
 def test_train_allocates_each_output_sized_array_once(activation, dtype):
     """Every array of a step is allocated once per train(), none per epoch: with many outputs and few hidden
     units the output-sized arrays dominate, and train() holds exactly 9 of them (1 - y; z2, the exponents
-    -|z2| and min(z2, 0) -> log_p, their exponentials e and p, the sigmoid's denominator, the loss terms, dz2).
-    A temporary in the loop, say an `out=` dropped, is a 10th."""
+    -|z2| and min(z2, 0) -> log_p, their exponentials e and p, the sigmoid's denominator, the loss terms,
+    dz2). A temporary in the loop, say an `out=` dropped, is a 10th."""
     params, X, y = problem(activation, dtype, n_in=2, n_hidden=2, m=2048, n_out=64)
     peak = train_peak_bytes(sn.TwoLayerNet(params, activation), X, y, epochs=5)
     out_bytes = y.nbytes  # 512 KiB in float32

@@ -1,5 +1,5 @@
-"""DeepNet: one hidden layer is TwoLayerNet bit for bit (forward, loss, backward, training with clipping), stacked
-runs equal single ones, and bad input gets the two-layer network's clear errors."""
+"""DeepNet: one hidden layer is TwoLayerNet bit for bit (forward, loss, backward, training with clipping),
+stacked runs equal single ones, and bad input gets the two-layer network's clear errors."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 import scratch_nn as sn
 
-# (n_in, n_hidden, m, n_out): XOR's size, a 1 x 1 x 1 product, two outputs, and one past the network's blocking
+# (n_in, n_hidden, m, n_out): XOR's size, a 1 x 1 x 1 product, two outputs, and one past the network's
+# blocking
 SIZES = {
     "2x4x4": (2, 4, 4, 1),
     "1x1x1": (1, 1, 1, 1),

@@ -1,4 +1,5 @@
-"""gradient_check passes a correct network, catches planted wrong gradients, and leaves the network as it was."""
+"""gradient_check passes a correct network, catches planted wrong gradients, and leaves the network as it
+was."""
 
 from __future__ import annotations
 
@@ -182,8 +183,9 @@ def test_numerical_gradient_never_writes_into_x_even_when_f_raises():
 
 
 def large_problem(activation: str, *, m: int = 32, seed: int = SEED):
-    """The benchmark's largest network, (784, 1024), on a small batch: a check costs a few cheap forward passes,
-    and no ReLU pre-activation lies within a step of 0 for this seed (test_..._passes asserts kinks == 0)."""
+    """The benchmark's largest network, (784, 1024), on a small batch: a check costs a few cheap forward
+    passes, and no ReLU pre-activation lies within a step of 0 for this seed (test_..._passes asserts kinks ==
+    0)."""
     rng = np.random.default_rng(seed)
     net = sn.TwoLayerNet.init(784, 1024, activation=activation, rng=rng)
     params = net.params.copy()

@@ -31,7 +31,7 @@ def masked_with_nan(a: np.ndarray) -> np.ma.MaskedArray:
     return np.ma.masked_array(a, mask=mask)
 
 
-# -- probes that must raise: (call, exception, message regex) --------------------------------------------------
+# -- probes that must raise: (call, exception, message regex) ------------------------------------------------
 
 
 def forward_sgd_backward(method):

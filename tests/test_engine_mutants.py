@@ -1,5 +1,6 @@
-"""Tests written to kill mutants that survived a mutmut run (README, "Mutation score"): each names the behaviour
-the engine's other tests left unpinned. The mutants shown equivalent are listed in the README, not here."""
+"""Tests written to kill mutants that survived a mutmut run (README, "Mutation score"): each names the
+behaviour the engine's other tests left unpinned. The mutants shown equivalent are listed in the README, not
+here."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def small_net(activation="relu", n_runs=None, seed=RNG_SEED):
     return sn.TwoLayerNet.init(2, 4, activation=activation, rng=np.random.default_rng(seed), n_runs=n_runs)
 
 
-# -- gates ---------------------------------------------------------------------------------------------------------
+# -- gates ---------------------------------------------------------------------------------------------------
 
 
 def test_broadcast_from_size_two_is_summed_back():
@@ -43,7 +44,7 @@ def test_power_names_a_bad_exponents_type():
         sn.Power("2")
 
 
-# -- clipping ------------------------------------------------------------------------------------------------------
+# -- clipping ------------------------------------------------------------------------------------------------
 
 
 def test_clip_takes_empty_and_0d_tensors():
@@ -88,7 +89,7 @@ def test_nonfinite_error_message_is_torchs():
         sn.clip_grad_norm([np.array([np.nan])], 1.0, error_if_nonfinite=True)
 
 
-# -- validation messages -------------------------------------------------------------------------------------------
+# -- validation messages -------------------------------------------------------------------------------------
 
 
 def test_params_of_another_dtype_are_named():
@@ -136,12 +137,13 @@ def test_params_astype_names_a_bad_dtype():
         small_net().params.astype(np.int32)
 
 
-# -- IEEE results without warnings (the methods' own np.errstate) --------------------------------------------------
+# -- IEEE results without warnings (the methods' own np.errstate) --------------------------------------------
 
 
 def test_huge_finite_inputs_give_ieee_results_silently_from_every_method():
-    """Overflow in the forward matmul, inf * 0 in the loss and the backward matmul, overflow of lr * grad: results
-    follow IEEE arithmetic, like torch, and no floating-point warning escapes (pytest turns them into errors)."""
+    """Overflow in the forward matmul, inf * 0 in the loss and the backward matmul, overflow of lr * grad:
+    results follow IEEE arithmetic, like torch, and no floating-point warning escapes (pytest turns them into
+    errors)."""
     net = sn.TwoLayerNet(
         sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.zeros((1, 1))), "relu"
     )
@@ -157,7 +159,7 @@ def test_huge_finite_inputs_give_ieee_results_silently_from_every_method():
     assert np.isinf(net.params.W1).all()
 
 
-# -- training --------------------------------------------------------------------------------------------------------
+# -- training ------------------------------------------------------------------------------------------------
 
 
 def test_train_honours_all_four_parameter_arrays_replaced():
@@ -194,7 +196,7 @@ def test_backward_with_a_partial_last_block_of_hidden_rows(m):
             np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-15)
 
 
-# -- gradient checking ----------------------------------------------------------------------------------------------
+# -- gradient checking ---------------------------------------------------------------------------------------
 
 
 def test_gradcheck_threshold_is_inclusive_and_names_its_arguments():
@@ -226,7 +228,7 @@ def test_gradcheck_of_a_stacked_net_uses_the_step_given():
     assert coarse.worst_rel_error > 1e3 * fine.worst_rel_error  # the O(eps**2) error of a coarse step shows
 
 
-# -- the Taylor check -----------------------------------------------------------------------------------------------
+# -- the Taylor check ----------------------------------------------------------------------------------------
 
 
 def test_taylor_result_describes_what_it_measured():
@@ -246,8 +248,8 @@ def test_taylor_result_describes_what_it_measured():
 
 
 def test_taylor_floor_is_at_least_one_rounding_of_the_loss():
-    """A loss constant in W1 (X = 0, so h = relu(b1) = 0) and above 1 (b2 = 5, y = 0): every remainder along W1
-    is exactly 0, so the floor is one rounding of the loss, eps * L, and the verdict is noisy."""
+    """A loss constant in W1 (X = 0, so h = relu(b1) = 0) and above 1 (b2 = 5, y = 0): every remainder along
+    W1 is exactly 0, so the floor is one rounding of the loss, eps * L, and the verdict is noisy."""
     net = sn.TwoLayerNet(
         sn.Params(np.ones((4, 2)), np.zeros((4, 1)), np.ones((1, 4)), np.full((1, 1), 5.0)), "relu"
     )
@@ -262,7 +264,7 @@ def test_taylor_judges_only_steps_strictly_above_the_margin():
     steps = taylor.STEPS[:5]
     floor = 1e-20
     remainders = np.array([*steps[:3] ** 2, taylor.MARGIN * floor, 1e-19])
-    judged, _, _, verdict = taylor._slope(steps, remainders, floor)
+    judged, _, _, verdict = taylor.fit_slope(steps, remainders, floor)
     assert judged.tolist() == [True, True, True, False, False] and verdict == "correct"
 
 
@@ -279,7 +281,7 @@ def test_taylor_verdict_from_the_fitted_slope(slope, judged, verdict):
     steps = taylor.STEPS
     remainders = steps**slope
     floor = float(remainders[judged - 1]) / taylor.MARGIN * 0.999  # exactly `judged` steps clear the floor
-    got_judged, fitted, fitted_slope, got = taylor._slope(steps, remainders, floor)
+    got_judged, fitted, fitted_slope, got = taylor.fit_slope(steps, remainders, floor)
     assert got == verdict and got_judged.sum() == judged
     if verdict != "noisy":
         assert fitted_slope == pytest.approx(slope, abs=1e-9) and fitted.sum() == min(

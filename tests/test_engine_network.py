@@ -337,7 +337,8 @@ def _bytes_of(net, X, y):
 
 
 BYTE_CASES = {
-    # (n_in, n_hidden, m): with 1 x 1 x 1 products (np.dot's scalar path), without, one hidden unit, XOR's size
+    # (n_in, n_hidden, m): with 1 x 1 x 1 products (np.dot's scalar path), without, one hidden unit, XOR's
+    # size
     "1x1x1": (1, 1, 1),
     "in1-m1": (1, 3, 1),
     "hidden1-m1": (3, 1, 1),
@@ -353,7 +354,8 @@ BYTE_CASES = {
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_one_network_gives_the_bits_of_itself_stacked_once(activation, dtype, case, strided):
     """A single network multiplies with np.dot where it can, a stacked one with np.matmul, as the gate chain:
-    the same bits, zeros' signs included, for any X (strided: made contiguous first) and for (1, 1) operands."""
+    the same bits, zeros' signs included, for any X (strided: made contiguous first) and for (1, 1)
+    operands."""
     n_in, n_hidden, m = case
     rng = np.random.default_rng(7)
     params = sn.Params(

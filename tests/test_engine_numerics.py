@@ -1,4 +1,5 @@
-"""The gates' numerics (edge values, dtypes, broadcasting, random-upstream gradients) and gradient clipping."""
+"""The gates' numerics (edge values, dtypes, broadcasting, random-upstream gradients) and gradient
+clipping."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The Taylor test tells a correct gradient (remainder ~ h**2, slope 2) from a wrong one (~ h, slope 1) with no
-finite-difference step, and so tells a wrong gradient from noisy central differences."""
+"""The Taylor test tells a correct gradient (remainder ~ h**2, slope 2) from a wrong one (~ h, slope 1) with
+no finite-difference step, and so tells a wrong gradient from noisy central differences."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def test_noisy_central_differences_but_taylor_says_correct():
 
 def test_remainder_at_rounding_level_is_noisy_not_judged():
     """b2 of a net whose logits all exceed 400 in size: the loss is linear in b2 to rounding (its curvature
-    p(1 - p) is below 1e-170), so every remainder is noise and the check says so instead of fitting a slope."""
+    p(1 - p) is below 1e-170), so every remainder is noise and the check says so instead of fitting a
+    slope."""
     net, X, y = random_problem("relu", seed=0, input_scale=1e4)
     net.forward(X)
     assert np.abs(net.cache.z2).min() > 400
