@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -72,12 +73,8 @@ def train(
         loss = mean_bce(logits(ps, Xt, act), yt)
         return loss, (loss.sum() if stacked else loss)
 
-    def clip(params):
-        if stacked:
-            return clip_per_run(params, max_norm, norm_type)
-        return torch.nn.utils.clip_grad_norm_(params, max_norm, norm_type=norm_type)
-
-    clip = None if max_norm is None else clip
+    clipper = clip_per_run if stacked else torch.nn.utils.clip_grad_norm_  # each run by its own norm
+    clip = None if max_norm is None else partial(clipper, max_norm=max_norm, norm_type=norm_type)
     losses, norms = sgd.run(ps, epochs=epochs, lr=lr, loss_of=loss_of, clip=clip, optimizer=optimizer)
     return TrainResult(
         losses=_stack(losses, (epochs, *runs), tdtype),
